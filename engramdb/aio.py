@@ -1,0 +1,63 @@
+"""``AsyncMemory``: the same API as ``Memory`` for asyncio code, from the same source.
+
+Every method delegates to the synchronous implementation on a worker thread, so there is
+no second copy of any logic to drift. The SQLite store serialises access internally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from .config import MemoryConfig
+from .embedders import Embedder
+from .memory import Memory
+from .stores import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _threaded(method: Callable[Concatenate[Memory, P], R]) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, R]]:
+    @functools.wraps(method)
+    async def wrapper(self: AsyncMemory, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
+
+    return wrapper
+
+
+class AsyncMemory:
+    """Awaitable twin of ``Memory``; construct it the same way."""
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        embedder: str | Embedder | None = None,
+        config: MemoryConfig | None = None,
+    ) -> None:
+        self.sync = Memory(store, embedder=embedder, config=config)
+
+    add = _threaded(Memory.add)
+    search = _threaded(Memory.search)
+    get = _threaded(Memory.get)
+    get_all = _threaded(Memory.get_all)
+    update = _threaded(Memory.update)
+    delete = _threaded(Memory.delete)
+    delete_all = _threaded(Memory.delete_all)
+    history = _threaded(Memory.history)
+    reset = _threaded(Memory.reset)
+    stats = _threaded(Memory.stats)
+    import_items = _threaded(Memory.import_items)
+    close = _threaded(Memory.close)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -1,0 +1,92 @@
+"""Configuration: ``MemoryConfig`` for the library, ``Settings`` read once at the edge.
+
+Library code never reads the environment. The CLI (and later the server) build ``Settings``
+from ``ENGRAMDB_*`` variables and a TOML file, then pass a ``MemoryConfig`` down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from .embedders import EmbedderOptions
+
+
+class SearchOptions(BaseModel):
+    """Knobs of hybrid recall; every one can be set per call or in config.
+
+    Scores: ``score = fused × recency_factor × importance_factor``, each factor in [0, 1],
+    where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidates: int = Field(50, ge=1, le=1000, description="candidates taken from each retriever")
+    rrf_k: int = Field(60, ge=1, le=1000)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    recency_weight: float = Field(0.0, ge=0, le=1, description="0 ignores age; 1 ranks by recency alone")
+    recency_half_life_days: float = Field(30.0, gt=0)
+    importance_weight: float = Field(0.0, ge=0, le=1)
+
+
+class MemoryConfig(BaseModel):
+    """Everything a ``Memory`` needs; immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store: str | None = Field(None, description="':memory:', 'sqlite:///path.db', a path, or None for the default file")
+    embedder: str | None = Field(None, description="'provider:model'; None is the bundled offline model")
+    embedder_options: EmbedderOptions = EmbedderOptions()
+    tenant_id: str = Field("default", min_length=1, max_length=128)
+    max_text_chars: int = Field(32_000, ge=1)
+    max_batch: int = Field(1_000, ge=1)
+    max_metadata_bytes: int = Field(16_384, ge=2)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    search: SearchOptions = SearchOptions()
+
+
+def default_config_file() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("engramdb")) / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Edge configuration: ``ENGRAMDB_*`` variables over the TOML file (``ENGRAMDB_CONFIG``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGRAMDB_", extra="forbid")
+
+    store: str | None = None
+    embedder: str | None = None
+    embedder_base_url: str | None = None
+    embedder_api_key: SecretStr | None = None
+    tenant_id: str = "default"
+    max_text_chars: int = 32_000
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("ENGRAMDB_CONFIG") or default_config_file())
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path)
+
+    def memory_config(self) -> MemoryConfig:
+        return MemoryConfig(
+            store=self.store,
+            embedder=self.embedder,
+            embedder_options=EmbedderOptions(base_url=self.embedder_base_url, api_key=self.embedder_api_key),
+            tenant_id=self.tenant_id,
+            max_text_chars=self.max_text_chars,
+            synchronous=self.synchronous,
+        )

@@ -1,0 +1,171 @@
+"""Validate what a caller hands to ``add`` and turn it into records ready for the store.
+
+Everything is checked before anything is written, so bad input leaves the store unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pydantic
+
+from .config import MemoryConfig
+from .errors import ValidationError
+from .models import MEMORY_KINDS, MemoryItem, Message, Provenance, Scope, as_utc, content_hash, new_id, utcnow
+
+MessagesInput = str | Mapping[str, Any] | Message | Sequence[Mapping[str, Any] | Message | str]
+
+
+def make_scope(user_id: str | None, agent_id: str | None, session_id: str | None, *, required: bool) -> Scope:
+    """Build a scope, insisting on at least one id when ``required`` (every write)."""
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("session_id", session_id)):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string, got {type(value).__name__}")
+    try:
+        scope = Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(_first_error(exc)) from exc
+    if required and scope.is_empty():
+        raise ValidationError("at least one of user_id, agent_id or session_id is required")
+    return scope
+
+
+def normalize_messages(messages: MessagesInput, max_batch: int) -> list[Message]:
+    """Accept a string, one message dict, or a list of OpenAI-style messages (or strings)."""
+    if isinstance(messages, (str, Mapping, Message)):
+        items: Sequence[Any] = [messages]
+    elif isinstance(messages, Sequence):
+        items = messages
+    else:
+        raise ValidationError(f"messages must be a string, a message dict or a list of them, not {type(messages).__name__}")
+    if not items:
+        raise ValidationError("messages is empty")
+    if len(items) > max_batch:
+        raise ValidationError(f"{len(items)} messages in one add; the limit is {max_batch}")
+    return [_message(item, i) for i, item in enumerate(items)]
+
+
+def _message(item: Any, position: int) -> Message:
+    if isinstance(item, Message):
+        return item
+    if isinstance(item, str):
+        item = {"role": "user", "content": item}
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"message {position} must be a string or a dict, not {type(item).__name__}")
+    data = dict(item)
+    if isinstance(data.get("content"), list):
+        data["content"] = _text_parts(data["content"], position)
+    try:
+        return Message.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"message {position}: {_first_error(exc)}") from exc
+
+
+def _text_parts(parts: list[Any], position: int) -> str:
+    """OpenAI content parts: text parts are joined; any other part is refused, not dropped."""
+    texts = []
+    for part in parts:
+        if not isinstance(part, Mapping) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise ValidationError(f"message {position}: only text content parts can be stored")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def check_metadata(metadata: Any, config: MemoryConfig) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise ValidationError("metadata must be a JSON object with string keys")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"metadata is not JSON-serialisable: {exc}") from exc
+    if len(encoded.encode()) > config.max_metadata_bytes:
+        raise ValidationError(f"metadata is over {config.max_metadata_bytes} bytes")
+    return dict(json.loads(encoded))
+
+
+def check_text(text: Any, config: MemoryConfig, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise ValidationError(f"{what} must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise ValidationError(f"{what} is empty")
+    if len(text) > config.max_text_chars:
+        raise ValidationError(f"{what} has {len(text)} characters; the limit is {config.max_text_chars}")
+    if "\x00" in text:
+        raise ValidationError(f"{what} contains a NUL character")
+    return text
+
+
+def check_kind(kind: Any) -> str:
+    if kind not in MEMORY_KINDS:
+        raise ValidationError(f"unknown kind {kind!r}: use one of {', '.join(MEMORY_KINDS)}")
+    return str(kind)
+
+
+def check_importance(importance: Any) -> float:
+    if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
+        raise ValidationError("importance must be a number between 0 and 1")
+    return float(importance)
+
+
+def check_datetime(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError(f"{name} is not an ISO 8601 datetime: {value!r}") from exc
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{name} must be a datetime")
+    return as_utc(value)
+
+
+def index_text(text: str, speaker: str | None) -> str:
+    """What is embedded and indexed for a memory.
+
+    The words alone: with a static embedder a speaker's name prefixed to every turn
+    dominates the vector, so "what can alice eat?" would prefer anything Alice said over
+    what she eats. The speaker is kept in its own FTS column and in provenance instead.
+    """
+    return text
+
+
+def build_item(
+    message: Message,
+    scope: Scope,
+    *,
+    kind: str,
+    metadata: dict[str, Any],
+    occurred_at: datetime | None,
+    importance: float,
+    expires_at: datetime | None,
+) -> MemoryItem:
+    now = utcnow()
+    return MemoryItem(
+        id=new_id(),
+        memory=message.content,
+        kind=kind,  # type: ignore[arg-type]
+        hash=content_hash(message.content),
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        session_id=scope.session_id,
+        metadata=metadata,
+        provenance=Provenance(role=message.role, name=message.name, message_id=message.id, session_id=scope.session_id),
+        created_at=now,
+        updated_at=now,
+        occurred_at=as_utc(message.timestamp) if message.timestamp else occurred_at,
+        valid_from=as_utc(message.timestamp) if message.timestamp else occurred_at or now,
+        importance=importance,
+        expires_at=expires_at,
+    )
+
+
+def _first_error(exc: pydantic.ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])

@@ -1,0 +1,319 @@
+"""``Memory``: the one facade over an embedder, a store and the recall pipeline.
+
+Example::
+
+    from engramdb import Memory
+    with Memory(":memory:") as m:
+        m.add("I'm vegetarian and allergic to peanuts", user_id="alice")
+        m.search("what can alice eat?", user_id="alice", limit=5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import pydantic
+
+from .config import MemoryConfig, SearchOptions
+from .embedders import CachedEmbedder, Embedder, resolve_embedder
+from .errors import ValidationError
+from .filters import parse_filter
+from .ingest import (
+    MessagesInput,
+    build_item,
+    check_datetime,
+    check_importance,
+    check_kind,
+    check_metadata,
+    check_text,
+    index_text,
+    make_scope,
+    normalize_messages,
+)
+from .models import (
+    AddedItem,
+    AddResult,
+    DeleteResult,
+    HistoryEntry,
+    MemoryItem,
+    Page,
+    SearchResult,
+    StoreStats,
+    content_hash,
+)
+from .retrieval.hybrid import hybrid_search
+from .stores import Change, NewRecord, Query, Store, open_store
+
+MAX_PAGE = 1000
+
+
+class Memory:
+    """Long-term memory for an agent: add what was said, search what matters.
+
+    Args:
+        store: ``None`` (a file in the user data dir), ``":memory:"``, ``"sqlite:///path.db"``,
+            a path, or a ``Store`` instance.
+        embedder: ``"provider:model"`` or an ``Embedder``; ``None`` is the bundled offline model.
+        config: everything else; ``store`` and ``embedder`` arguments override it.
+
+    Raises:
+        ConfigurationError: an unknown embedder, or a store made with another embedder.
+    """
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        embedder: str | Embedder | None = None,
+        config: MemoryConfig | None = None,
+    ) -> None:
+        config = config or MemoryConfig()
+        if isinstance(store, str):
+            config = config.model_copy(update={"store": store})
+        self.config = config
+        if isinstance(embedder, str) or embedder is None:
+            embedder = resolve_embedder(embedder or config.embedder, config.embedder_options)
+        self.embedder: Embedder = CachedEmbedder(embedder)
+        self.store: Store = store if store is not None and not isinstance(store, str) else open_store(
+            config.store, synchronous=config.synchronous
+        )
+        self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
+        self.tenant_id = config.tenant_id
+
+    def for_tenant(self, tenant_id: str) -> Memory:
+        """A view of the same store and embedder confined to another tenant (used by the server)."""
+        view = object.__new__(Memory)
+        view.__dict__.update(self.__dict__)
+        view.tenant_id = tenant_id
+        return view
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: MessagesInput,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        kind: str = "episode",
+        occurred_at: datetime | str | None = None,
+        importance: float = 0.5,
+        expires_at: datetime | str | None = None,
+    ) -> AddResult:
+        """Store each non-system message verbatim, with its speaker, as a memory.
+
+        An exact duplicate of an active memory in the same scope is a NOOP that returns the
+        existing id. All messages are validated before anything is written.
+
+        Returns:
+            ``{"results": [{"id", "memory", "event"}]}`` with event ADD or NOOP per message.
+        Raises:
+            ValidationError: no scope, empty or oversized text, bad metadata or types.
+        """
+        scope = make_scope(user_id, agent_id, session_id, required=True)
+        options = dict(
+            kind=check_kind(kind),
+            metadata=check_metadata(metadata, self.config),
+            occurred_at=check_datetime(occurred_at, "occurred_at"),
+            importance=check_importance(importance),
+            expires_at=check_datetime(expires_at, "expires_at"),
+        )
+        parsed = normalize_messages(messages, self.config.max_batch)
+        for i, message in enumerate(parsed):
+            check_text(message.content, self.config, f"message {i} content")
+        items = [build_item(m, scope, **options) for m in parsed if m.role != "system"]  # type: ignore[arg-type]
+        if not items:
+            return AddResult(results=[])
+        texts = [index_text(item.memory, item.provenance.name) for item in items]
+        vectors = self.embedder.embed(texts, kind="document")
+        records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors)]
+        outcomes = self.store.add(self.tenant_id, records)
+        return AddResult(
+            results=[
+                AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
+                for (memory_id, event), item in zip(outcomes, items)
+            ]
+        )
+
+    def update(
+        self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
+    ) -> MemoryItem:
+        """Change a memory's text (re-embedded) and/or replace its metadata; history keeps the old one.
+
+        Raises:
+            NotFoundError: no such memory in this tenant.
+            ValidationError: nothing to change, or bad text/metadata.
+        """
+        if text is None and metadata is None:
+            raise ValidationError("update needs new text, new metadata, or both")
+        change = Change(metadata=check_metadata(metadata, self.config) if metadata is not None else None)
+        if text is not None:
+            current = self.store.get(self.tenant_id, self._check_id(memory_id))
+            change.text = check_text(text, self.config)
+            change.index_text = index_text(text, current.provenance.name)
+            change.embedding = self.embedder.embed([change.index_text], kind="document")[0]
+        return self.store.update(self.tenant_id, self._check_id(memory_id), change)
+
+    def delete(self, memory_id: str) -> DeleteResult:
+        """Delete one memory. Its history keeps a DELETE entry."""
+        self.store.delete(self.tenant_id, self._check_id(memory_id))
+        return DeleteResult(deleted=1, message="memory deleted")
+
+    def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> DeleteResult:
+        """Delete every memory in a scope (a scope is required: ``reset`` clears everything)."""
+        scope = make_scope(user_id, agent_id, session_id, required=True)
+        count = self.store.delete_scope(self.tenant_id, scope)
+        return DeleteResult(deleted=count, message=f"{count} memories deleted")
+
+    def reset(self) -> None:
+        """Remove every memory and all history of this tenant."""
+        self.store.reset(self.tenant_id)
+
+    def import_items(self, items: Iterable[MemoryItem | dict[str, Any]]) -> AddResult:
+        """Restore exported memories, keeping ids and timestamps; re-embeds with this embedder.
+
+        An id already present, or an exact duplicate in scope, is a NOOP. The batch is
+        validated completely before one transaction writes it.
+        """
+        records = []
+        for position, raw in enumerate(items):
+            try:
+                item = raw if isinstance(raw, MemoryItem) else MemoryItem.model_validate(raw)
+            except pydantic.ValidationError as exc:
+                raise ValidationError(f"record {position}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+            make_scope(item.user_id, item.agent_id, item.session_id, required=True)
+            check_text(item.memory, self.config, f"record {position} memory")
+            item = item.model_copy(update={"hash": content_hash(item.memory)})
+            records.append(NewRecord(item, index_text(item.memory, item.provenance.name), None))  # type: ignore[arg-type]
+        if len(records) > self.config.max_batch * 10:
+            raise ValidationError("import batch too large; send at most 10x max_batch records at a time")
+        vectors = self.embedder.embed([r.index_text for r in records], kind="document") if records else []
+        for record, vector in zip(records, vectors):
+            record.embedding = vector
+        outcomes = self.store.add(self.tenant_id, records)
+        return AddResult(
+            results=[AddedItem(id=i, memory=r.item.memory, event=e, kind=r.item.kind) for (i, e), r in zip(outcomes, records)]
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        explain: bool = False,
+        options: SearchOptions | dict[str, Any] | None = None,
+    ) -> SearchResult:
+        """The memories most relevant to ``query`` in a scope, best first.
+
+        ``score`` is in [0, 1]: normalised reciprocal-rank fusion of dense and BM25 ranks,
+        times the optional recency and importance factors; ``threshold`` cuts on it.
+
+        Raises:
+            ValidationError: empty query, bad filter, limit or threshold out of range.
+        """
+        check_text(query, self.config, "query")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be an integer between 1 and {MAX_PAGE}")
+        if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
+            raise ValidationError("threshold must be a number between 0 and 1")
+        search_options = _search_options(self.config.search, options)
+        q = Query(self.tenant_id, make_scope(user_id, agent_id, session_id, required=False), parse_filter(filters))
+        hits = hybrid_search(
+            self.store, self.embedder, q, query,
+            limit=limit, threshold=threshold, options=search_options, explain=explain,
+        )  # fmt: skip
+        self.store.touch(self.tenant_id, [h.id for h in hits])
+        return SearchResult(results=hits)
+
+    def get(self, memory_id: str) -> MemoryItem:
+        """One memory by id. Raises NotFoundError if it does not exist in this tenant."""
+        return self.store.get(self.tenant_id, self._check_id(memory_id))
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_inactive: bool = False,
+    ) -> Page:
+        """A page of memories in creation order, with the total count and a cursor for the next page."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be an integer between 1 and {MAX_PAGE}")
+        spec = dict(filters or {})
+        if kind is not None:
+            spec = {"AND": [spec, {"kind": check_kind(kind)}]} if spec else {"kind": check_kind(kind)}
+        q = Query(
+            self.tenant_id,
+            make_scope(user_id, agent_id, session_id, required=False),
+            parse_filter(spec),
+            include_inactive=include_inactive,
+        )
+        return self.store.list(q, cursor=cursor, limit=limit)
+
+    def iter_all(self, **kwargs: Any) -> Iterator[MemoryItem]:
+        """Every memory get_all would page through, one page at a time."""
+        cursor = None
+        while True:
+            page = self.get_all(cursor=cursor, **kwargs)
+            yield from page.results
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        """Every change to a memory, oldest first (kept after deletion)."""
+        return self.store.history(self.tenant_id, self._check_id(memory_id))
+
+    def stats(self) -> StoreStats:
+        return self.store.stats(self.tenant_id)
+
+    def export(self) -> Iterator[MemoryItem]:
+        """Every memory of this tenant, in id order (for JSONL export and migration)."""
+        return self.store.export(self.tenant_id)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @staticmethod
+    def _check_id(memory_id: Any) -> str:
+        if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
+            raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
+        return memory_id
+
+
+def _search_options(base: SearchOptions, override: SearchOptions | dict[str, Any] | None) -> SearchOptions:
+    if override is None:
+        return base
+    if isinstance(override, SearchOptions):
+        return override
+    try:
+        return SearchOptions.model_validate({**base.model_dump(), **override})
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"bad search options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc

@@ -1,0 +1,221 @@
+"""The shapes that cross engramdb's boundaries (library, CLI, server, stores).
+
+JSON output is deliberately close to mem0's so its users recognise it:
+``add`` → ``{"results": [{"id", "memory", "event"}]}``,
+``search`` → ``{"results": [{"id", "memory", "score", ...}]}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ulid import ULID
+
+MemoryKind = Literal["fact", "preference", "episode", "task", "procedure"]
+MEMORY_KINDS: tuple[str, ...] = ("fact", "preference", "episode", "task", "procedure")
+Role = Literal["user", "assistant", "system", "tool"]
+
+
+class Event(str, Enum):
+    """What an operation did to one memory (mem0's vocabulary, plus history events)."""
+
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    NOOP = "NOOP"
+
+
+class MemoryState(str, Enum):
+    """Lifecycle of a stored memory. Only ``active`` memories are recalled by default."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    FORGOTTEN = "forgotten"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def content_hash(text: str) -> str:
+    """Hash of the stored text, used for exact-duplicate detection and the embedding cache."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _MonotonicUlid:
+    """ULIDs that sort in creation order even within one millisecond (one process)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            value = int(ULID.from_timestamp(time.time()))
+            if value <= self._last:
+                value = self._last + 1
+            self._last = value
+            return str(ULID.from_int(value))
+
+
+new_id = _MonotonicUlid()
+
+
+class Scope(BaseModel):
+    """Who a memory belongs to. At least one id is required on every write."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+
+    @field_validator("user_id", "agent_id", "session_id")
+    @classmethod
+    def _non_blank(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or len(value) > 256):
+            raise ValueError("scope ids must be non-blank strings of at most 256 characters")
+        return value
+
+    def is_empty(self) -> bool:
+        return self.user_id is None and self.agent_id is None and self.session_id is None
+
+
+class Provenance(BaseModel):
+    """Where a memory came from: the message, its author and the session it was said in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    name: str | None = None
+    message_id: str | None = None
+    session_id: str | None = None
+
+
+class Message(BaseModel):
+    """One OpenAI-style chat message, as accepted by ``Memory.add``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = "user"
+    content: str
+    name: str | None = None
+    timestamp: datetime | None = None
+    id: str | None = None
+
+
+class MemoryItem(BaseModel):
+    """A stored memory, as returned by get, get_all and (with a score) search."""
+
+    id: str
+    memory: str
+    kind: MemoryKind = "episode"
+    hash: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance = Field(default_factory=Provenance)
+    created_at: datetime
+    updated_at: datetime
+    occurred_at: datetime | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    invalidated_at: datetime | None = None
+    superseded_by: str | None = None
+    state: MemoryState = MemoryState.ACTIVE
+    importance: float = 0.5
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(user_id=self.user_id, agent_id=self.agent_id, session_id=self.session_id)
+
+
+class ScoreDetail(BaseModel):
+    """Why a search hit scored what it did (``explain=True``)."""
+
+    dense_rank: int | None = None
+    dense_similarity: float | None = None
+    lexical_rank: int | None = None
+    lexical_bm25: float | None = None
+    fused: float
+    recency: float | None = None
+    importance: float | None = None
+
+
+class SearchHit(MemoryItem):
+    """A memory with its relevance score in [0, 1] (higher is more relevant)."""
+
+    score: float
+    explain: ScoreDetail | None = None
+
+
+class SearchResult(BaseModel):
+    results: list[SearchHit]
+
+
+class AddedItem(BaseModel):
+    """The outcome of add for one message: ADD (stored) or NOOP (exact duplicate in scope)."""
+
+    id: str
+    memory: str
+    event: Event
+    kind: MemoryKind = "episode"
+
+
+class AddResult(BaseModel):
+    results: list[AddedItem]
+
+
+class Page(BaseModel):
+    """One page of get_all: ``next_cursor`` is None on the last page; ``total`` counts all matches."""
+
+    results: list[MemoryItem]
+    total: int
+    next_cursor: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    """One change to a memory, oldest first in ``Memory.history``."""
+
+    id: str
+    memory_id: str
+    event: Event
+    old_memory: str | None = None
+    new_memory: str | None = None
+    old_metadata: dict[str, Any] | None = None
+    new_metadata: dict[str, Any] | None = None
+    reason: str | None = None
+    created_at: datetime
+
+
+class DeleteResult(BaseModel):
+    deleted: int
+    message: str = "ok"
+
+
+class StoreStats(BaseModel):
+    memories: int
+    by_kind: dict[str, int]
+    scopes: int
+    history_rows: int
+    embedder: str | None
+    dimension: int | None
+    schema_version: int
+    location: str

@@ -1,0 +1,1 @@
+"""Hybrid recall: dense and lexical candidates, fused, weighted and thresholded."""

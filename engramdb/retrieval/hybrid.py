@@ -1,0 +1,72 @@
+"""The recall pipeline: embed the query, gather dense and BM25 candidates, fuse, weight, cut."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from ..config import SearchOptions
+from ..embedders import Embedder
+from ..models import MemoryItem, ScoreDetail, SearchHit, utcnow
+from ..stores.base import Query, Store
+from .fusion import Fused, rrf
+from .lexical import lexical_terms
+
+
+def hybrid_search(
+    store: Store,
+    embedder: Embedder,
+    query: Query,
+    text: str,
+    *,
+    limit: int,
+    threshold: float | None,
+    options: SearchOptions,
+    explain: bool,
+) -> list[SearchHit]:
+    """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
+    lists = {}
+    if options.dense_weight > 0:
+        vector = embedder.embed([text], kind="query")[0]
+        lists["dense"] = store.dense_search(query, vector, options.candidates)
+    if options.lexical_weight > 0:
+        lists["lexical"] = store.lexical_search(query, lexical_terms(text), options.candidates)
+    weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
+    fused = rrf(lists, weights, k=options.rrf_k)
+    items = {m.id: m for m in store.get_many(query.tenant_id, [f.id for f in fused])}
+    now = query.now or utcnow()
+    hits = [_hit(items[f.id], f, options, now, explain) for f in fused if f.id in items]
+    hits.sort(key=lambda h: (-h.score, h.id))
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return hits[:limit]
+
+
+def recency_factor(item: MemoryItem, now: datetime, half_life_days: float) -> float:
+    """1.0 for a memory from now, 0.5 after one half-life, and so on."""
+    when = item.occurred_at or item.created_at
+    age_days = max(0.0, (now - when).total_seconds() / 86_400)
+    return math.pow(0.5, age_days / half_life_days)
+
+
+def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, explain: bool) -> SearchHit:
+    score = fused.score
+    recency = importance = None
+    if options.recency_weight > 0:
+        recency = recency_factor(item, now, options.recency_half_life_days)
+        score *= 1 - options.recency_weight + options.recency_weight * recency
+    if options.importance_weight > 0:
+        importance = item.importance
+        score *= 1 - options.importance_weight + options.importance_weight * importance
+    detail = None
+    if explain:
+        detail = ScoreDetail(
+            dense_rank=fused.ranks.get("dense"),
+            dense_similarity=fused.raw.get("dense"),
+            lexical_rank=fused.ranks.get("lexical"),
+            lexical_bm25=fused.raw.get("lexical"),
+            fused=fused.score,
+            recency=recency,
+            importance=importance,
+        )
+    return SearchHit(**item.model_dump(), score=round(score, 6), explain=detail)

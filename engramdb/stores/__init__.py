@@ -1,0 +1,42 @@
+"""Stores by URL: one facade, the backend chosen by the address.
+
+``None`` → a file in the user's data directory; ``":memory:"``; ``"sqlite:///path.db"`` or a
+plain path; ``"postgresql://..."`` is reserved for the PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigurationError
+from .base import Change, NewRecord, Query, Store, StoreHit
+
+
+def default_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("engramdb")) / "memory.db"
+
+
+def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
+    """Open the store a URL names.
+
+    Raises:
+        ConfigurationError: an unsupported scheme.
+    """
+    from .sqlite import SQLiteStore
+
+    if url is None:
+        return SQLiteStore(str(default_path()), synchronous=synchronous)
+    if url == ":memory:" or url in ("sqlite://", "sqlite:///:memory:"):
+        return SQLiteStore(":memory:", synchronous=synchronous)
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url[len("sqlite:///") :], synchronous=synchronous)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError("the PostgreSQL store is not available in this version of engramdb")
+    if "://" in url:
+        raise ConfigurationError(f"unsupported store URL {url!r}: use ':memory:', 'sqlite:///path.db' or a path")
+    return SQLiteStore(str(Path(url).expanduser()), synchronous=synchronous)
+
+
+__all__ = ["Change", "NewRecord", "Query", "Store", "StoreHit", "default_path", "open_store"]

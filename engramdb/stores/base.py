@@ -1,0 +1,96 @@
+"""The Store protocol: what every backend (SQLite, PostgreSQL) must do, with the same semantics.
+
+Scope and filters are applied inside the backend's own query; results never leave the store
+unscoped. Every method that writes is one transaction. Scores returned by the two search
+methods are only used for ranking: ``dense_search`` returns cosine similarity (higher is
+closer, in [-1, 1]); ``lexical_search`` returns a BM25 score (higher is better, >= 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..filters import Node
+from ..models import Event, HistoryEntry, MemoryItem, Page, Scope, StoreStats
+
+
+@dataclass(frozen=True)
+class StoreHit:
+    id: str
+    score: float
+
+
+@dataclass
+class NewRecord:
+    """A memory ready to be written: validated, embedded, with every field decided."""
+
+    item: MemoryItem
+    index_text: str
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which memories an operation may see: tenant, scope, filter, state and time."""
+
+    tenant_id: str
+    scope: Scope
+    where: Node | None = None
+    include_inactive: bool = False
+    now: datetime | None = None
+
+
+@dataclass
+class Change:
+    """An update to one memory; ``None`` fields are left as they are."""
+
+    text: str | None = None
+    index_text: str | None = None
+    embedding: np.ndarray | None = None
+    metadata: dict[str, Any] | None = None
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    location: str
+
+    def bind_embedder(self, name: str, dimension: int) -> None:
+        """Record the embedder on first use; raise ConfigurationError if another one made the vectors."""
+
+    def add(self, tenant_id: str, records: Sequence[NewRecord]) -> list[tuple[str, Event]]:
+        """Insert records in one transaction; an exact duplicate in scope is NOOP with the existing id."""
+
+    def get(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
+
+    def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        """The memories with these ids that exist, in the order asked."""
+
+    def list(self, query: Query, *, cursor: str | None, limit: int) -> Page: ...
+
+    def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem: ...
+
+    def delete(self, tenant_id: str, memory_id: str) -> None: ...
+
+    def delete_scope(self, tenant_id: str, scope: Scope) -> int: ...
+
+    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]: ...
+
+    def dense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]: ...
+
+    def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]: ...
+
+    def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
+        """Count an access to these memories (may be buffered briefly)."""
+
+    def stats(self, tenant_id: str) -> StoreStats: ...
+
+    def export(self, tenant_id: str) -> Iterator[MemoryItem]: ...
+
+    def reset(self, tenant_id: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,3 @@
+from .store import SQLiteStore
+
+__all__ = ["SQLiteStore"]

@@ -1,0 +1,104 @@
+"""Numbered schema migrations for the SQLite store, each applied in one transaction.
+
+A migration is appended, never edited: files in the wild carry the versions they ran.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from ...models import utcnow
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: executescript would commit the migration's transaction."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters VALUES ('seq', 0);
+        CREATE TABLE memories (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            tenant_id TEXT NOT NULL,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            role TEXT, speaker TEXT, source_message_id TEXT, source_session_id TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, occurred_at TEXT,
+            valid_from TEXT, valid_to TEXT, invalidated_at TEXT, superseded_by TEXT,
+            state TEXT NOT NULL DEFAULT 'active',
+            importance REAL NOT NULL DEFAULT 0.5,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            last_accessed_at TEXT,
+            expires_at TEXT,
+            index_text TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            seq INTEGER NOT NULL
+        );
+        CREATE INDEX memories_user ON memories (tenant_id, user_id, agent_id, session_id);
+        CREATE INDEX memories_agent ON memories (tenant_id, agent_id);
+        CREATE INDEX memories_session ON memories (tenant_id, session_id);
+        CREATE INDEX memories_seq ON memories (seq);
+        CREATE UNIQUE INDEX memories_dedupe ON memories
+            (tenant_id, ifnull(user_id, ''), ifnull(agent_id, ''), ifnull(session_id, ''), hash)
+            WHERE state = 'active';
+        CREATE VIRTUAL TABLE memories_fts USING fts5 (
+            text, speaker, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE tombstones (seq INTEGER NOT NULL, row INTEGER NOT NULL);
+        CREATE INDEX tombstones_seq ON tombstones (seq);
+        CREATE TABLE history (
+            id TEXT PRIMARY KEY,
+            memory_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            event TEXT NOT NULL,
+            old_memory TEXT, new_memory TEXT, old_metadata TEXT, new_metadata TEXT,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX history_memory ON history (tenant_id, memory_id);
+        CREATE INDEX history_user ON history (tenant_id, user_id);
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
+    (1, "initial schema", _v1_initial),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration the file has not seen; return the schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, name, apply in MIGRATIONS:
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                conn.execute("ROLLBACK")  # another process applied it while we waited
+                continue
+            apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utcnow().isoformat())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return max(v for v, _, _ in MIGRATIONS)

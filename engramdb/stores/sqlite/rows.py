@@ -1,0 +1,69 @@
+"""Conversion between MemoryItem and SQLite rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+from ...filters import format_datetime
+from ...models import HistoryEntry, MemoryItem, Provenance
+
+MEMORY_COLUMNS = (
+    "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
+    "source_session_id, created_at, updated_at, occurred_at, valid_from, valid_to, invalidated_at, "
+    "superseded_by, state, importance, access_count, last_accessed_at, expires_at"
+)
+_DATETIMES = (
+    "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
+    "invalidated_at", "last_accessed_at", "expires_at",
+)  # fmt: skip
+
+
+def to_db_time(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def item_from_row(row: sqlite3.Row) -> MemoryItem:
+    data: dict[str, Any] = {key: row[key] for key in row.keys()}
+    for key in _DATETIMES:
+        data[key] = from_db_time(data[key])
+    data["memory"] = data.pop("text")
+    data["metadata"] = json.loads(data["metadata"])
+    data["provenance"] = Provenance(
+        role=data.pop("role"),
+        name=data.pop("speaker"),
+        message_id=data.pop("source_message_id"),
+        session_id=data.pop("source_session_id"),
+    )
+    return MemoryItem.model_validate(data)
+
+
+def item_params(item: MemoryItem) -> dict[str, Any]:
+    """Named parameters for an INSERT of every MemoryItem column."""
+    p = item.provenance
+    return {
+        "id": item.id, "kind": item.kind, "text": item.memory, "hash": item.hash,
+        "user_id": item.user_id, "agent_id": item.agent_id, "session_id": item.session_id,
+        "metadata": json.dumps(item.metadata, allow_nan=False, separators=(",", ":")),
+        "role": p.role, "speaker": p.name, "source_message_id": p.message_id,
+        "source_session_id": p.session_id,
+        **{key: to_db_time(getattr(item, key)) for key in _DATETIMES},
+        "superseded_by": item.superseded_by, "state": item.state.value,
+        "importance": item.importance, "access_count": item.access_count,
+    }  # fmt: skip
+
+
+def history_from_row(row: sqlite3.Row) -> HistoryEntry:
+    data: dict[str, Any] = {key: row[key] for key in row.keys()}
+    data["created_at"] = from_db_time(data["created_at"])
+    for key in ("old_metadata", "new_metadata"):
+        data[key] = json.loads(data[key]) if data[key] is not None else None
+    return HistoryEntry.model_validate(data)

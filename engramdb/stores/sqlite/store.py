@@ -1,0 +1,457 @@
+"""The embedded store: records, vectors, an FTS5 index and history in one SQLite file.
+
+Durability and sharing: WAL journal, ``synchronous=FULL`` by default (an acknowledged write
+survives a crash of the process or the machine), a 30 s busy timeout plus retries so that
+several processes can write one file and "database is locked" never reaches the caller.
+Each public operation is one transaction. No SQLite extension is loaded: vectors are
+float32 BLOBs, searched by the exact in-memory index in ``stores.vectors``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConfigurationError, NotFoundError, StoreError, ValidationError
+from ...models import Event, HistoryEntry, MemoryItem, Page, Scope, StoreStats, content_hash, new_id, utcnow
+from ..base import Change, NewRecord, Query, StoreHit
+from ..vectors import IndexRow, VectorIndex
+from .migrations import migrate
+from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
+from .sqlfilter import compile_filter
+
+BUSY_TIMEOUT_S = 30.0
+TOUCH_FLUSH_S = 5.0
+
+
+class SQLiteStore:
+    """A Store on one SQLite file (or ``:memory:``). Thread-safe; one connection per store."""
+
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        self.location = path
+        if path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self.schema_version = self._retry(lambda: migrate(self._conn))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
+        self._index: VectorIndex | None = None
+        self._pending_touch: dict[str, tuple[int, str]] = {}
+        self._last_flush = time.monotonic()
+        self._closed = False
+
+    # --- transactions -------------------------------------------------------------------
+
+    def _retry(self, fn: Any) -> Any:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S * 2
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"SQLite error: {exc}") from exc
+                time.sleep(0.01)
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One IMMEDIATE transaction with a fresh change sequence number for the rows it writes."""
+        with self._lock:
+            self._check_open()
+            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                seq = self._conn.execute(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value"
+                ).fetchone()[0]
+                yield self._conn, seq
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise StoreError(f"SQLite error: {exc}") from exc
+                raise
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            self._check_open()
+            try:
+                return self._retry(lambda: self._conn.execute(sql, params).fetchall())  # type: ignore[no-any-return]
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"SQLite error: {exc}") from exc
+
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise StoreError("the store is closed")
+
+    # --- embedder binding ---------------------------------------------------------------
+
+    def bind_embedder(self, name: str, dimension: int) -> None:
+        rows = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+        if "embedder" in rows:
+            if rows["embedder"] != name or int(rows["dimension"]) != dimension:
+                raise ConfigurationError(
+                    f"this store holds vectors from embedder {rows['embedder']!r} "
+                    f"({rows['dimension']} dims), not {name!r} ({dimension} dims); open it with "
+                    f"embedder={rows['embedder']!r} or re-embed it"
+                )
+            return
+        with self._write() as (conn, _):
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dimension', ?)", (name, str(dimension)))
+        self.bind_embedder(name, dimension)  # another process may have won the race
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def add(self, tenant_id: str, records: Sequence[NewRecord]) -> list[tuple[str, Event]]:
+        outcomes: list[tuple[str, Event]] = []
+        with self._write() as (conn, seq):
+            for record in records:
+                item = record.item
+                existing = conn.execute(
+                    "SELECT id FROM memories WHERE tenant_id = ? AND ifnull(user_id, '') = ? AND "
+                    "ifnull(agent_id, '') = ? AND ifnull(session_id, '') = ? AND hash = ? AND state = 'active'",
+                    (tenant_id, item.user_id or "", item.agent_id or "", item.session_id or "", item.hash),
+                ).fetchone()
+                if existing is not None:
+                    outcomes.append((existing["id"], Event.NOOP))
+                    continue
+                if conn.execute("SELECT 1 FROM memories WHERE id = ?", (item.id,)).fetchone():
+                    outcomes.append((item.id, Event.NOOP))
+                    continue
+                self._insert(conn, tenant_id, seq, record)
+                outcomes.append((item.id, Event.ADD))
+        return outcomes
+
+    def _insert(self, conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord) -> None:
+        params = item_params(record.item)
+        params.update(
+            tenant_id=tenant_id,
+            index_text=record.index_text,
+            embedding=np.ascontiguousarray(record.embedding, dtype=np.float32).tobytes(),
+            seq=seq,
+        )
+        columns = ", ".join(params)
+        rowid = conn.execute(
+            f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in params)})", params
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
+            (rowid, record.index_text, record.item.provenance.name or ""),
+        )
+        self._log(conn, tenant_id, record.item, Event.ADD, new=record.item)
+
+    def _log(
+        self,
+        conn: sqlite3.Connection,
+        tenant_id: str,
+        item: MemoryItem,
+        event: Event,
+        *,
+        old: MemoryItem | None = None,
+        new: MemoryItem | None = None,
+        reason: str | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new_id(), item.id, tenant_id, item.user_id, item.agent_id, item.session_id, event.value,
+                old.memory if old else None, new.memory if new else None,
+                json.dumps(old.metadata) if old else None, json.dumps(new.metadata) if new else None,
+                reason, to_db_time(utcnow()),
+            ),
+        )  # fmt: skip
+
+    def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
+        with self._write() as (conn, seq):
+            old = self._get(conn, tenant_id, memory_id)
+            values: dict[str, Any] = {"updated_at": to_db_time(utcnow()), "seq": seq}
+            if change.text is not None and change.embedding is not None and change.index_text is not None:
+                values.update(
+                    text=change.text,
+                    hash=old.hash if change.text == old.memory else content_hash(change.text),
+                    index_text=change.index_text,
+                    embedding=np.ascontiguousarray(change.embedding, dtype=np.float32).tobytes(),
+                )
+            if change.metadata is not None:
+                values["metadata"] = json.dumps(change.metadata, allow_nan=False, separators=(",", ":"))
+            values.update(change.updates)
+            assignments = ", ".join(f"{key} = :{key}" for key in values)
+            try:
+                conn.execute(f"UPDATE memories SET {assignments} WHERE id = :id", {**values, "id": memory_id})
+            except sqlite3.IntegrityError as exc:
+                raise ValidationError("another memory in this scope already has exactly this text") from exc
+            if "text" in values:
+                rowid = conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()[0]
+                conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+                conn.execute(
+                    "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
+                    (rowid, values["index_text"], old.provenance.name or ""),
+                )
+            new = self._get(conn, tenant_id, memory_id)
+            self._log(conn, tenant_id, new, Event.UPDATE, old=old, new=new)
+            return new
+
+    def delete(self, tenant_id: str, memory_id: str) -> None:
+        with self._write() as (conn, seq):
+            item = self._get(conn, tenant_id, memory_id)
+            self._remove(conn, seq, "id = ?", [memory_id])
+            self._log(conn, tenant_id, item, Event.DELETE, old=item)
+
+    def delete_scope(self, tenant_id: str, scope: Scope) -> int:
+        where, params = _scope_sql(tenant_id, scope)
+        with self._write() as (conn, seq):
+            rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where}", params).fetchall()
+            for row in rows:
+                item = item_from_row(row)
+                self._log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
+            self._remove(conn, seq, where.replace("m.", ""), params)
+            return len(rows)
+
+    def _remove(self, conn: sqlite3.Connection, seq: int, where: str, params: Sequence[Any]) -> None:
+        rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {where}", params)]
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM memories WHERE rowid IN ({marks})", chunk)
+            conn.executemany("INSERT INTO tombstones VALUES (?, ?)", [(seq, r) for r in chunk])
+
+    def reset(self, tenant_id: str) -> None:
+        with self._write() as (conn, seq):
+            self._remove(conn, seq, "tenant_id = ?", [tenant_id])
+            conn.execute("DELETE FROM history WHERE tenant_id = ?", (tenant_id,))
+
+    def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
+        """Buffer access counts and flush them at most every few seconds.
+
+        Counting accesses on every search would turn each read into a durable write; access
+        counts are a retention hint, so up to TOUCH_FLUSH_S seconds of them may be lost in a crash.
+        """
+        now = to_db_time(utcnow()) or ""
+        with self._lock:
+            for memory_id in ids:
+                count, _ = self._pending_touch.get(memory_id, (0, now))
+                self._pending_touch[memory_id] = (count + 1, now)
+            if time.monotonic() - self._last_flush >= TOUCH_FLUSH_S:
+                self._flush_touches()
+
+    def _flush_touches(self) -> None:
+        with self._lock:
+            pending, self._pending_touch = self._pending_touch, {}
+            self._last_flush = time.monotonic()
+            if not pending:
+                return
+            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                self._conn.executemany(
+                    "UPDATE memories SET access_count = access_count + ?, last_accessed_at = ? WHERE id = ?",
+                    [(count, at, memory_id) for memory_id, (count, at) in pending.items()],
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._conn.execute("ROLLBACK")
+                raise StoreError(f"SQLite error: {exc}") from exc
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _get(self, conn: sqlite3.Connection, tenant_id: str, memory_id: str) -> MemoryItem:
+        row = conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND tenant_id = ?", (memory_id, tenant_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return item_from_row(row)
+
+    def get(self, tenant_id: str, memory_id: str) -> MemoryItem:
+        with self._lock:
+            self._check_open()
+            return self._get(self._conn, tenant_id, memory_id)
+
+    def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        if not ids:
+            return []
+        rows = self._read(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? AND id IN ({', '.join('?' for _ in ids)})",
+            [tenant_id, *ids],
+        )
+        by_id = {row["id"]: item_from_row(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def list(self, query: Query, *, cursor: str | None, limit: int) -> Page:
+        where, params = _query_sql(query)
+        total = self._read(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
+        page_where, page_params = where, list(params)
+        if cursor is not None:
+            page_where += " AND m.id > ?"
+            page_params.append(decode_cursor(cursor))
+        rows = self._read(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {page_where} ORDER BY m.id LIMIT ?",
+            [*page_params, limit + 1],
+        )
+        items = [item_from_row(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+        return Page(results=items, total=total, next_cursor=next_cursor)
+
+    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
+        rows = self._read(
+            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, reason, created_at "
+            "FROM history WHERE tenant_id = ? AND memory_id = ? ORDER BY id",
+            (tenant_id, memory_id),
+        )
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return [history_from_row(r) for r in rows]
+
+    def export(self, tenant_id: str) -> Iterator[MemoryItem]:
+        last = ""
+        while True:
+            rows = self._read(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT 1000",
+                (tenant_id, last),
+            )
+            if not rows:
+                return
+            yield from (item_from_row(r) for r in rows)
+            last = rows[-1]["id"]
+
+    def stats(self, tenant_id: str) -> StoreStats:
+        kinds = self._read("SELECT kind, count(*) FROM memories WHERE tenant_id = ? GROUP BY kind", (tenant_id,))
+        scopes = self._read(
+            "SELECT count(*) FROM (SELECT DISTINCT user_id, agent_id, session_id FROM memories WHERE tenant_id = ?)",
+            (tenant_id,),
+        )[0][0]
+        history = self._read("SELECT count(*) FROM history WHERE tenant_id = ?", (tenant_id,))[0][0]
+        meta = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+        return StoreStats(
+            memories=sum(r[1] for r in kinds),
+            by_kind={r[0]: r[1] for r in kinds},
+            scopes=scopes,
+            history_rows=history,
+            embedder=meta.get("embedder"),
+            dimension=int(meta["dimension"]) if "dimension" in meta else None,
+            schema_version=self.schema_version,
+            location=self.location,
+        )
+
+    # --- search ---------------------------------------------------------------------------
+
+    def dense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]:
+        with self._lock:
+            index = self._synced_index()
+            scope = query.scope
+            now = (query.now or utcnow()).timestamp()
+            mask = index.mask(
+                query.tenant_id, scope.user_id, scope.agent_id, scope.session_id,
+                include_inactive=query.include_inactive, now=now,
+            )  # fmt: skip
+            if query.where is not None:
+                where, params = _query_sql(query)
+                allowed = [r[0] for r in self._read(f"SELECT m.rowid FROM memories m WHERE {where}", params)]
+                mask = index.restrict(mask, allowed)
+            return [StoreHit(i, s) for i, s in index.search(vector.astype(np.float32), mask, k)]
+
+    def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
+        if not terms:
+            return []
+        match = "text : (" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
+        where, params = _query_sql(query)
+        rows = self._read(
+            "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS s FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
+            [match, *params, k],
+        )
+        return [StoreHit(r["id"], -float(r["s"])) for r in rows]
+
+    def _synced_index(self) -> VectorIndex:
+        """Bring the in-memory index up to the file's change sequence (cheap when current)."""
+        seq = self._read("SELECT value FROM counters WHERE name = 'seq'")[0][0]
+        index = self._index
+        if index is not None and index.seq == seq:
+            return index
+        if index is None:
+            dim = self._read("SELECT value FROM meta WHERE key = 'dimension'")
+            index = self._index = VectorIndex(int(dim[0][0]) if dim else 0)
+        rows = self._read(
+            "SELECT rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding "
+            "FROM memories WHERE seq > ?",
+            (index.seq,),
+        )
+        gone = [r[0] for r in self._read("SELECT row FROM tombstones WHERE seq > ?", (index.seq,))]
+        index.remove(gone)
+        index.upsert(_index_row(r) for r in rows)
+        index.seq = seq
+        return index
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._flush_touches()
+            self._closed = True
+            self._conn.close()
+
+
+def _index_row(row: sqlite3.Row) -> IndexRow:
+    expires = from_db_time(row["expires_at"])
+    return IndexRow(
+        rowid=row["rowid"], id=row["id"], tenant_id=row["tenant_id"], user_id=row["user_id"],
+        agent_id=row["agent_id"], session_id=row["session_id"], active=row["state"] == "active",
+        expires=expires.timestamp() if expires else float("inf"),
+        vector=np.frombuffer(row["embedding"], dtype=np.float32),
+    )  # fmt: skip
+
+
+
+
+def _scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
+    clauses, params = ["m.tenant_id = ?"], [tenant_id]
+    for column in ("user_id", "agent_id", "session_id"):
+        value = getattr(scope, column)
+        if value is not None:
+            clauses.append(f"m.{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _query_sql(query: Query) -> tuple[str, list[Any]]:
+    where, params = _scope_sql(query.tenant_id, query.scope)
+    if not query.include_inactive:
+        where += " AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > ?)"
+        params.append(to_db_time(query.now or utcnow()))
+    if query.where is not None:
+        where += " AND " + compile_filter(query.where, params)
+    return where, params
+
+
+def encode_cursor(memory_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": memory_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except Exception as exc:
+        raise ValidationError(f"invalid pagination cursor {cursor!r}") from exc
+
+
