@@ -153,8 +153,8 @@ class Memory:
             raise ValidationError("update needs new text, new metadata, or both")
         change = Change(metadata=check_metadata(metadata, self.config) if metadata is not None else None)
         if text is not None:
-            current = self.store.get(self.tenant_id, self._check_id(memory_id))
             change.text = check_text(text, self.config)
+            current = self.store.get(self.tenant_id, self._check_id(memory_id))
             change.index_text = index_text(text, current.provenance.name)
             change.embedding = self.embedder.embed([change.index_text], kind="document")[0]
         return self.store.update(self.tenant_id, self._check_id(memory_id), change)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
@@ -51,8 +52,13 @@ class CachedEmbedder:
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._capacity = capacity
         self._batch_size = batch_size
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
+        with self._lock:
+            return self._embed(texts, kind)
+
+    def _embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         keys = [(kind, content_hash(t)) for t in texts]
         missing: dict[tuple[str, str], list[int]] = {}

@@ -9,6 +9,7 @@ and on conversational recall it does better than the transformer it came from.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,10 +37,12 @@ class StaticEmbedder:
             raise ConfigurationError(f"cannot load model2vec model {model!r}: {exc}") from exc
         self.name = f"model2vec:{model}"
         self.dimension = int(self._model.embedding.shape[1])
+        self._lock = threading.Lock()  # the Rust tokenizer refuses concurrent use ("Already borrowed")
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
         try:
-            vectors = self._model.encode(list(texts), use_multiprocessing=False)
+            with self._lock:
+                vectors = self._model.encode(list(texts), use_multiprocessing=False)
         except Exception as exc:
             raise ProviderError(f"model2vec failed to embed: {exc}") from exc
         return normalize_rows(vectors)

@@ -1,0 +1,1 @@
+"""Benchmarks run from the CLI (``engramdb bench ...``); they print figures and never assert."""

@@ -1,0 +1,311 @@
+"""The ``engramdb`` command line: every Memory operation, human output or ``--json``.
+
+Configuration comes from ``ENGRAMDB_*`` variables and the config file, read here (the
+edge) and passed down; ``--store``/``--embedder`` override them. Exit codes: 0 ok,
+2 bad input, 3 not found, 4 configuration, 5 store or provider failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from .config import Settings
+from .errors import ConfigurationError, EngramError, NotFoundError, ValidationError
+from .memory import Memory
+from .models import MemoryItem
+
+app = typer.Typer(help="engramdb: long-term memory for AI agents.", no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_CODES: dict[type[EngramError], int] = {ValidationError: 2, NotFoundError: 3, ConfigurationError: 4}
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", "-s", help="store URL or path (ENGRAMDB_STORE)")]
+EmbedderOpt = Annotated[Optional[str], typer.Option("--embedder", help="'provider:model' (ENGRAMDB_EMBEDDER)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+UserOpt = Annotated[Optional[str], typer.Option("--user", "-u", help="user_id scope")]
+AgentOpt = Annotated[Optional[str], typer.Option("--agent", "-a", help="agent_id scope")]
+SessionOpt = Annotated[Optional[str], typer.Option("--session", help="session_id scope")]
+FilterOpt = Annotated[Optional[str], typer.Option("--filter", "-f", help="filter as a JSON object")]
+
+
+@contextmanager
+def opened(store: str | None, embedder: str | None) -> Iterator[Memory]:
+    """Open a Memory from settings, turning engramdb errors into a message and an exit code."""
+    try:
+        overrides = {k: v for k, v in (("store", store), ("embedder", embedder)) if v is not None}
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        with Memory(config=settings.memory_config()) as memory:
+            yield memory
+    except EngramError as exc:
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 5)
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(code) from None
+
+
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error:[/red] {what} is not valid JSON: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _emit(model: BaseModel | list[Any], as_json: bool, table: Table | None = None) -> None:
+    if as_json or table is None:
+        if isinstance(model, list):
+            sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in model]) + "\n")
+        else:
+            sys.stdout.write(model.model_dump_json() + "\n")
+    else:
+        out.print(table)
+
+
+def _items_table(items: list[MemoryItem], scores: list[float] | None = None) -> Table:
+    table = Table(show_lines=False)
+    for name in ("id", "kind", "memory", "scope", "created"):
+        table.add_column(name, overflow="fold")
+    if scores is not None:
+        table.add_column("score", justify="right")
+    for i, item in enumerate(items):
+        scope = "/".join(x for x in (item.user_id, item.agent_id, item.session_id) if x)
+        row = [item.id, item.kind, item.memory, scope, item.created_at.strftime("%Y-%m-%d %H:%M")]
+        if scores is not None:
+            row.append(f"{scores[i]:.3f}")
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+def add(
+    text: Annotated[Optional[str], typer.Argument(help="the text to remember (or use --messages)")] = None,
+    messages: Annotated[Optional[str], typer.Option(help="a JSON list of chat messages")] = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    kind: Annotated[str, typer.Option(help="fact | preference | episode | task | procedure")] = "episode",
+    metadata: Annotated[Optional[str], typer.Option(help="metadata as a JSON object")] = None,
+    name: Annotated[Optional[str], typer.Option(help="speaker name")] = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remember a text or a list of chat messages."""
+    payload: Any = _json_arg(messages, "--messages") if messages is not None else None
+    if payload is None:
+        if text is None:
+            err.print("[red]error:[/red] give a text or --messages")
+            raise typer.Exit(2)
+        payload = {"role": "user", "content": text, **({"name": name} if name else {})}
+    with opened(store, embedder) as m:
+        result = m.add(
+            payload, user_id=user, agent_id=agent, session_id=session, kind=kind,
+            metadata=_json_arg(metadata, "--metadata"),
+        )  # fmt: skip
+        table = Table("id", "event", "memory")
+        for r in result.results:
+            table.add_row(r.id, r.event.value, r.memory)
+        _emit(result, as_json, table)
+
+
+@app.command()
+def search(
+    query: str,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    filter: FilterOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
+    threshold: Optional[float] = None,
+    explain: bool = False,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the memories most relevant to a query."""
+    with opened(store, embedder) as m:
+        result = m.search(
+            query, user_id=user, agent_id=agent, session_id=session, filters=_json_arg(filter, "--filter"),
+            limit=limit, threshold=threshold, explain=explain,
+        )  # fmt: skip
+        hits = list(result.results)
+        _emit(result, as_json, _items_table(list(hits), [h.score for h in hits]))
+
+
+@app.command("list")
+def list_(
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    filter: FilterOpt = None,
+    kind: Optional[str] = None,
+    limit: int = 100,
+    cursor: Optional[str] = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List memories page by page (the next cursor is printed after the table)."""
+    with opened(store, embedder) as m:
+        page = m.get_all(
+            user_id=user, agent_id=agent, session_id=session, filters=_json_arg(filter, "--filter"),
+            kind=kind, limit=limit, cursor=cursor,
+        )  # fmt: skip
+        _emit(page, as_json, _items_table(page.results))
+        if not as_json:
+            out.print(f"{len(page.results)} of {page.total}" + (f"; next: --cursor {page.next_cursor}" if page.next_cursor else ""))
+
+
+@app.command()
+def get(memory_id: str, store: StoreOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one memory."""
+    with opened(store, embedder) as m:
+        item = m.get(memory_id)
+        _emit(item, as_json, _items_table([item]))
+
+
+@app.command()
+def update(
+    memory_id: str,
+    text: Annotated[Optional[str], typer.Argument()] = None,
+    metadata: Annotated[Optional[str], typer.Option(help="new metadata as a JSON object")] = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a memory's text and/or metadata (the old version stays in history)."""
+    with opened(store, embedder) as m:
+        item = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"))
+        _emit(item, as_json, _items_table([item]))
+
+
+@app.command()
+def delete(
+    memory_id: Annotated[Optional[str], typer.Argument()] = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete one memory by id, or every memory of a scope (--user/--agent/--session)."""
+    with opened(store, embedder) as m:
+        if memory_id is not None:
+            result = m.delete(memory_id)
+        else:
+            result = m.delete_all(user_id=user, agent_id=agent, session_id=session)
+        _emit(result, as_json, None) if as_json else out.print(result.message)
+
+
+@app.command()
+def history(memory_id: str, store: StoreOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
+    """Show every change to a memory."""
+    with opened(store, embedder) as m:
+        entries = m.history(memory_id)
+        table = Table("when", "event", "old", "new")
+        for e in entries:
+            table.add_row(e.created_at.isoformat(timespec="seconds"), e.event.value, e.old_memory or "", e.new_memory or "")
+        _emit(entries, as_json, table)
+
+
+@app.command()
+def export(
+    path: Annotated[Optional[Path], typer.Argument(help="output file (default stdout)")] = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Write every memory as JSON Lines."""
+    with opened(store, embedder) as m:
+        sink = path.open("w", encoding="utf-8") if path else sys.stdout
+        count = 0
+        for item in m.export():
+            sink.write(item.model_dump_json() + "\n")
+            count += 1
+        if path:
+            sink.close()
+            err.print(f"exported {count} memories to {path}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="a JSON Lines file written by export")],
+    batch: int = 500,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read memories from JSON Lines (ids and timestamps kept; duplicates skipped)."""
+    from .bench.progress import progress_bar
+
+    lines = _read_jsonl(path)
+    counts = {"ADD": 0, "NOOP": 0}
+    with opened(store, embedder) as m, progress_bar(err) as progress:
+        task = progress.add_task("importing", total=len(lines))
+        for start in range(0, len(lines), batch):
+            result = m.import_items(lines[start : start + batch])
+            for r in result.results:
+                counts[r.event.value] += 1
+            progress.advance(task, len(lines[start : start + batch]))
+    if as_json:
+        sys.stdout.write(json.dumps({"added": counts["ADD"], "skipped": counts["NOOP"]}) + "\n")
+    else:
+        out.print(f"imported {counts['ADD']} memories, skipped {counts['NOOP']} already present")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Parse the whole file first, so a bad line stops the import before anything is written."""
+    if not path.is_file():
+        err.print(f"[red]error:[/red] no such file: {path}")
+        raise typer.Exit(2)
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                err.print(f"[red]error:[/red] {path}:{number}: not JSON: {exc}")
+                raise typer.Exit(2) from None
+            if not isinstance(record, dict):
+                err.print(f"[red]error:[/red] {path}:{number}: each line must be a JSON object")
+                raise typer.Exit(2)
+            records.append(record)
+    return records
+
+
+@app.command()
+def stats(store: StoreOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
+    """Counts and configuration of the store."""
+    with opened(store, embedder) as m:
+        s = m.stats()
+        table = Table("field", "value")
+        for key, value in s.model_dump().items():
+            table.add_row(key, str(value))
+        _emit(s, as_json, table)
+
+
+def _register_bench() -> None:
+    from .bench.cli import bench_app
+
+    app.add_typer(bench_app, name="bench", help="Benchmarks that print figures (not tests).")
+
+
+_register_bench()
+
+
+def main() -> None:
+    app()
