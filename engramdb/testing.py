@@ -1,0 +1,150 @@
+"""Test doubles that engramdb ships for its own tests and for users testing their agents.
+
+- ``HashEmbedder``: deterministic vectors, no model.
+- ``ScriptedOpenAIServer``: a real HTTP server speaking the OpenAI wire protocol
+  (``/v1/embeddings``, ``/v1/chat/completions``, ``/v1/models``) on loopback, whose chat
+  replies are scripted. Drive it with the official ``openai`` client, like a real provider.
+
+Example::
+
+    with ScriptedOpenAIServer() as server:
+        server.script(Reply(content='{"memories": []}'), Reply(status=429))
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from .embedders.hashing import HashEmbedder
+
+
+@dataclass
+class Reply:
+    """One scripted chat reply: content, or an HTTP error status, optionally after a delay."""
+
+    content: str = ""
+    status: int = 200
+    delay_s: float = 0.0
+    prompt_tokens: int = 10
+    completion_tokens: int = 10
+
+
+@dataclass
+class ScriptedOpenAIServer:
+    dimension: int = 64
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._replies: list[Reply] = []
+        self._lock = threading.Lock()
+        self._embedder = HashEmbedder(self.dimension)
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "start the server first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._replies.extend(replies)
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self._replies.pop(0) if self._replies else Reply(status=500, content="no scripted reply left")
+
+    def start(self) -> ScriptedOpenAIServer:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ScriptedOpenAIServer:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            return 400, {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}}
+        vectors = self._embedder.embed(inputs)
+        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+        usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
+        return 200, {"object": "list", "data": data, "model": body.get("model", ""), "usage": usage}
+
+    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        reply = self._next_reply()
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            return reply.status, {"error": {"message": reply.content or "scripted error", "type": "server_error"}}
+        return 200, {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}],
+            "usage": {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            },
+        }
+
+
+def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+            return
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+            else:
+                self._send(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, {"error": {"message": "body is not JSON"}})
+                return
+            server.requests.append({"path": self.path, "body": body})
+            if self.path == "/v1/embeddings":
+                self._send(*server.embeddings(body))
+            elif self.path == "/v1/chat/completions":
+                self._send(*server.chat(body))
+            else:
+                self._send(404, {"error": {"message": "not found"}})
+
+    return Handler
+
+
+__all__ = ["HashEmbedder", "Reply", "ScriptedOpenAIServer"]

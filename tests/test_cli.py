@@ -1,0 +1,117 @@
+"""Every CLI command, as a user runs it: a real process on a real file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env_dir: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
+    env.update(ENGRAMDB_CONFIG=str(env_dir / "config.toml"), ENGRAMDB_STORE=f"sqlite:///{env_dir / 'cli.db'}")
+    proc = subprocess.run([sys.executable, "-m", "engramdb", *args], capture_output=True, text=True, env=env, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def as_json(proc: subprocess.CompletedProcess[str]):  # type: ignore[no-untyped-def]
+    return json.loads(proc.stdout)
+
+
+def test_full_cli_workflow(tmp_path: Path) -> None:
+    added = as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))
+    memory_id = added["results"][0]["id"]
+    messages = json.dumps([{"role": "user", "name": "Alice", "content": "Book me a window seat"},
+                           {"role": "assistant", "content": "Done"}])  # fmt: skip
+    assert len(as_json(run("add", "--messages", messages, "-u", "alice", "--session", "trip-1", "--json", env_dir=tmp_path))["results"]) == 2
+    assert as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))["results"][0]["event"] == "NOOP"
+
+    hits = as_json(run("search", "what can alice eat?", "-u", "alice", "--json", env_dir=tmp_path))["results"]
+    assert hits[0]["id"] == memory_id and 0 <= hits[0]["score"] <= 1
+    assert "vegetarian" in run("search", "what can alice eat?", "-u", "alice", env_dir=tmp_path).stdout
+
+    page = as_json(run("list", "-u", "alice", "--limit", "2", "--json", env_dir=tmp_path))
+    assert page["total"] == 3 and len(page["results"]) == 2 and page["next_cursor"]
+    rest = as_json(run("list", "-u", "alice", "--cursor", page["next_cursor"], "--json", env_dir=tmp_path))
+    assert len(rest["results"]) == 1 and rest["next_cursor"] is None
+    filtered = as_json(run("list", "--filter", '{"role": "assistant"}', "--json", env_dir=tmp_path))
+    assert [r["memory"] for r in filtered["results"]] == ["Done"]
+
+    assert as_json(run("get", memory_id, "--json", env_dir=tmp_path))["memory"].startswith("I'm vegetarian")
+    updated = as_json(run("update", memory_id, "I'm vegan", "--metadata", '{"v": 2}', "--json", env_dir=tmp_path))
+    assert updated["memory"] == "I'm vegan" and updated["metadata"] == {"v": 2}
+    events = [e["event"] for e in as_json(run("history", memory_id, "--json", env_dir=tmp_path))]
+    assert events == ["ADD", "UPDATE"]
+
+    stats = as_json(run("stats", "--json", env_dir=tmp_path))
+    assert stats["memories"] == 3 and stats["embedder"] == "model2vec:minilm-static"
+
+    export = tmp_path / "out.jsonl"
+    run("export", str(export), env_dir=tmp_path)
+    assert len(export.read_text().splitlines()) == 3
+    copy_store = f"sqlite:///{tmp_path / 'copy.db'}"
+    imported = as_json(run("import", str(export), "--store", copy_store, "--json", env_dir=tmp_path))
+    assert imported == {"added": 3, "skipped": 0}
+    again = as_json(run("import", str(export), "--store", copy_store, "--json", env_dir=tmp_path))
+    assert again == {"added": 0, "skipped": 3}
+
+    assert as_json(run("delete", memory_id, "--json", env_dir=tmp_path))["deleted"] == 1
+    assert as_json(run("delete", "-u", "alice", "--json", env_dir=tmp_path))["deleted"] == 2
+    assert as_json(run("list", "--json", env_dir=tmp_path))["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("add", "hello"), 2, "at least one of user_id"),
+        (("add", "", "-u", "a"), 2, "empty"),
+        (("add", "-u", "a"), 2, "give a text"),
+        (("add", "x", "-u", "a", "--metadata", "{bad"), 2, "not valid JSON"),
+        (("add", "x", "-u", "a", "--kind", "rumour"), 2, "unknown kind"),
+        (("search", "x", "--filter", '{"nope": 1}'), 2, "unknown filter field"),
+        (("get", "01UNKNOWN"), 3, "no memory"),
+        (("history", "01UNKNOWN"), 3, "no memory"),
+        (("update", "01UNKNOWN", "x"), 3, "no memory"),
+        (("delete",), 2, "at least one of"),
+        (("list", "--cursor", "zzz"), 2, "cursor"),
+        (("search", "x", "--embedder", "nope:x"), 4, "unknown embedder"),
+        (("stats", "--store", "mysql://x"), 4, "unsupported store"),
+    ],
+)
+def test_cli_errors_are_clear_with_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int, message: str) -> None:
+    proc = run(*args, env_dir=tmp_path, ok=False)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_import_refuses_a_bad_file_before_writing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "01A", "memory": "x"}\nnot json\n')
+    proc = run("import", str(bad), env_dir=tmp_path, ok=False)
+    assert proc.returncode == 2 and "bad.jsonl:2" in proc.stderr
+    invalid = tmp_path / "invalid.jsonl"
+    invalid.write_text('{"memory": "no id or scope"}\n')
+    proc = run("import", str(invalid), env_dir=tmp_path, ok=False)
+    assert proc.returncode == 2 and "record 0" in proc.stderr
+    assert as_json(run("stats", "--json", env_dir=tmp_path))["memories"] == 0
+
+
+def test_settings_come_from_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(f'embedder = "hash:24"\nstore = "sqlite:///{tmp_path / "from-file.db"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
+    env["ENGRAMDB_CONFIG"] = str(tmp_path / "config.toml")
+    proc = subprocess.run([sys.executable, "-m", "engramdb", "stats", "--json"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert stats["location"].endswith("from-file.db")
+    assert stats["embedder"] == "hash:24" and stats["dimension"] == 24
+    env["ENGRAMDB_EMBEDDER"] = "hash:32"  # the environment overrides the file; the store refuses it
+    proc = subprocess.run([sys.executable, "-m", "engramdb", "stats"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 4 and "hash:24" in proc.stderr

@@ -1,0 +1,79 @@
+"""Embedders: the registry, the bundled model, the cache, and OpenAI-compatible HTTP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engramdb import ConfigurationError, Memory, ProviderError
+from engramdb.embedders import CachedEmbedder, Embedder, EmbedderOptions, resolve_embedder
+from engramdb.testing import ScriptedOpenAIServer
+
+
+def test_default_is_the_bundled_offline_model(default_embedder: Embedder) -> None:
+    assert default_embedder.name == "model2vec:minilm-static"
+    vectors = default_embedder.embed(["I am vegetarian", "I don't eat meat", "the train leaves at nine"])
+    assert vectors.shape == (3, default_embedder.dimension) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_static_embedder_loads_a_model_by_path(default_embedder: Embedder) -> None:
+    from engramdb.embedders.static import BUNDLED_PATH
+
+    by_path = resolve_embedder(f"model2vec:{BUNDLED_PATH}")
+    assert np.allclose(by_path.embed(["hello"]), default_embedder.embed(["hello"]))
+
+
+def test_hash_embedder_is_deterministic() -> None:
+    a, b = resolve_embedder("hash:32"), resolve_embedder("hash:32")
+    assert np.array_equal(a.embed(["same text"]), b.embed(["same text"]))
+    assert a.dimension == 32 and a.name == "hash:32"
+
+
+@pytest.mark.parametrize("name", ["unknown:x", "hash:abc", "hash:2", "model2vec:/no/such/model"])
+def test_bad_embedder_names_are_configuration_errors(name: str) -> None:
+    with pytest.raises(ConfigurationError):
+        resolve_embedder(name)
+
+
+class CountingEmbedder:
+    name = "counting:1"
+    dimension = 4
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts, *, kind="document"):  # type: ignore[no-untyped-def]
+        self.calls.append(list(texts))
+        return np.tile(np.array([1, 0, 0, 0], dtype=np.float32), (len(texts), 1))
+
+
+def test_cache_embeds_each_distinct_text_once() -> None:
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, batch_size=2)
+    cached.embed(["a", "b", "a", "c"])
+    cached.embed(["a", "c", "d"])
+    assert inner.calls == [["a", "b"], ["c"], ["d"]]
+    cached.embed(["a"], kind="query")  # queries and documents are cached apart
+    assert inner.calls[-1] == ["a"]
+
+
+def test_openai_compatible_endpoint_over_real_http(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with ScriptedOpenAIServer(dimension=48) as server:
+        options = EmbedderOptions(base_url=server.base_url, api_key="test-key")
+        embedder = resolve_embedder("openai:text-embedding-3-small", options)
+        assert embedder.dimension == 48 and embedder.name == "openai:text-embedding-3-small"
+        with Memory(f"sqlite:///{tmp_path / 'o.db'}", embedder=embedder) as m:
+            m.add(["the cat sat on the mat", "stock prices fell sharply"], user_id="u")
+            hits = m.search("cat on a mat", user_id="u", options={"lexical_weight": 0}).results
+            assert hits[0].memory == "the cat sat on the mat"
+        paths = [r["path"] for r in server.requests]
+        assert paths.count("/v1/embeddings") >= 3
+        assert server.requests[1]["body"]["model"] == "text-embedding-3-small"
+
+
+def test_openai_endpoint_failure_is_a_provider_error() -> None:
+    with ScriptedOpenAIServer() as server:
+        with pytest.raises((ProviderError, ConfigurationError)):
+            resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url.replace("/v1", "/nope")))
