@@ -1,9 +1,9 @@
 """engramdb: long-term memory for AI agents.
 
-    from engramdb import Memory
-    m = Memory()
-    m.add("I'm vegetarian", user_id="alice")
-    m.search("what does alice eat?", user_id="alice")
+from engramdb import Memory
+m = Memory()
+m.add("I'm vegetarian", user_id="alice")
+m.search("what does alice eat?", user_id="alice")
 """
 
 from .aio import AsyncMemory

@@ -165,7 +165,10 @@ def list_(
         )  # fmt: skip
         _emit(page, as_json, _items_table(page.results))
         if not as_json:
-            out.print(f"{len(page.results)} of {page.total}" + (f"; next: --cursor {page.next_cursor}" if page.next_cursor else ""))
+            out.print(
+                f"{len(page.results)} of {page.total}"
+                + (f"; next: --cursor {page.next_cursor}" if page.next_cursor else "")
+            )
 
 
 @app.command()
@@ -217,7 +220,9 @@ def history(memory_id: str, store: StoreOpt = None, embedder: EmbedderOpt = None
         entries = m.history(memory_id)
         table = Table("when", "event", "old", "new")
         for e in entries:
-            table.add_row(e.created_at.isoformat(timespec="seconds"), e.event.value, e.old_memory or "", e.new_memory or "")
+            table.add_row(
+                e.created_at.isoformat(timespec="seconds"), e.event.value, e.old_memory or "", e.new_memory or ""
+            )
         _emit(entries, as_json, table)
 
 

@@ -132,9 +132,7 @@ def _parse_field(name: str, spec: Any) -> list[Node]:
     path = _metadata_path(name)
     if not path and name not in FIELDS:
         known = ", ".join(sorted(FIELDS))
-        raise ValidationError(
-            f"unknown filter field {name!r}: use one of {known}, metadata.<key>, AND, OR or NOT"
-        )
+        raise ValidationError(f"unknown filter field {name!r}: use one of {known}, metadata.<key>, AND, OR or NOT")
     if not isinstance(spec, dict):
         return [_cond(name, path, "eq", spec)]
     if not spec:
@@ -147,9 +145,7 @@ def _metadata_path(name: str) -> tuple[str, ...]:
         return ()
     keys = tuple(name.split(".")[1:])
     if not keys or not all(_KEY.match(k) for k in keys):
-        raise ValidationError(
-            f"bad metadata field {name!r}: keys are 1-64 characters of letters, digits, _ or -"
-        )
+        raise ValidationError(f"bad metadata field {name!r}: keys are 1-64 characters of letters, digits, _ or -")
     return keys
 
 

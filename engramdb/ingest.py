@@ -40,7 +40,9 @@ def normalize_messages(messages: MessagesInput, max_batch: int) -> list[Message]
     elif isinstance(messages, Sequence):
         items = messages
     else:
-        raise ValidationError(f"messages must be a string, a message dict or a list of them, not {type(messages).__name__}")
+        raise ValidationError(
+            f"messages must be a string, a message dict or a list of them, not {type(messages).__name__}"
+        )
     if not items:
         raise ValidationError("messages is empty")
     if len(items) > max_batch:

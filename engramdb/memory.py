@@ -77,8 +77,10 @@ class Memory:
         if isinstance(embedder, str) or embedder is None:
             embedder = resolve_embedder(embedder or config.embedder, config.embedder_options)
         self.embedder: Embedder = CachedEmbedder(embedder)
-        self.store: Store = store if store is not None and not isinstance(store, str) else open_store(
-            config.store, synchronous=config.synchronous
+        self.store: Store = (
+            store
+            if store is not None and not isinstance(store, str)
+            else open_store(config.store, synchronous=config.synchronous)
         )
         self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
         self.tenant_id = config.tenant_id
@@ -131,18 +133,16 @@ class Memory:
             return AddResult(results=[])
         texts = [index_text(item.memory, item.provenance.name) for item in items]
         vectors = self.embedder.embed(texts, kind="document")
-        records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors)]
+        records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors, strict=True)]
         outcomes = self.store.add(self.tenant_id, records)
         return AddResult(
             results=[
                 AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
-                for (memory_id, event), item in zip(outcomes, items)
+                for (memory_id, event), item in zip(outcomes, items, strict=True)
             ]
         )
 
-    def update(
-        self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
-    ) -> MemoryItem:
+    def update(self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> MemoryItem:
         """Change a memory's text (re-embedded) and/or replace its metadata; history keeps the old one.
 
         Raises:
@@ -194,12 +194,15 @@ class Memory:
             records.append(NewRecord(item, index_text(item.memory, item.provenance.name), None))  # type: ignore[arg-type]
         if len(records) > self.config.max_batch * 10:
             raise ValidationError("import batch too large; send at most 10x max_batch records at a time")
-        vectors = self.embedder.embed([r.index_text for r in records], kind="document") if records else []
-        for record, vector in zip(records, vectors):
+        vectors: Any = self.embedder.embed([r.index_text for r in records], kind="document") if records else []
+        for record, vector in zip(records, vectors, strict=True):
             record.embedding = vector
         outcomes = self.store.add(self.tenant_id, records)
         return AddResult(
-            results=[AddedItem(id=i, memory=r.item.memory, event=e, kind=r.item.kind) for (i, e), r in zip(outcomes, records)]
+            results=[
+                AddedItem(id=i, memory=r.item.memory, event=e, kind=r.item.kind)
+                for (i, e), r in zip(outcomes, records, strict=True)
+            ]
         )
 
     # --- reads ----------------------------------------------------------------------------
@@ -267,7 +270,7 @@ class Memory:
             parse_filter(spec),
             include_inactive=include_inactive,
         )
-        return self.store.list(q, cursor=cursor, limit=limit)
+        return self.store.list_page(q, cursor=cursor, limit=limit)
 
     def iter_all(self, **kwargs: Any) -> Iterator[MemoryItem]:
         """Every memory get_all would page through, one page at a time."""
@@ -298,7 +301,9 @@ class Memory:
     def __enter__(self) -> Memory:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @staticmethod

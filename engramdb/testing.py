@@ -84,7 +84,9 @@ class ScriptedOpenAIServer:
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            return 400, {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}}
+            return 400, {
+                "error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}
+            }
         vectors = self._embedder.embed(inputs)
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
@@ -101,7 +103,9 @@ class ScriptedOpenAIServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "scripted"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}
+            ],
             "usage": {
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,

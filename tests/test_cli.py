@@ -14,7 +14,9 @@ import pytest
 def run(*args: str, env_dir: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
     env.update(ENGRAMDB_CONFIG=str(env_dir / "config.toml"), ENGRAMDB_STORE=f"sqlite:///{env_dir / 'cli.db'}")
-    proc = subprocess.run([sys.executable, "-m", "engramdb", *args], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engramdb", *args], capture_output=True, text=True, env=env, timeout=120
+    )
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -29,8 +31,20 @@ def test_full_cli_workflow(tmp_path: Path) -> None:
     memory_id = added["results"][0]["id"]
     messages = json.dumps([{"role": "user", "name": "Alice", "content": "Book me a window seat"},
                            {"role": "assistant", "content": "Done"}])  # fmt: skip
-    assert len(as_json(run("add", "--messages", messages, "-u", "alice", "--session", "trip-1", "--json", env_dir=tmp_path))["results"]) == 2
-    assert as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))["results"][0]["event"] == "NOOP"
+    assert (
+        len(
+            as_json(
+                run("add", "--messages", messages, "-u", "alice", "--session", "trip-1", "--json", env_dir=tmp_path)
+            )["results"]
+        )
+        == 2
+    )
+    assert (
+        as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))[
+            "results"
+        ][0]["event"]
+        == "NOOP"
+    )
 
     hits = as_json(run("search", "what can alice eat?", "-u", "alice", "--json", env_dir=tmp_path))["results"]
     assert hits[0]["id"] == memory_id and 0 <= hits[0]["score"] <= 1
@@ -107,7 +121,9 @@ def test_settings_come_from_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f'embedder = "hash:24"\nstore = "sqlite:///{tmp_path / "from-file.db"}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
     env["ENGRAMDB_CONFIG"] = str(tmp_path / "config.toml")
-    proc = subprocess.run([sys.executable, "-m", "engramdb", "stats", "--json"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engramdb", "stats", "--json"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout)
     assert stats["location"].endswith("from-file.db")

@@ -74,6 +74,5 @@ def test_openai_compatible_endpoint_over_real_http(tmp_path) -> None:  # type: i
 
 
 def test_openai_endpoint_failure_is_a_provider_error() -> None:
-    with ScriptedOpenAIServer() as server:
-        with pytest.raises((ProviderError, ConfigurationError)):
-            resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url.replace("/v1", "/nope")))
+    with ScriptedOpenAIServer() as server, pytest.raises((ProviderError, ConfigurationError)):
+        resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url.replace("/v1", "/nope")))

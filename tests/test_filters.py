@@ -64,7 +64,7 @@ def _op(record: dict[str, Any], key: str, op: str, value: Any) -> bool:
         return not _op(record, key, "in", value)
     if op == "in":
         return any(_op(record, key, "eq", v) for v in value)
-    if not present or isinstance(actual, (list, dict)) and op != "contains":
+    if not present or (isinstance(actual, (list, dict)) and op != "contains"):
         return False
     if op == "contains":
         if isinstance(actual, str) and isinstance(value, str):
@@ -80,14 +80,20 @@ def leaf() -> st.SearchStrategy[dict[str, Any]]:
     meta_key = st.sampled_from([f"metadata.{k}" for k in KEYS])
     meta = st.one_of(
         st.tuples(meta_key, st.sampled_from(["eq", "ne", "contains"]), SCALARS),
-        st.tuples(meta_key, st.sampled_from(["gt", "gte", "lt", "lte"]), SCALARS.filter(lambda v: not isinstance(v, bool))),
+        st.tuples(
+            meta_key, st.sampled_from(["gt", "gte", "lt", "lte"]), SCALARS.filter(lambda v: not isinstance(v, bool))
+        ),
         st.tuples(meta_key, st.sampled_from(["in", "nin"]), st.lists(SCALARS, min_size=1, max_size=3)),
         st.tuples(meta_key, st.just("exists"), st.booleans()),
     )
     kind = st.tuples(st.just("kind"), st.sampled_from(["eq", "ne"]), st.sampled_from(["fact", "episode"]))
-    imp = st.tuples(st.just("importance"), st.sampled_from(["gt", "gte", "lt", "lte", "eq"]), st.sampled_from([0.2, 0.5, 0.8]))
+    imp = st.tuples(
+        st.just("importance"), st.sampled_from(["gt", "gte", "lt", "lte", "eq"]), st.sampled_from([0.2, 0.5, 0.8])
+    )
     speaker = st.one_of(
-        st.tuples(st.just("speaker"), st.sampled_from(["eq", "ne", "contains"]), st.sampled_from(["Al", "Alice", "Bo"])),
+        st.tuples(
+            st.just("speaker"), st.sampled_from(["eq", "ne", "contains"]), st.sampled_from(["Al", "Alice", "Bo"])
+        ),
         st.tuples(st.just("speaker"), st.just("exists"), st.booleans()),
     )
     return st.one_of(meta, kind, imp, speaker).map(lambda t: {t[0]: {t[1]: t[2]}})
@@ -124,7 +130,9 @@ def test_sql_filters_match_python_reference(records: list[dict[str, Any]], filte
         for i, r in enumerate(records):
             message = {"role": "user", "content": f"record {i}", **({"name": r["speaker"]} if r["speaker"] else {})}
             ids.append(
-                m.add(message, user_id="u", kind=r["kind"], importance=r["importance"], metadata=r["metadata"]).results[0].id
+                m.add(message, user_id="u", kind=r["kind"], importance=r["importance"], metadata=r["metadata"])
+                .results[0]
+                .id
             )
         for spec in filters:
             expected = [ids[i] for i, r in enumerate(records) if reference(spec, r)]
@@ -173,7 +181,9 @@ def test_datetime_filters_accept_iso_strings() -> None:
         m.add("new", user_id="u", occurred_at="2024-06-01T12:00:00+02:00")
         page = m.get_all(filters={"occurred_at": {"gte": "2024-01-01"}})
         assert [i.memory for i in page.results] == ["new"]
-        page = m.get_all(filters={"OR": [{"occurred_at": {"lt": "2021-01-01T00:00:00Z"}}, {"occurred_at": {"exists": False}}]})
+        page = m.get_all(
+            filters={"OR": [{"occurred_at": {"lt": "2021-01-01T00:00:00Z"}}, {"occurred_at": {"exists": False}}]}
+        )
         assert [i.memory for i in page.results] == ["old"]
 
 

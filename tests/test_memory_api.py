@@ -26,7 +26,10 @@ from engramdb.embedders import Embedder
 def test_readme_example_recalls_the_diet_first(memory: Memory) -> None:
     memory.add("I'm vegetarian and allergic to peanuts", user_id="alice")
     memory.add(
-        [{"role": "user", "name": "Alice", "content": "Book me a window seat"}, {"role": "assistant", "content": "Done"}],
+        [
+            {"role": "user", "name": "Alice", "content": "Book me a window seat"},
+            {"role": "assistant", "content": "Done"},
+        ],
         user_id="alice",
         session_id="trip-1",
     )
@@ -357,8 +360,16 @@ def test_bad_reads_raise_validation_error(memory: Memory, call, message: str) ->
         call(memory)
 
 
-@pytest.mark.parametrize("call", [lambda m: m.get("01NOPE"), lambda m: m.delete("01NOPE"), lambda m: m.history("01NOPE"),
-                                  lambda m: m.update("01NOPE", "x"), lambda m: m.update("01NOPE", metadata={})])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.get("01NOPE"),
+        lambda m: m.delete("01NOPE"),
+        lambda m: m.history("01NOPE"),
+        lambda m: m.update("01NOPE", "x"),
+        lambda m: m.update("01NOPE", metadata={}),
+    ],
+)
 def test_unknown_ids_raise_not_found(memory: Memory, call) -> None:
     with pytest.raises(NotFoundError):
         call(memory)

@@ -31,7 +31,9 @@ def bench_store(
             results.append(
                 run_store_bench(size, n_scopes, store_url=store, embedder=embedder, queries=queries, console=console)
             )
-    table = Table("memories", "scopes", "add/s", "search p50 ms", "p95 ms", "p99 ms", "fresh 1st search s", "peak RSS MB")
+    table = Table(
+        "memories", "scopes", "add/s", "search p50 ms", "p95 ms", "p99 ms", "fresh 1st search s", "peak RSS MB"
+    )
     for r in results:
         s = r["search_ms"]
         table.add_row(

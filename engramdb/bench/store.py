@@ -61,7 +61,7 @@ def run_store_bench(
         memory.search("warm up", user_id="user-0")  # the first search loads the vector index
         latencies = []
         qtask = progress.add_task("search", total=queries)
-        for i in range(queries):
+        for _ in range(queries):
             query = " ".join(words[j] for j in rng.integers(0, len(words), size=6))
             user = f"user-{int(rng.integers(0, scopes))}"
             t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from ..errors import ConfigurationError
-from .base import CachedEmbedder, EmbedKind, Embedder, normalize_rows
+from .base import CachedEmbedder, Embedder, EmbedKind, normalize_rows
 
 DEFAULT_EMBEDDER = "model2vec:minilm-static"
 

@@ -60,7 +60,7 @@ class CachedEmbedder:
 
     def _embed(self, texts: Sequence[str], kind: EmbedKind) -> np.ndarray:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        keys = [(kind, content_hash(t)) for t in texts]
+        keys: list[tuple[str, str]] = [(kind, content_hash(t)) for t in texts]
         missing: dict[tuple[str, str], list[int]] = {}
         for i, key in enumerate(keys):
             hit = self._cache.get(key)
@@ -73,7 +73,7 @@ class CachedEmbedder:
         for start in range(0, len(todo), self._batch_size):
             chunk = todo[start : start + self._batch_size]
             vectors = self.inner.embed([texts[missing[k][0]] for k in chunk], kind=kind)
-            for key, vector in zip(chunk, vectors):
+            for key, vector in zip(chunk, vectors, strict=True):
                 for i in missing[key]:
                     out[i] = vector
                 self._remember(key, vector)

@@ -8,7 +8,7 @@ retriever" — and, depending only on ranks, means the same on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..stores.base import StoreHit
@@ -22,7 +22,7 @@ class Fused:
     raw: dict[str, float] = field(default_factory=dict)
 
 
-def rrf(lists: dict[str, Sequence[StoreHit]], weights: dict[str, float], k: int = 60) -> list[Fused]:
+def rrf(lists: Mapping[str, Sequence[StoreHit]], weights: Mapping[str, float], k: int = 60) -> list[Fused]:
     """Fuse ranked lists; returns candidates best first, scores in [0, 1]."""
     best = sum(weights.get(name, 0.0) for name in lists) / (k + 1)
     fused: dict[str, Fused] = {}

@@ -46,7 +46,7 @@ class VectorIndex:
 
     def _alloc(self, capacity: int) -> None:
         def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type, fill: object) -> np.ndarray:
-            new = np.full(shape, fill, dtype=dtype)
+            new: np.ndarray = np.full(shape, fill, dtype=dtype)
             if old is not None:
                 new[: self._size] = old[: self._size]
             return new
@@ -131,14 +131,14 @@ class VectorIndex:
         if not include_inactive:
             mask &= self._active[:n]
             mask &= self._expires[:n] > now
-        return mask
+        return np.asarray(mask, dtype=np.bool_)
 
     def restrict(self, mask: np.ndarray, rowids: Iterable[int]) -> np.ndarray:
         """Narrow a mask to the given row ids (those a SQL filter allowed)."""
         allowed = np.zeros_like(mask)
         slots = [self._slot[r] for r in rowids if r in self._slot]
         allowed[slots] = True
-        return mask & allowed
+        return np.asarray(mask & allowed, dtype=np.bool_)
 
     def search(self, vector: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (id, cosine similarity) among masked slots, best first."""

@@ -70,7 +70,7 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         );
         CREATE INDEX history_memory ON history (tenant_id, memory_id);
         CREATE INDEX history_user ON history (tenant_id, user_id);
-        """
+        """,
     )
 
 
@@ -94,9 +94,7 @@ def migrate(conn: sqlite3.Connection) -> int:
                 conn.execute("ROLLBACK")  # another process applied it while we waited
                 continue
             apply(conn)
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utcnow().isoformat())
-            )
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utcnow().isoformat()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -32,7 +32,7 @@ def from_db_time(value: str | None) -> datetime | None:
 
 
 def item_from_row(row: sqlite3.Row) -> MemoryItem:
-    data: dict[str, Any] = {key: row[key] for key in row.keys()}
+    data: dict[str, Any] = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)
     for key in _DATETIMES:
         data[key] = from_db_time(data[key])
     data["memory"] = data.pop("text")
@@ -62,7 +62,7 @@ def item_params(item: MemoryItem) -> dict[str, Any]:
 
 
 def history_from_row(row: sqlite3.Row) -> HistoryEntry:
-    data: dict[str, Any] = {key: row[key] for key in row.keys()}
+    data: dict[str, Any] = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)
     data["created_at"] = from_db_time(data["created_at"])
     for key in ("old_metadata", "new_metadata"):
         data[key] = json.loads(data[key]) if data[key] is not None else None

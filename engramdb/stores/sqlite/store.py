@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,7 @@ class SQLiteStore:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -66,7 +63,7 @@ class SQLiteStore:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
                     raise StoreError(f"SQLite error: {exc}") from exc
                 time.sleep(0.01)
 
@@ -293,7 +290,7 @@ class SQLiteStore:
         by_id = {row["id"]: item_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def list(self, query: Query, *, cursor: str | None, limit: int) -> Page:
+    def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page:
         where, params = _query_sql(query)
         total = self._read(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
         page_where, page_params = where, list(params)
@@ -418,8 +415,6 @@ def _index_row(row: sqlite3.Row) -> IndexRow:
     )  # fmt: skip
 
 
-
-
 def _scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
     clauses, params = ["m.tenant_id = ?"], [tenant_id]
     for column in ("user_id", "agent_id", "session_id"):
@@ -453,5 +448,3 @@ def decode_cursor(cursor: str) -> str:
         return after
     except Exception as exc:
         raise ValidationError(f"invalid pagination cursor {cursor!r}") from exc
-
-
