@@ -76,3 +76,15 @@ def test_openai_compatible_endpoint_over_real_http(tmp_path) -> None:  # type: i
 def test_openai_endpoint_failure_is_a_provider_error() -> None:
     with ScriptedOpenAIServer() as server, pytest.raises((ProviderError, ConfigurationError)):
         resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url.replace("/v1", "/nope")))
+
+
+def test_fast_folder_loader_matches_model2vec(default_embedder: Embedder) -> None:
+    from model2vec import StaticModel
+
+    from engramdb.embedders.static import BUNDLED_PATH
+
+    reference = StaticModel.from_pretrained(str(BUNDLED_PATH))
+    texts = ["Hello there, how are you?", "I ran the Boston marathon in 2023 — ünïcode", "word " * 1000]
+    expected = reference.encode(texts, use_multiprocessing=False)
+    expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    assert np.allclose(default_embedder.embed(texts), expected, atol=1e-3)

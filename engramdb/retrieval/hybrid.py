@@ -33,6 +33,8 @@ def hybrid_search(
         lists["lexical"] = store.lexical_search(query, lexical_terms(text), options.candidates)
     weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
     fused = rrf(lists, weights, k=options.rrf_k)
+    if options.recency_weight == 0 and options.importance_weight == 0:
+        fused = fused[:limit]  # the order is final: load only the memories that will be returned
     items = {m.id: m for m in store.get_many(query.tenant_id, [f.id for f in fused])}
     now = query.now or utcnow()
     hits = [_hit(items[f.id], f, options, now, explain) for f in fused if f.id in items]

@@ -28,7 +28,7 @@ def to_db_time(value: datetime | None) -> str | None:
 def from_db_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)  # stored as ...ffffffZ
 
 
 def item_from_row(row: sqlite3.Row) -> MemoryItem:

@@ -269,7 +269,7 @@ class SQLiteStore:
 
     def _get(self, conn: sqlite3.Connection, tenant_id: str, memory_id: str) -> MemoryItem:
         row = conn.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND tenant_id = ?", (memory_id, tenant_id)
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND +tenant_id = ?", (memory_id, tenant_id)
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no memory with id {memory_id!r}")
@@ -284,7 +284,8 @@ class SQLiteStore:
         if not ids:
             return []
         rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? AND id IN ({', '.join('?' for _ in ids)})",
+            # "+tenant_id" keeps the planner on the unique id index instead of scanning a tenant
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE +tenant_id = ? AND id IN ({', '.join('?' for _ in ids)})",
             [tenant_id, *ids],
         )
         by_id = {row["id"]: item_from_row(row) for row in rows}
