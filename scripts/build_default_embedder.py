@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def main() -> None:
     model = distill(str(source), pca_dims=args.pca_dims, quantize_to=args.dtype, device="cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(args.out))
+    # Record the source model by its public name, not by where it sat on this machine.
+    config_path = args.out / "config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_name"] = "sentence-transformers/all-MiniLM-L6-v2"
+    config_path.write_text(json.dumps(config, indent=4))
+    (args.out / "README.md").unlink(missing_ok=True)
     print(f"wrote {args.out} ({sum(f.stat().st_size for f in args.out.iterdir()) / 1e6:.1f} MB)")
 
 

@@ -42,3 +42,47 @@ def bench_store(
         )  # fmt: skip
     Console().print(table)
     write_json(out, results)
+
+
+@bench_app.command("locomo")
+def bench_locomo(
+    data: Annotated[Path, typer.Option(help="LoCoMo JSON (a list of conversations)")],
+    k: Annotated[str, typer.Option("--k", help="comma-separated cut-offs")] = "1,5,10",
+    embedder: Optional[str] = None,
+    limit_conversations: Optional[int] = None,
+    option: Annotated[
+        Optional[list[str]], typer.Option("--option", "-o", help="search option as key=value, repeatable")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
+    chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of recall@k per category")] = None,
+) -> None:
+    """Evidence recall@k per category, search latency and ingest throughput on LoCoMo."""
+    import pydantic
+
+    from ..config import SearchOptions
+    from ..errors import ConfigurationError
+    from .locomo import chart as draw_chart
+    from .locomo import render, run_locomo
+    from .store import write_json
+
+    if not data.is_file():
+        console.print(f"[red]error:[/red] no such file: {data}")
+        raise typer.Exit(2)
+    pairs = [o.split("=", 1) for o in option or []]
+    try:
+        ks = sorted({int(x) for x in k.split(",")})
+        options = SearchOptions.model_validate({key: value for key, value in pairs})
+    except (ValueError, pydantic.ValidationError) as exc:
+        console.print(f"[red]error:[/red] bad --k or --option: {exc}")
+        raise typer.Exit(2) from None
+    result = run_locomo(
+        data, ks=ks, embedder=embedder, limit_conversations=limit_conversations, options=options, console=console
+    )
+    Console().print(render(result, ks))
+    write_json(out, result)
+    if chart is not None:
+        try:
+            draw_chart(result, ks, chart)
+        except ConfigurationError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(4) from None

@@ -1,0 +1,225 @@
+"""``engramdb bench locomo``: evidence recall of ``search`` on LoCoMo conversations.
+
+Each conversation is ingested into its own scope through the public API only: every turn
+is a message with its speaker's name and its session's date as timestamp; a shared image
+is stored as its caption ("[photo: ...]"), as a chat client would store an attachment.
+Then every question runs through ``search`` in that scope, and we measure which of its
+evidence turns come back in the top k (Maharana et al., ACL 2024; data CC BY-NC 4.0).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import MemoryConfig, SearchOptions
+from ..errors import ConfigurationError
+from ..memory import Memory
+from .progress import progress_bar
+from .stats import peak_rss_mb, percentiles
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+
+
+@dataclass
+class Question:
+    text: str
+    category: int
+    evidence: set[str]
+
+
+@dataclass
+class Conversation:
+    sample_id: str
+    sessions: list[tuple[str, datetime | None, list[dict[str, Any]]]]
+    questions: list[Question] = field(default_factory=list)
+
+
+def parse_date(text: str) -> datetime | None:
+    """LoCoMo dates look like '1:56 pm on 8 May, 2023'."""
+    try:
+        return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def load(path: Path, limit: int | None = None) -> list[Conversation]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    conversations = []
+    for sample in raw[:limit]:
+        conv = sample["conversation"]
+        numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
+        sessions = [
+            (f"session_{n}", parse_date(conv.get(f"session_{n}_date_time", "")), conv[f"session_{n}"]) for n in numbers
+        ]
+        questions = [
+            Question(
+                q["question"],
+                int(q["category"]),
+                {e for ev in q.get("evidence", []) for e in re.split(r"[;,\s]+", ev) if e},
+            )
+            for q in sample["qa"]
+        ]
+        conversations.append(Conversation(sample["sample_id"], sessions, questions))
+    return conversations
+
+
+def turn_message(turn: dict[str, Any], when: datetime | None) -> dict[str, Any]:
+    text = turn.get("text", "")
+    if turn.get("blip_caption"):
+        text = f"{text} [photo: {turn['blip_caption']}]".strip()
+    message: dict[str, Any] = {"role": "user", "name": turn["speaker"], "content": text, "id": turn["dia_id"]}
+    if when is not None:
+        message["timestamp"] = when
+    return message
+
+
+def ingest(memory: Memory, conv: Conversation) -> dict[str, set[str]]:
+    """Add every turn; return memory id → the dia_ids it stands for (duplicates share an id)."""
+    dia_of: dict[str, set[str]] = defaultdict(set)
+    for name, when, turns in conv.sessions:
+        messages = [turn_message(t, when) for t in turns if t.get("text") or t.get("blip_caption")]
+        if not messages:
+            continue
+        result = memory.add(messages, user_id=conv.sample_id, session_id=f"{conv.sample_id}:{name}")
+        for item, message in zip(result.results, messages, strict=True):
+            dia_of[item.id].add(message["id"])
+    return dia_of
+
+
+def run_locomo(
+    data: Path,
+    *,
+    ks: list[int],
+    embedder: str | None,
+    limit_conversations: int | None,
+    options: SearchOptions,
+    console: Console,
+) -> dict[str, Any]:
+    conversations = load(data, limit_conversations)
+    max_k = max(ks)
+    recall: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    complete: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    latencies: list[float] = []
+    turns = 0
+    ingest_seconds = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        config = MemoryConfig(
+            store=f"sqlite:///{tmp}/locomo.db", embedder=embedder, search=options, synchronous="NORMAL"
+        )
+        with Memory(config=config) as memory, progress_bar(console) as progress:
+            task = progress.add_task("conversations", total=len(conversations))
+            for conv in conversations:
+                t0 = time.perf_counter()
+                dia_of = ingest(memory, conv)
+                ingest_seconds += time.perf_counter() - t0
+                turns += sum(len(ids) for ids in dia_of.values())
+                for q in conv.questions:
+                    if not q.evidence:
+                        continue
+                    t0 = time.perf_counter()
+                    hits = memory.search(q.text, user_id=conv.sample_id, limit=max_k).results
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    for k in ks:
+                        found = set().union(*(dia_of.get(h.id, set()) for h in hits[:k])) & q.evidence
+                        recall[q.category][k].append(len(found) / len(q.evidence))
+                        complete[q.category][k].append(float(found == q.evidence))
+                progress.advance(task)
+    return summarise(recall, complete, ks, latencies, turns, ingest_seconds, len(conversations), options)
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def summarise(
+    recall: dict[int, dict[int, list[float]]],
+    complete: dict[int, dict[int, list[float]]],
+    ks: list[int],
+    latencies: list[float],
+    turns: int,
+    ingest_seconds: float,
+    conversations: int,
+    options: SearchOptions,
+) -> dict[str, Any]:
+    per_category = {}
+    for cat in sorted(recall):
+        per_category[CATEGORIES.get(cat, str(cat))] = {
+            "questions": len(recall[cat][ks[0]]),
+            **{f"R@{k}": _mean(recall[cat][k]) for k in ks},
+            **{f"all@{k}": _mean(complete[cat][k]) for k in ks},
+        }
+    main = [c for c in recall if c in (1, 2, 3, 4)]
+    overall = {
+        "questions": sum(len(recall[c][ks[0]]) for c in main),
+        **{f"R@{k}": _mean([v for c in main for v in recall[c][k]]) for k in ks},
+        **{f"all@{k}": _mean([v for c in main for v in complete[c][k]]) for k in ks},
+    }
+    return {
+        "conversations": conversations,
+        "overall_1_4": overall,
+        "per_category": per_category,
+        "ingest_turns_per_s": round(turns / ingest_seconds, 1) if ingest_seconds else 0.0,
+        "search_ms": percentiles(latencies),
+        "peak_rss_mb": peak_rss_mb(),
+        "options": options.model_dump(),
+    }
+
+
+def render(result: dict[str, Any], ks: list[int]) -> Table:
+    table = Table(title=f"LoCoMo evidence recall ({result['conversations']} conversations)")
+    table.add_column("category")
+    table.add_column("questions", justify="right")
+    for k in ks:
+        table.add_column(f"R@{k}", justify="right")
+    for k in ks:
+        table.add_column(f"all@{k}", justify="right")
+    rows = [*result["per_category"].items(), ("overall (1-4)", result["overall_1_4"])]
+    for name, row in rows:
+        table.add_row(
+            name, str(row["questions"]), *(f"{row[f'R@{k}']:.3f}" for k in ks), *(f"{row[f'all@{k}']:.3f}" for k in ks)
+        )
+    s = result["search_ms"]
+    table.caption = (
+        f"search p50 {s['p50']:.2f} ms · p95 {s['p95']:.2f} ms · p99 {s['p99']:.2f} ms · "
+        f"ingest {result['ingest_turns_per_s']:,.0f} turns/s · peak RSS {result['peak_rss_mb']} MB"
+    )
+    return table
+
+
+def chart(result: dict[str, Any], ks: list[int], path: Path) -> None:
+    """A PNG of recall@k per category, so a person sees the shape at a glance."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ConfigurationError("the chart needs matplotlib: pip install 'engramdb[bench]'") from exc
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    rows = {**result["per_category"], "overall (1-4)": result["overall_1_4"]}
+    for name, row in rows.items():
+        style: dict[str, Any] = {"linewidth": 3, "color": "black"} if name.startswith("overall") else {}
+        ax.plot(ks, [row[f"R@{k}"] for k in ks], marker="o", label=name, **style)
+    ax.set_xlabel("k")
+    ax.set_ylabel("evidence recall@k")
+    ax.set_ylim(0, 1)
+    ax.set_xticks(ks)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("engramdb on LoCoMo: evidence recall@k by category")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

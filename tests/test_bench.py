@@ -1,0 +1,87 @@
+"""The benchmark commands run end to end on tiny inputs (figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_LOCOMO = [
+    {
+        "sample_id": "tiny-1",
+        "conversation": {
+            "speaker_a": "Ann",
+            "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [
+                {"speaker": "Ann", "dia_id": "D1:1", "text": "I adopted a grey kitten called Pixel last week."},
+                {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! I started learning the cello."},
+                {
+                    "speaker": "Ann",
+                    "dia_id": "D1:3",
+                    "text": "Look at this.",
+                    "blip_caption": "a photo of a lighthouse",
+                },
+            ],
+            "session_2_date_time": "10:00 am on 20 June, 2023",
+            "session_2": [
+                {"speaker": "Ben", "dia_id": "D2:1", "text": "My cello teacher says I am improving fast."},
+                {"speaker": "Ann", "dia_id": "D2:2", "text": "Pixel knocked my plant over again."},
+            ],
+        },
+        "qa": [
+            {"question": "What is the name of Ann's kitten?", "answer": "Pixel", "evidence": ["D1:1"], "category": 4},
+            {
+                "question": "What instrument does Ben play?",
+                "answer": "cello",
+                "evidence": ["D1:2", "D2:1"],
+                "category": 1,
+            },
+            {"question": "What did Ann photograph?", "answer": "a lighthouse", "evidence": ["D1:3"], "category": 4},
+            {"question": "When did Ann adopt a kitten?", "answer": "May 2023", "evidence": ["D1:1"], "category": 2},
+            {"question": "What is Ben's dog called?", "adversarial_answer": "Rex", "evidence": [], "category": 5},
+        ],
+    }
+]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "engramdb", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(TINY_LOCOMO))
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    proc = run(
+        "bench", "locomo", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png), "-o", "rrf_k=30"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "single-hop" in proc.stdout and "R@3" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["overall_1_4"]["questions"] == 4
+    assert result["per_category"]["single-hop"]["R@3"] == 1.0  # kitten and the photo caption are found
+    assert result["options"]["rrf_k"] == 30
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_locomo_rejects_bad_options(tmp_path: Path) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(TINY_LOCOMO))
+    proc = run("bench", "locomo", "--data", str(data), "-o", "no_such_option=1")
+    assert proc.returncode == 2 and "bad --k or --option" in proc.stderr
+    assert run("bench", "locomo", "--data", str(tmp_path / "missing.json")).returncode == 2
+
+
+def test_bench_store_small(tmp_path: Path) -> None:
+    out = tmp_path / "store.json"
+    proc = run("bench", "store", "--sizes", "300", "--scopes", "1,10", "--queries", "20", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())
+    assert [(r["memories"], r["scopes"]) for r in rows] == [(300, 1), (300, 10)]
+    assert all(r["add_per_s"] > 0 and r["search_ms"]["p50"] > 0 for r in rows)
