@@ -47,6 +47,7 @@ class MemoryConfig(BaseModel):
     max_batch: int = Field(1_000, ge=1)
     max_metadata_bytes: int = Field(16_384, ge=2)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    context_turns: int = Field(1, ge=0, le=8, description="preceding messages of the same add indexed with each one")
     search: SearchOptions = SearchOptions()
 
 

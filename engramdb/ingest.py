@@ -137,6 +137,17 @@ def index_text(text: str, speaker: str | None) -> str:
     return text
 
 
+def index_texts(texts: list[str], context_turns: int) -> list[str]:
+    """Index each message together with the ``context_turns`` messages before it in the same add.
+
+    A reply ("Yes, last May with my sister") rarely repeats what it answers; indexing it with
+    the turn it follows makes it findable by the question's words. On LoCoMo one preceding
+    turn lifts overall evidence recall@10 from 0.529 to 0.609 (docs/benchmarks.md).
+    The stored ``memory`` text stays verbatim.
+    """
+    return [" ".join(texts[max(0, i - context_turns) : i + 1]) for i in range(len(texts))]
+
+
 def build_item(
     message: Message,
     scope: Scope,

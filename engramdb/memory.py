@@ -30,6 +30,7 @@ from .ingest import (
     check_metadata,
     check_text,
     index_text,
+    index_texts,
     make_scope,
     normalize_messages,
 )
@@ -131,7 +132,7 @@ class Memory:
         items = [build_item(m, scope, **options) for m in parsed if m.role != "system"]  # type: ignore[arg-type]
         if not items:
             return AddResult(results=[])
-        texts = [index_text(item.memory, item.provenance.name) for item in items]
+        texts = index_texts([item.memory for item in items], self.config.context_turns)
         vectors = self.embedder.embed(texts, kind="document")
         records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors, strict=True)]
         outcomes = self.store.add(self.tenant_id, records)

@@ -387,3 +387,20 @@ def test_config_limits_apply(tmp_path: Path) -> None:
             m.add("x" * 11, user_id="u")
         with pytest.raises(ValidationError, match="limit is 2"):
             m.add(["a", "b", "c"], user_id="u")
+
+
+@pytest.mark.parametrize(("context_turns", "found"), [(1, True), (0, False)])
+def test_a_reply_is_indexed_with_the_turn_it_answers(
+    tmp_path: Path, default_embedder: Embedder, context_turns: int, found: bool
+) -> None:
+    config = MemoryConfig(store=str(tmp_path / "ctx.db"), context_turns=context_turns)
+    with Memory(config=config, embedder=default_embedder) as m:
+        m.add(
+            [{"role": "assistant", "content": "Where did you go on holiday?"},
+             {"role": "user", "content": "Lisbon, with my sister"}],
+            user_id="u",
+        )  # fmt: skip
+        m.add("Buy milk tomorrow", user_id="u")
+        hits = m.search("holiday", user_id="u", options={"dense_weight": 0}).results
+        assert ("Lisbon, with my sister" in [h.memory for h in hits]) is found
+        assert m.get_all(user_id="u").results[1].memory == "Lisbon, with my sister"  # stored verbatim
