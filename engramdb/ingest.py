@@ -127,7 +127,7 @@ def check_datetime(value: Any, name: str) -> datetime | None:
     return as_utc(value)
 
 
-def index_text(text: str, speaker: str | None) -> str:
+def index_text(text: str) -> str:
     """What is embedded and indexed for a memory.
 
     The words alone: with a static embedder a speaker's name prefixed to every turn
@@ -145,7 +145,7 @@ def index_texts(texts: list[str], context_turns: int) -> list[str]:
     turn lifts overall evidence recall@10 from 0.529 to 0.609 (docs/benchmarks.md).
     The stored ``memory`` text stays verbatim.
     """
-    return [" ".join(texts[max(0, i - context_turns) : i + 1]) for i in range(len(texts))]
+    return [" ".join(index_text(t) for t in texts[max(0, i - context_turns) : i + 1]) for i in range(len(texts))]
 
 
 def build_item(

@@ -153,12 +153,12 @@ class Memory:
         if text is None and metadata is None:
             raise ValidationError("update needs new text, new metadata, or both")
         change = Change(metadata=check_metadata(metadata, self.config) if metadata is not None else None)
+        memory_id = self._check_id(memory_id)
         if text is not None:
             change.text = check_text(text, self.config)
-            current = self.store.get(self.tenant_id, self._check_id(memory_id))
-            change.index_text = index_text(text, current.provenance.name)
+            change.index_text = index_text(text)
             change.embedding = self.embedder.embed([change.index_text], kind="document")[0]
-        return self.store.update(self.tenant_id, self._check_id(memory_id), change)
+        return self.store.update(self.tenant_id, memory_id, change)
 
     def delete(self, memory_id: str) -> DeleteResult:
         """Delete one memory. Its history keeps a DELETE entry."""
@@ -183,6 +183,9 @@ class Memory:
         An id already present, or an exact duplicate in scope, is a NOOP. The batch is
         validated completely before one transaction writes it.
         """
+        items = list(items)
+        if len(items) > self.config.max_batch * 10:
+            raise ValidationError("import batch too large; send at most 10x max_batch records at a time")
         records = []
         for position, raw in enumerate(items):
             try:
@@ -192,9 +195,7 @@ class Memory:
             make_scope(item.user_id, item.agent_id, item.session_id, required=True)
             check_text(item.memory, self.config, f"record {position} memory")
             item = item.model_copy(update={"hash": content_hash(item.memory)})
-            records.append(NewRecord(item, index_text(item.memory, item.provenance.name), None))  # type: ignore[arg-type]
-        if len(records) > self.config.max_batch * 10:
-            raise ValidationError("import batch too large; send at most 10x max_batch records at a time")
+            records.append(NewRecord(item, index_text(item.memory), None))  # type: ignore[arg-type]
         vectors: Any = self.embedder.embed([r.index_text for r in records], kind="document") if records else []
         for record, vector in zip(records, vectors, strict=True):
             record.embedding = vector
