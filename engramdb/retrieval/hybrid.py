@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from ..config import SearchOptions
 from ..embedders import Embedder
 from ..models import MemoryItem, ScoreDetail, SearchHit, utcnow
-from ..stores.base import Query, Store
+from ..stores.base import Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
 
 
 def hybrid_search(
@@ -25,12 +28,7 @@ def hybrid_search(
     explain: bool,
 ) -> list[SearchHit]:
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
-    lists = {}
-    if options.dense_weight > 0:
-        vector = embedder.embed([text], kind="query")[0]
-        lists["dense"] = store.dense_search(query, vector, options.candidates)
-    if options.lexical_weight > 0:
-        lists["lexical"] = store.lexical_search(query, lexical_terms(text), options.candidates)
+    lists = _candidates(store, embedder, query, text, options)
     weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
     fused = rrf(lists, weights, k=options.rrf_k)
     if options.recency_weight == 0 and options.importance_weight == 0:
@@ -42,6 +40,22 @@ def hybrid_search(
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
     return hits[:limit]
+
+
+def _candidates(
+    store: Store, embedder: Embedder, query: Query, text: str, options: SearchOptions
+) -> dict[str, list[StoreHit]]:
+    """Dense and lexical candidates, the two run side by side (both release the GIL)."""
+    lists: dict[str, list[StoreHit]] = {}
+    lexical = None
+    if options.lexical_weight > 0:
+        lexical = _POOL.submit(store.lexical_search, query, lexical_terms(text), options.candidates)
+    if options.dense_weight > 0:
+        vector = embedder.embed([text], kind="query")[0]
+        lists["dense"] = store.dense_search(query, vector, options.candidates)
+    if lexical is not None:
+        lists["lexical"] = lexical.result()
+    return lists
 
 
 def recency_factor(item: MemoryItem, now: datetime, half_life_days: float) -> float:

@@ -1,22 +1,42 @@
 """An exact, in-memory vector index mirrored from the store file.
 
-Why exact and not HNSW: recall is per user, so a search scans one scope, which is small
-(hundreds to tens of thousands of memories); a masked matrix-vector product over it is
-exact, needs no tuning, and costs a few milliseconds even at 100k rows of 256 floats.
-Filtering happens *before* scoring (a boolean mask from scope columns, or the row ids a
-SQL filter allowed), so a filtered search never comes back short the way a post-filtered
-ANN search does. The file stays the source of truth: the index is rebuilt from it on open
-and kept current through a change sequence, so several processes may share one file.
+Why not HNSW: recall is per user, so a search scans one scope, which is small (hundreds to
+tens of thousands of memories); a masked matrix-vector product over it needs no tuning and
+costs a few milliseconds. Filtering happens *before* scoring (a boolean mask from scope
+columns, or the row ids a SQL filter allowed), so a filtered search never comes back short
+the way a post-filtered ANN search does.
+
+Large scopes: above ``COARSE_MIN_ROWS`` visible rows the scan runs on an int8 copy of the
+matrix (one scale per row) with a SIMD kernel (numkong), keeps ``COARSE_FACTOR`` times the
+requested candidates, and rescores those exactly in float32. The returned similarities are
+always exact; only the pre-selection is approximate, with a wide margin.
+
+The file stays the source of truth: the index is rebuilt from it on open (or loaded from a
+snapshot taken at a known change sequence, then brought forward) and kept current through
+the change sequence, so several processes may share one file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 NO_VALUE = -1
+COARSE_MIN_ROWS = 20_000
+COARSE_FACTOR = 4
+SNAPSHOT_FORMAT = 2
+CHUNK_ROWS = 8192
+
+try:  # a SIMD int8 dot-product kernel; numpy float32 is the exact fallback
+    import numkong as _nk
+except ImportError:  # pragma: no cover - numkong ships wheels for the common platforms
+    _nk = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -32,8 +52,40 @@ class IndexRow:
     vector: np.ndarray
 
 
+_COLUMNS: dict[str, tuple[Any, Any]] = {
+    "_tenant": (np.int32, NO_VALUE),
+    "_user": (np.int32, NO_VALUE),
+    "_agent": (np.int32, NO_VALUE),
+    "_session": (np.int32, NO_VALUE),
+    "_active": (np.bool_, False),
+    "_expires": (np.float64, np.inf),
+    "_rowid": (np.int64, NO_VALUE),
+    "_scale": (np.float32, 0.0),
+}
+_ARRAYS = ("_matrix", "_q8", *_COLUMNS)
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as int8 with one float scale each (row ≈ q8 * scale)."""
+    peak = np.abs(vectors).max(axis=1) if len(vectors) else np.zeros(0, np.float32)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q8 = np.rint(vectors / scale[:, None]).clip(-127, 127).astype(np.int8)
+    return q8, scale
+
+
 class VectorIndex:
     """Rows live in slots of growable numpy arrays; removed slots are masked, then compacted."""
+
+    _matrix: np.ndarray
+    _q8: np.ndarray
+    _tenant: np.ndarray
+    _user: np.ndarray
+    _agent: np.ndarray
+    _session: np.ndarray
+    _active: np.ndarray
+    _expires: np.ndarray
+    _rowid: np.ndarray
+    _scale: np.ndarray
 
     def __init__(self, dimension: int) -> None:
         self.dimension = dimension
@@ -45,21 +97,17 @@ class VectorIndex:
         self._alloc(1024)
 
     def _alloc(self, capacity: int) -> None:
-        def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type, fill: object) -> np.ndarray:
+        def grow(name: str, shape: tuple[int, ...], dtype: Any, fill: Any) -> None:
             new: np.ndarray = np.full(shape, fill, dtype=dtype)
+            old = self.__dict__.get(name)
             if old is not None:
                 new[: self._size] = old[: self._size]
-            return new
+            setattr(self, name, new)
 
-        get = self.__dict__.get
-        self._matrix = grow(get("_matrix"), (capacity, self.dimension), np.float32, 0)
-        self._tenant = grow(get("_tenant"), (capacity,), np.int32, NO_VALUE)
-        self._user = grow(get("_user"), (capacity,), np.int32, NO_VALUE)
-        self._agent = grow(get("_agent"), (capacity,), np.int32, NO_VALUE)
-        self._session = grow(get("_session"), (capacity,), np.int32, NO_VALUE)
-        self._active = grow(get("_active"), (capacity,), np.bool_, False)
-        self._expires = grow(get("_expires"), (capacity,), np.float64, np.inf)
-        self._rowid = grow(get("_rowid"), (capacity,), np.int64, NO_VALUE)
+        grow("_matrix", (capacity, self.dimension), np.float32, 0)
+        grow("_q8", (capacity, self.dimension), np.int8, 0)
+        for name, (dtype, fill) in _COLUMNS.items():
+            grow(name, (capacity,), dtype, fill)
 
     def _code(self, value: str | None, *, create: bool = True) -> int:
         if value is None:
@@ -75,23 +123,45 @@ class VectorIndex:
         return len(self._slot)
 
     def upsert(self, rows: Iterable[IndexRow]) -> None:
+        """Add or replace rows, consumed in chunks so a full rebuild never holds every row twice."""
+        batch: list[IndexRow] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == CHUNK_ROWS:
+                self._upsert_batch(batch)
+                batch = []
+        self._upsert_batch(batch)
+
+    def _upsert_batch(self, rows: Sequence[IndexRow]) -> None:
+        fresh = [r for r in rows if r.rowid not in self._slot]
         for row in rows:
             slot = self._slot.get(row.rowid)
-            if slot is None:
-                if self._size == len(self._active):
-                    self._alloc(len(self._active) * 2)
-                slot = self._size
-                self._size += 1
-                self._slot[row.rowid] = slot
-                self._ids.append(row.id)
-            self._matrix[slot] = row.vector
-            self._tenant[slot] = self._code(row.tenant_id)
-            self._user[slot] = self._code(row.user_id)
-            self._agent[slot] = self._code(row.agent_id)
-            self._session[slot] = self._code(row.session_id)
-            self._active[slot] = row.active
-            self._expires[slot] = row.expires
-            self._rowid[slot] = row.rowid
+            if slot is not None:
+                self._write_slots(slot, [row])
+        if not fresh:
+            return
+        if self._size + len(fresh) > len(self._active):
+            self._alloc(max(len(self._active) * 2, self._size + len(fresh)))
+        start = self._size
+        for offset, row in enumerate(fresh):
+            self._slot[row.rowid] = start + offset
+        self._ids.extend(r.id for r in fresh)
+        self._size += len(fresh)
+        self._write_slots(start, fresh)
+
+    def _write_slots(self, start: int, rows: Sequence[IndexRow]) -> None:
+        """Write consecutive slots from ``start``, one column at a time."""
+        end = start + len(rows)
+        self._matrix[start:end] = np.stack([r.vector for r in rows])
+        self._q8[start:end], self._scale[start:end] = quantize(self._matrix[start:end])
+        code = self._code
+        self._tenant[start:end] = [code(r.tenant_id) for r in rows]
+        self._user[start:end] = [code(r.user_id) for r in rows]
+        self._agent[start:end] = [code(r.agent_id) for r in rows]
+        self._session[start:end] = [code(r.session_id) for r in rows]
+        self._active[start:end] = [r.active for r in rows]
+        self._expires[start:end] = [r.expires for r in rows]
+        self._rowid[start:end] = [r.rowid for r in rows]
 
     def remove(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:
@@ -105,7 +175,7 @@ class VectorIndex:
 
     def _compact(self) -> None:
         keep = np.array(sorted(self._slot.values()), dtype=np.int64)
-        for name in ("_matrix", "_tenant", "_user", "_agent", "_session", "_active", "_expires", "_rowid"):
+        for name in _ARRAYS:
             array = getattr(self, name)
             array[: len(keep)] = array[keep]
         self._ids = [self._ids[i] for i in keep]
@@ -141,15 +211,115 @@ class VectorIndex:
         return np.asarray(mask & allowed, dtype=np.bool_)
 
     def search(self, vector: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top-k (id, cosine similarity) among masked slots, best first."""
+        """Top-k (id, cosine similarity) among masked slots, best first; similarities exact."""
         slots = np.flatnonzero(mask)
         if len(slots) == 0 or k <= 0:
             return []
-        if len(slots) * 3 > self._size:
-            sims = (self._matrix[: self._size] @ vector)[slots]
-        else:
+        vector = np.ascontiguousarray(vector, dtype=np.float32)
+        if _nk is not None and len(slots) >= COARSE_MIN_ROWS and len(slots) > k * COARSE_FACTOR:
+            slots = self._coarse(vector, mask, slots, k * COARSE_FACTOR)
+        if len(slots) * 3 <= self._size:
             sims = self._matrix[slots] @ vector
+        else:
+            sims = (self._matrix[: self._size] @ vector)[slots]
         k = min(k, len(slots))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(str(self._ids[slots[i]]), float(sims[i])) for i in top]
+
+    def _coarse(self, vector: np.ndarray, mask: np.ndarray, slots: np.ndarray, keep: int) -> np.ndarray:
+        """The ``keep`` visible slots with the best int8 scores (a superset of the exact top-k)."""
+        q8, _ = quantize(vector[None, :])
+        if len(slots) * 3 > self._size:
+            raw = np.asarray(_nk.cdist(q8, self._q8[: self._size], metric="dot", out_dtype="float32"))[0]
+            scores = raw * self._scale[: self._size]
+            scores[~mask] = -np.inf
+            best = np.argpartition(-scores, keep - 1)[:keep]
+            return np.sort(best)
+        raw = np.asarray(_nk.cdist(q8, self._q8[slots], metric="dot", out_dtype="float32"))[0]
+        best = np.argpartition(-(raw * self._scale[slots]), keep - 1)[:keep]
+        return np.sort(slots[best])
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    def save(self, path: Path, *, identity: dict[str, Any]) -> None:
+        """Write the index to ``path`` atomically (a cache: losing it only costs a rebuild)."""
+        if self._size != len(self._slot):
+            self._compact()
+        n = self._size
+        arrays = {name.lstrip("_"): getattr(self, name)[:n] for name in _ARRAYS}
+        arrays["ids"] = np.array(self._ids, dtype=str) if n else np.zeros(0, dtype="U1")
+        arrays["codes"] = np.array(list(self._codes), dtype=str) if self._codes else np.zeros(0, dtype="U1")
+        header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, **identity}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        write_arrays(tmp, header, arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, *, identity: dict[str, Any], max_seq: int) -> VectorIndex | None:
+        """The snapshot at ``path`` if it belongs to this file and is not from its future."""
+        try:
+            header, arrays = read_arrays(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if header.get("format") != SNAPSHOT_FORMAT or not 0 <= header.get("seq", -1) <= max_seq:
+            return None
+        if any(header.get(key) != value for key, value in identity.items()):
+            return None
+        index = cls(int(header["dimension"]))
+        index._restore(arrays)
+        index.seq = int(header["seq"])
+        return index
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Adopt the mapped arrays as they are; the first growth copies them into memory."""
+        for name in _ARRAYS:
+            setattr(self, name, arrays[name.lstrip("_")])
+        n = len(self._rowid)
+        self._ids = arrays["ids"].tolist()
+        self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
+        self._size = n
+        self._slot = dict(zip(self._rowid.tolist(), range(n), strict=True))
+
+
+MAGIC = b"ENGRAMVX"
+ALIGN = 64
+
+
+def write_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """One file: magic, a JSON header describing each array, then the arrays 64-byte aligned.
+
+    Raw arrays at known offsets let a new process map the index instead of reading it.
+    """
+    layout: dict[str, dict[str, Any]] = {}
+    offset = 0
+    for name, array in arrays.items():
+        layout[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
+        offset += -(-array.nbytes // ALIGN) * ALIGN
+    blob = json.dumps({**header, "arrays": layout}).encode()
+    start = -(-(len(MAGIC) + 8 + len(blob)) // ALIGN) * ALIGN
+    with open(path, "wb") as handle:
+        handle.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
+        for name, array in arrays.items():
+            handle.seek(start + layout[name]["offset"])
+            np.ascontiguousarray(array).tofile(handle)
+        handle.truncate(start + offset)
+
+
+def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Map a file written by ``write_arrays`` copy-on-write (pages load on first use)."""
+    with open(path, "rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise ValueError("not a vector snapshot")
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
+    arrays = {}
+    for name, spec in header.pop("arrays").items():
+        shape = tuple(spec["shape"])
+        if 0 in shape:
+            arrays[name] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
+            continue
+        dtype, offset = np.dtype(spec["dtype"]), start + int(spec["offset"])
+        arrays[name] = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+    return header, arrays

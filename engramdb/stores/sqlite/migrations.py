@@ -6,6 +6,7 @@ A migration is appended, never edited: files in the wild carry the versions they
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 
 from ...models import utcnow
@@ -74,8 +75,14 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2_store_uid(conn: sqlite3.Connection) -> None:
+    """A random identity, so a cache beside the file (the vector snapshot) can tell it is ours."""
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('store_uid', ?)", (uuid.uuid4().hex,))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
+    (2, "store identity", _v2_store_uid),
 ]
 
 

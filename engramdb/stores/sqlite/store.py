@@ -31,6 +31,8 @@ from .sqlfilter import compile_filter
 
 BUSY_TIMEOUT_S = 30.0
 TOUCH_FLUSH_S = 5.0
+MMAP_BYTES = 1 << 30
+SNAPSHOT_MIN_ROWS = 5_000  # below this the vector index rebuilds from the file in milliseconds
 
 
 class SQLiteStore:
@@ -40,17 +42,22 @@ class SQLiteStore:
         self.location = path
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the connection
+        self._lexical_lock = self._lock if path == ":memory:" else threading.RLock()
+        self._index_lock = threading.RLock()  # the vector index; taken before _lock, never after
         try:
-            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            self._conn.row_factory = sqlite3.Row
+            self._conn = _connect(path)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.schema_version = self._retry(lambda: migrate(self._conn))
+            # full-text queries get their own read connection (WAL readers do not block each
+            # other), so a search runs them beside the vector scan; ":memory:" cannot be shared
+            self._lexical_conn = self._conn if path == ":memory:" else _connect(path, read_only=True)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
         self._index: VectorIndex | None = None
+        self._unsaved_changes = 0  # index rows changed since the snapshot on disk
         self._pending_touch: dict[str, tuple[int, str]] = {}
         self._last_flush = time.monotonic()
         self._closed = False
@@ -85,11 +92,14 @@ class SQLiteStore:
                     raise StoreError(f"SQLite error: {exc}") from exc
                 raise
 
-    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+    def _read(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, lexical: bool = False
+    ) -> list[sqlite3.Row]:
+        conn, lock = (self._lexical_conn, self._lexical_lock) if lexical else (self._conn, self._lock)
+        with lock:
             self._check_open()
             try:
-                return self._retry(lambda: self._conn.execute(sql, params).fetchall())  # type: ignore[no-any-return]
+                return self._retry(lambda: conn.execute(sql, params).fetchall())  # type: ignore[no-any-return]
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"SQLite error: {exc}") from exc
 
@@ -350,7 +360,8 @@ class SQLiteStore:
     # --- search ---------------------------------------------------------------------------
 
     def dense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]:
-        with self._lock:
+        """Holds only the index lock while scoring, so a lexical search can use the connection."""
+        with self._index_lock:
             index = self._synced_index()
             scope = query.scope
             now = (query.now or utcnow()).timestamp()
@@ -374,6 +385,7 @@ class SQLiteStore:
             "JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
             [match, *params, k],
+            lexical=True,
         )
         return [StoreHit(r["id"], -float(r["s"])) for r in rows]
 
@@ -384,35 +396,84 @@ class SQLiteStore:
         if index is not None and index.seq == seq:
             return index
         if index is None:
-            dim = self._read("SELECT value FROM meta WHERE key = 'dimension'")
-            index = self._index = VectorIndex(int(dim[0][0]) if dim else 0)
-        rows = self._read(
-            "SELECT rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding "
-            "FROM memories WHERE seq > ?",
-            (index.seq,),
-        )
+            index = self._index = self._load_snapshot(seq) or VectorIndex(self._dimension())
         gone = [r[0] for r in self._read("SELECT row FROM tombstones WHERE seq > ?", (index.seq,))]
         index.remove(gone)
-        index.upsert(_index_row(r) for r in rows)
+        changed = 0
+        with self._lock:  # stream the rows: a full rebuild would otherwise hold the whole file twice
+            self._check_open()
+            cursor = self._conn.execute(
+                "SELECT rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding "
+                "FROM memories WHERE seq > ? AND seq <= ?",
+                (index.seq, seq),
+            )
+            while chunk := cursor.fetchmany(4096):
+                index.upsert(_index_row(r) for r in chunk)
+                changed += len(chunk)
         index.seq = seq
+        self._unsaved_changes += changed + len(gone)
+        if changed >= SNAPSHOT_MIN_ROWS and changed > len(index) // 2:
+            self._save_snapshot()  # a (near) full rebuild: spare the next process from repeating it
         return index
 
+    def _dimension(self) -> int:
+        rows = self._read("SELECT value FROM meta WHERE key = 'dimension'")
+        return int(rows[0][0]) if rows else 0
+
+    def _snapshot_path(self) -> Path | None:
+        return None if self.location == ":memory:" else Path(self.location + "-vectors")
+
+    def _snapshot_identity(self) -> dict[str, Any]:
+        meta = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+        return {"store_uid": meta.get("store_uid"), "embedder": meta.get("embedder")}
+
+    def _load_snapshot(self, seq: int) -> VectorIndex | None:
+        path = self._snapshot_path()
+        if path is None or not path.exists():
+            return None
+        return VectorIndex.load(path, identity=self._snapshot_identity(), max_seq=seq)
+
+    def _save_snapshot(self) -> None:
+        """Best effort: the snapshot is a cache, so a full disk or a read-only folder is no error."""
+        path = self._snapshot_path()
+        if path is None or self._index is None or len(self._index) < SNAPSHOT_MIN_ROWS:
+            return
+        try:
+            self._index.save(path, identity=self._snapshot_identity())
+            self._unsaved_changes = 0
+        except OSError:
+            pass
+
     def close(self) -> None:
-        with self._lock:
+        with self._index_lock, self._lock:
             if self._closed:
                 return
             self._flush_touches()
+            if self._index is not None and self._unsaved_changes > max(SNAPSHOT_MIN_ROWS, len(self._index) // 10):
+                self._save_snapshot()
             self._closed = True
+            with self._lexical_lock:
+                self._lexical_conn.close()
             self._conn.close()
 
 
+def _connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # FTS joins touch many rows: map pages, skip syscalls
+    conn.execute("PRAGMA cache_size=-65536")
+    if read_only:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
 def _index_row(row: sqlite3.Row) -> IndexRow:
-    expires = from_db_time(row["expires_at"])
+    """Positional access: a fresh process converts every row of the file through here."""
+    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = row
+    expires = from_db_time(expires_at) if expires_at else None
     return IndexRow(
-        rowid=row["rowid"], id=row["id"], tenant_id=row["tenant_id"], user_id=row["user_id"],
-        agent_id=row["agent_id"], session_id=row["session_id"], active=row["state"] == "active",
-        expires=expires.timestamp() if expires else float("inf"),
-        vector=np.frombuffer(row["embedding"], dtype=np.float32),
+        rowid, memory_id, tenant_id, user_id, agent_id, session_id, state == "active",
+        expires.timestamp() if expires else float("inf"), np.frombuffer(embedding, dtype=np.float32),
     )  # fmt: skip
 
 

@@ -1,0 +1,115 @@
+"""The in-memory vector index: int8 pre-selection, snapshots beside the file, catching up."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engramdb import Memory
+from engramdb.embedders import Embedder
+from engramdb.stores import vectors
+from engramdb.stores.vectors import IndexRow, VectorIndex, read_arrays, write_arrays
+
+
+def _rows(n: int, dim: int, seed: int = 0) -> tuple[list[IndexRow], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((n, dim)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    rows = [IndexRow(i + 1, f"m{i}", "t", f"u{i % 3}", None, None, True, float("inf"), matrix[i]) for i in range(n)]
+    return rows, matrix
+
+
+def _exact_top(matrix: np.ndarray, query: np.ndarray, allowed: np.ndarray, k: int) -> list[str]:
+    sims = np.where(allowed, matrix @ query, -np.inf)
+    return [f"m{i}" for i in np.argsort(-sims, kind="stable")[:k]]
+
+
+@pytest.mark.parametrize("user", [None, "u1"])
+def test_int8_preselection_returns_the_exact_top_k(monkeypatch: pytest.MonkeyPatch, user: str | None) -> None:
+    monkeypatch.setattr(vectors, "COARSE_MIN_ROWS", 100)
+    rows, matrix = _rows(6_000, 64)
+    index = VectorIndex(64)
+    index.upsert(rows)
+    users = np.array([r.user_id for r in rows])
+    allowed = np.ones(len(rows), bool) if user is None else users == user
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        query = matrix[rng.integers(len(rows))] + 0.5 * rng.standard_normal(64).astype(np.float32)
+        query /= np.linalg.norm(query)
+        got = index.search(query, index.mask("t", user, None, None, include_inactive=False, now=0), 10)
+        assert [i for i, _ in got] == _exact_top(matrix, query, allowed, 10)
+        assert np.allclose([s for _, s in got], [matrix[int(i[1:])] @ query for i, _ in got], atol=1e-6)
+
+
+def test_array_file_round_trip(tmp_path: Path) -> None:
+    arrays = {"a": np.arange(7, dtype=np.int64), "b": np.ones((3, 5), np.float32), "ids": np.array(["x", "yz"])}
+    write_arrays(tmp_path / "f", {"seq": 3}, arrays)
+    header, back = read_arrays(tmp_path / "f")
+    assert header == {"seq": 3}
+    for name, array in arrays.items():
+        assert np.array_equal(back[name], array)
+    back["a"][0] = 99  # copy-on-write: the file is not changed
+    assert read_arrays(tmp_path / "f")[1]["a"][0] == 0
+
+
+def _fill(memory: Memory, n: int) -> None:
+    texts = [f"memory number {i} about topic {i % 17} and colour {i % 5}" for i in range(n)]
+    for start in range(0, n, 1000):
+        memory.add(texts[start : start + 1000], user_id="u")
+
+
+def test_a_new_process_loads_the_snapshot_and_catches_up(
+    db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
+        _fill(memory, 300)
+        before = memory.search("topic 3 colour 1", user_id="u", limit=5)
+    snapshot = Path(f"{db_path}-vectors")
+    assert snapshot.exists()  # written on the first (full) index build
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as writer:  # changes after the snapshot
+        gone = writer.get_all(user_id="u", limit=10).results
+        for item in gone:
+            writer.delete(item.id)
+        added = writer.add("a brand new memory about zebras", user_id="u").results[0].id
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as reader:
+        index = reader.store._synced_index()  # type: ignore[attr-defined]
+        assert len(index) == 291
+        assert reader.search("zebras", user_id="u", limit=1).results[0].id == added
+        after = reader.search("topic 3 colour 1", user_id="u", limit=5).results
+        assert not {g.id for g in gone} & {h.id for h in after}
+        assert [h.id for h in after if h.id in {b.id for b in before.results}]
+
+
+def test_a_snapshot_from_another_file_is_ignored(
+    tmp_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    with Memory(f"sqlite:///{first}", embedder=default_embedder) as memory:
+        _fill(memory, 100)
+        memory.search("topic", user_id="u")
+    with Memory(f"sqlite:///{second}", embedder=default_embedder) as memory:
+        memory.add("only this one", user_id="u")
+    Path(f"{second}-vectors").write_bytes(Path(f"{first}-vectors").read_bytes())
+    with Memory(f"sqlite:///{second}", embedder=default_embedder) as memory:
+        hits = memory.search("topic", user_id="u", limit=10).results
+        assert [h.memory for h in hits] == ["only this one"]
+
+
+def test_a_damaged_snapshot_costs_only_a_rebuild(
+    db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
+        _fill(memory, 100)
+        memory.search("topic", user_id="u")
+    snapshot = Path(f"{db_path}-vectors")
+    snapshot.write_bytes(snapshot.read_bytes()[:500])
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
+        assert len(memory.search("topic 4", user_id="u", limit=10).results) == 10
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
