@@ -6,7 +6,6 @@ no second copy of any logic to drift. The SQLite store serialises access interna
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -26,6 +25,8 @@ def _threaded(
 ) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, R]]:
     @functools.wraps(method)
     async def wrapper(self: AsyncMemory, *args: P.args, **kwargs: P.kwargs) -> R:
+        import asyncio  # here, not at the top: a CLI call that never awaits skips its import
+
         return await asyncio.to_thread(method, self.sync, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -80,14 +80,17 @@ def run_store_bench(
     }
 
 
-def fresh_process_first_search(url: str, embedder: str | None) -> float:
-    """Wall time for a new ``engramdb search`` process to print its first result."""
+def fresh_process_first_search(url: str, embedder: str | None, runs: int = 3) -> float:
+    """Wall time for a new ``engramdb search`` process to print its first result (median of runs)."""
     cmd = [sys.executable, "-m", "engramdb", "search", "hello world", "--store", url, "--json", "-u", "user-0"]
     if embedder:
         cmd += ["--embedder", embedder]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return round(time.perf_counter() - t0, 3)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return round(sorted(times)[len(times) // 2], 3)
 
 
 def write_json(path: Path | None, data: Any) -> None:
