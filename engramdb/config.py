@@ -26,9 +26,9 @@ class SearchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     candidates: int = Field(50, ge=1, le=1000, description="candidates taken from each retriever")
-    rrf_k: int = Field(60, ge=1, le=1000)
+    rrf_k: int = Field(10, ge=1, le=1000, description="small: the first ranks of each retriever dominate")
     dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(2.0, ge=0, description="BM25 outranks the static embedder (docs/benchmarks.md)")
     recency_weight: float = Field(0.0, ge=0, le=1, description="0 ignores age; 1 ranks by recency alone")
     recency_half_life_days: float = Field(30.0, gt=0)
     importance_weight: float = Field(0.0, ge=0, le=1)

@@ -404,3 +404,15 @@ def test_a_reply_is_indexed_with_the_turn_it_answers(
         hits = m.search("holiday", user_id="u", options={"dense_weight": 0}).results
         assert ("Lisbon, with my sister" in [h.memory for h in hits]) is found
         assert m.get_all(user_id="u").results[1].memory == "Lisbon, with my sister"  # stored verbatim
+
+
+def test_a_name_in_the_query_prefers_that_speakers_matching_turn(memory: Memory) -> None:
+    for name, text in [("Bob", "I went hiking in the Alps"), ("Carol", "I went hiking in Norway"),
+                       ("Carol", "My cat is called Pixel")]:  # fmt: skip
+        memory.add([{"role": "user", "name": name, "content": text}], user_id="group")
+    lexical_only = {"dense_weight": 0}
+    hits = memory.search("where did Carol go hiking?", user_id="group", options=lexical_only).results
+    assert hits[0].memory == "I went hiking in Norway"
+    assert "My cat is called Pixel" not in [h.memory for h in hits]  # a speaker match alone is no match
+    hits = memory.search("where did Bob go hiking?", user_id="group", options=lexical_only).results
+    assert hits[0].memory == "I went hiking in the Alps"

@@ -378,7 +378,9 @@ class SQLiteStore:
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
         if not terms:
             return []
-        match = "text : (" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
+        # a memory must match in its text; a name in the query matching the speaker adds to its score
+        any_term = "(" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
+        match = f"text : {any_term} AND {any_term}"
         where, params = _query_sql(query)
         rows = self._read(
             "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS s FROM memories_fts "
