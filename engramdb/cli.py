@@ -98,6 +98,7 @@ def add(
     kind: Annotated[str, typer.Option(help="fact | preference | episode | task | procedure")] = "episode",
     metadata: Annotated[Optional[str], typer.Option(help="metadata as a JSON object")] = None,
     name: Annotated[Optional[str], typer.Option(help="speaker name")] = None,
+    infer: Annotated[Optional[bool], typer.Option("--infer/--no-infer", help="derive facts (default: config)")] = None,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
@@ -112,7 +113,7 @@ def add(
     with opened(store, embedder) as m:
         result = m.add(
             payload, user_id=user, agent_id=agent, session_id=session, kind=kind,
-            metadata=_json_arg(metadata, "--metadata"),
+            metadata=_json_arg(metadata, "--metadata"), infer=infer,
         )  # fmt: skip
         table = Table("id", "event", "memory")
         for r in result.results:

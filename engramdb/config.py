@@ -34,6 +34,26 @@ class SearchOptions(BaseModel):
     importance_weight: float = Field(0.0, ge=0, le=1)
 
 
+class LLMConfig(BaseModel):
+    """Any OpenAI-compatible chat endpoint: OpenAI, Ollama, vLLM, LM Studio, llama.cpp's server.
+
+    Nothing is sent anywhere unless this is configured.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(..., min_length=1)
+    base_url: str | None = Field(None, description="e.g. http://localhost:11434/v1 for Ollama; None is OpenAI")
+    api_key: SecretStr | None = Field(None, description="falls back to OPENAI_API_KEY; local servers take any")
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10, description="retries with backoff on 429, 5xx and timeouts")
+    json_mode: Literal["auto", "json_schema", "json_object"] = Field(
+        "auto", description="auto: json_schema, falling back to JSON mode if the server refuses it"
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    prompts: dict[str, str] = Field(default_factory=dict, description="override prompts by name (llm.prompts)")
+
+
 class MemoryConfig(BaseModel):
     """Everything a ``Memory`` needs; immutable once built."""
 
@@ -49,6 +69,10 @@ class MemoryConfig(BaseModel):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     context_turns: int = Field(1, ge=0, le=8, description="preceding messages of the same add indexed with each one")
     search: SearchOptions = SearchOptions()
+    llm: LLMConfig | None = Field(None, description="None: the rule-based extractor, no network")
+    infer: bool = Field(True, description="derive facts and preferences on add (LLM if configured, else rules)")
+    background: bool = Field(False, description="run LLM extraction in a worker thread by default (wait=False)")
+    extraction_attempts: int = Field(5, ge=1, le=100, description="tries before an extraction job is failed")
 
 
 def default_config_file() -> Path:
@@ -69,6 +93,10 @@ class Settings(BaseSettings):
     tenant_id: str = "default"
     max_text_chars: int = 32_000
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    infer: bool = True
 
     @classmethod
     def settings_customise_sources(
@@ -90,4 +118,8 @@ class Settings(BaseSettings):
             tenant_id=self.tenant_id,
             max_text_chars=self.max_text_chars,
             synchronous=self.synchronous,
+            llm=LLMConfig(model=self.llm_model, base_url=self.llm_base_url, api_key=self.llm_api_key)
+            if self.llm_model
+            else None,
+            infer=self.infer,
         )

@@ -39,6 +39,8 @@ FIELDS: dict[str, FieldType] = {
     "role": "str",
     "speaker": "str",
     "state": "str",
+    "subject": "str",
+    "slot": "str",
     "hash": "str",
     "importance": "number",
     "access_count": "number",

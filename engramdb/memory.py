@@ -20,6 +20,8 @@ import pydantic
 from .config import MemoryConfig, SearchOptions
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
 from .errors import ValidationError
+from .extraction import Deriver, make_extractor
+from .extraction.runner import ExtractionRunner
 from .filters import parse_filter
 from .ingest import (
     MessagesInput,
@@ -38,15 +40,20 @@ from .models import (
     AddedItem,
     AddResult,
     DeleteResult,
+    ExtractionStatus,
     HistoryEntry,
+    Job,
     MemoryItem,
     Page,
+    Scope,
     SearchResult,
     StoreStats,
     content_hash,
+    new_id,
 )
 from .retrieval.hybrid import hybrid_search
 from .stores import Change, NewRecord, Query, Store, open_store
+from .stores.base import NewJob
 
 MAX_PAGE = 1000
 
@@ -85,6 +92,8 @@ class Memory:
         )
         self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
         self.tenant_id = config.tenant_id
+        deriver = Deriver(self.store, self.embedder, make_extractor(config), config)
+        self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)
 
     def for_tenant(self, tenant_id: str) -> Memory:
         """A view of the same store and embedder confined to another tenant (used by the server)."""
@@ -107,20 +116,30 @@ class Memory:
         occurred_at: datetime | str | None = None,
         importance: float = 0.5,
         expires_at: datetime | str | None = None,
+        infer: bool | None = None,
+        wait: bool | None = None,
     ) -> AddResult:
-        """Store each non-system message verbatim, with its speaker, as a memory.
+        """Store each non-system message verbatim, with its speaker; then derive memories from them.
 
-        An exact duplicate of an active memory in the same scope is a NOOP that returns the
-        existing id. All messages are validated before anything is written.
+        The messages are durable and searchable before anything is derived. With ``infer``
+        (default: config), facts and preferences are extracted — by the LLM when one is
+        configured, else by the rule-based extractor — and reconciled with the store: ADD,
+        UPDATE (the old version superseded, kept in history), INVALIDATE or NOOP. With an LLM,
+        ``wait=False`` returns at once with a job id (``Memory.job``); an LLM failure keeps the
+        messages and leaves the job pending for ``process_pending``. ``kind="procedure"``
+        distils instructions for the agent from the messages; another ``kind`` stores the
+        text as that kind, as given. An exact duplicate in scope is a NOOP with the existing id.
 
         Returns:
-            ``{"results": [{"id", "memory", "event"}]}`` with event ADD or NOOP per message.
+            ``{"results": [{"id", "memory", "event", ...}], "extraction": {...}}``.
         Raises:
             ValidationError: no scope, empty or oversized text, bad metadata or types.
         """
         scope = make_scope(user_id, agent_id, session_id, required=True)
+        kind = check_kind(kind)
+        derive = (self.config.infer if infer is None else infer) and kind in ("episode", "procedure")
         options = dict(
-            kind=check_kind(kind),
+            kind="episode" if kind == "procedure" and derive else kind,
             metadata=check_metadata(metadata, self.config),
             occurred_at=check_datetime(occurred_at, "occurred_at"),
             importance=check_importance(importance),
@@ -137,13 +156,44 @@ class Memory:
         # retrievers then disagree usefully (LoCoMo dev R@1 0.24 -> 0.32, docs/benchmarks.md)
         vectors = self.embedder.embed([item.memory for item in items], kind="document")
         records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors, strict=True)]
-        outcomes = self.store.add(self.tenant_id, records)
-        return AddResult(
-            results=[
-                AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
-                for (memory_id, event), item in zip(outcomes, items, strict=True)
-            ]
-        )
+        payload: dict[str, Any] = {"kind": kind, "metadata": options["metadata"], "importance": options["importance"]}
+        job = NewJob(new_id(), scope, payload) if derive else None
+        outcomes = self.store.add(self.tenant_id, records, job=job)
+        results = [
+            AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
+            for (memory_id, event), item in zip(outcomes, items, strict=True)
+        ]
+        if job is None:
+            return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
+        payload["episode_ids"] = [memory_id for memory_id, _ in outcomes]
+        return self._derive(job.id, scope, payload, results, wait)
+
+    def _derive(
+        self, job_id: str, scope: Scope, payload: dict[str, Any], results: list[AddedItem], wait: bool | None
+    ) -> AddResult:
+        llm = self._runner.extractor_name == "llm"
+        if llm and (self.config.background if wait is None else not wait):
+            self._runner.submit(self.tenant_id, job_id, scope, payload)
+            status = ExtractionStatus(extractor="llm", state="pending", job_id=job_id)
+            return AddResult(results=results, extraction=status)
+        status, derived = self._runner.run(self.tenant_id, job_id, scope, payload)
+        return AddResult(results=results + derived, extraction=status)
+
+    def job(self, job_id: str) -> Job:
+        """The state of an extraction job (``AddResult.extraction.job_id``).
+
+        Raises:
+            NotFoundError: no such job in this tenant.
+        """
+        return self.store.get_job(self.tenant_id, self._check_id(job_id))
+
+    def process_pending(self, *, limit: int = 100) -> int:
+        """Retry extraction jobs left pending (an LLM outage, a crash); returns how many completed."""
+        return self._runner.process_pending(self.tenant_id, limit=limit)
+
+    def wait_for_jobs(self, timeout: float | None = None) -> bool:
+        """Block until background extraction queued by this process has run; False on timeout."""
+        return self._runner.drain(timeout)
 
     def update(self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> MemoryItem:
         """Change a memory's text (re-embedded) and/or replace its metadata; history keeps the old one.
@@ -300,6 +350,7 @@ class Memory:
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._runner.close()
         self.store.close()
 
     def __enter__(self) -> Memory:

@@ -29,14 +29,16 @@ class Event(str, Enum):
     UPDATE = "UPDATE"
     DELETE = "DELETE"
     NOOP = "NOOP"
+    INVALIDATE = "INVALIDATE"
 
 
 class MemoryState(str, Enum):
     """Lifecycle of a stored memory. Only ``active`` memories are recalled by default."""
 
     ACTIVE = "active"
-    SUPERSEDED = "superseded"
-    FORGOTTEN = "forgotten"
+    SUPERSEDED = "superseded"  # replaced by a newer memory (``superseded_by``)
+    INVALIDATED = "invalidated"  # no longer true, nothing replaces it (a retraction)
+    FORGOTTEN = "forgotten"  # pruned: out of recall, kept in history
 
 
 def utcnow() -> datetime:
@@ -141,6 +143,10 @@ class MemoryItem(BaseModel):
     access_count: int = 0
     last_accessed_at: datetime | None = None
     expires_at: datetime | None = None
+    subject: str | None = Field(None, description="who a derived memory is about (speaker attribution)")
+    slot: str | None = Field(None, description="the attribute a fact fills, e.g. 'residence'; one value at a time")
+    sources: list[str] = Field(default_factory=list, description="ids of the episodes a memory was derived from")
+    merged_from: list[str] = Field(default_factory=list, description="ids of memories consolidated into this one")
 
     @property
     def scope(self) -> Scope:
@@ -171,16 +177,71 @@ class SearchResult(BaseModel):
 
 
 class AddedItem(BaseModel):
-    """The outcome of add for one message: ADD (stored) or NOOP (exact duplicate in scope)."""
+    """What add did to one memory.
+
+    ADD: stored; NOOP: an (exact or near) duplicate already holds it, ``id`` is the existing
+    one; UPDATE: stored as the new version of ``previous_id``, which is superseded;
+    INVALIDATE: ``id`` was retracted by what the user said.
+    """
 
     id: str
     memory: str
     event: Event
     kind: MemoryKind = "episode"
+    previous_id: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+
+class Usage(BaseModel):
+    """LLM calls and tokens spent."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+JobState = Literal["pending", "done", "failed"]
+
+
+class ExtractionStatus(BaseModel):
+    """How the memories derived from an add came about.
+
+    ``state``: ``done`` (results include them), ``pending`` (the raw messages are stored and
+    searchable; extraction runs in the background or will be retried: see ``Memory.job``),
+    ``failed`` (gave up after ``attempts``), ``skipped`` (``infer=False`` or nothing to read).
+    """
+
+    extractor: Literal["rules", "llm", "none"]
+    state: Literal["done", "pending", "failed", "skipped"]
+    job_id: str | None = None
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
 
 
 class AddResult(BaseModel):
     results: list[AddedItem]
+    extraction: ExtractionStatus | None = None
+
+
+class Job(BaseModel):
+    """A deferred extraction: durable with the messages it reads, so a crash cannot lose it."""
+
+    id: str
+    state: JobState
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    results: list[AddedItem] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
 
 
 class Page(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engramdb import Memory
+from engramdb import Memory, MemoryConfig
 from engramdb.embedders import Embedder, resolve_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,6 +25,14 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def memory(db_path: Path, default_embedder: Embedder) -> Iterator[Memory]:
+    """The raw memory layer: messages stored verbatim, no derived facts (tests of those use ``smart``)."""
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+        yield m
+
+
+@pytest.fixture
+def smart(db_path: Path, default_embedder: Embedder) -> Iterator[Memory]:
+    """The default configuration: rule-based extraction on every add."""
     with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as m:
         yield m
 

@@ -27,22 +27,37 @@ def as_json(proc: subprocess.CompletedProcess[str]):  # type: ignore[no-untyped-
 
 
 def test_full_cli_workflow(tmp_path: Path) -> None:
-    added = as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))
+    added = as_json(
+        run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", "--no-infer", env_dir=tmp_path)
+    )
     memory_id = added["results"][0]["id"]
     messages = json.dumps([{"role": "user", "name": "Alice", "content": "Book me a window seat"},
                            {"role": "assistant", "content": "Done"}])  # fmt: skip
     assert (
         len(
             as_json(
-                run("add", "--messages", messages, "-u", "alice", "--session", "trip-1", "--json", env_dir=tmp_path)
+                run(
+                    "add",
+                    "--messages",
+                    messages,
+                    "-u",
+                    "alice",
+                    "--session",
+                    "trip-1",
+                    "--json",
+                    "--no-infer",
+                    env_dir=tmp_path,
+                )
             )["results"]
         )
         == 2
     )
     assert (
-        as_json(run("add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", env_dir=tmp_path))[
-            "results"
-        ][0]["event"]
+        as_json(
+            run(
+                "add", "I'm vegetarian and allergic to peanuts", "-u", "alice", "--json", "--no-infer", env_dir=tmp_path
+            )
+        )["results"][0]["event"]
         == "NOOP"
     )
 
@@ -78,6 +93,13 @@ def test_full_cli_workflow(tmp_path: Path) -> None:
     assert as_json(run("delete", memory_id, "--json", env_dir=tmp_path))["deleted"] == 1
     assert as_json(run("delete", "-u", "alice", "--json", env_dir=tmp_path))["deleted"] == 2
     assert as_json(run("list", "--json", env_dir=tmp_path))["total"] == 0
+
+
+def test_add_derives_facts_by_default(tmp_path: Path) -> None:
+    added = as_json(run("add", "I moved to Berlin", "-u", "bo", "--name", "Bo", "--json", env_dir=tmp_path))
+    assert [(r["memory"], r["event"]) for r in added["results"]] == [("I moved to Berlin", "ADD"),
+                                                                    ("Bo lives in Berlin", "ADD")]  # fmt: skip
+    assert added["extraction"]["extractor"] == "rules" and added["extraction"]["state"] == "done"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..filters import Node
-from ..models import Event, HistoryEntry, MemoryItem, Page, Scope, StoreStats
+from ..models import AddedItem, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,64 @@ class Change:
     updates: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Operation:
+    """One validated change from extraction, applied with the others in one transaction."""
+
+    event: Event
+    record: NewRecord | None = None  # ADD and UPDATE write this; on NOOP and INVALIDATE, the candidate
+    target_id: str | None = None  # UPDATE supersedes it, INVALIDATE retracts it, NOOP names it
+    reason: str | None = None
+
+
+@dataclass
+class NewJob:
+    """An extraction to run after the messages are stored; written in the same transaction."""
+
+    id: str
+    scope: Scope
+    payload: dict[str, Any]
+
+
+@dataclass
+class PendingJob:
+    job: Job
+    scope: Scope
+    payload: dict[str, Any]
+
+
 class Store(Protocol):
     location: str
 
     def bind_embedder(self, name: str, dimension: int) -> None:
         """Record the embedder on first use; raise ConfigurationError if another one made the vectors."""
 
-    def add(self, tenant_id: str, records: Sequence[NewRecord]) -> list[tuple[str, Event]]:
-        """Insert records in one transaction; an exact duplicate in scope is NOOP with the existing id."""
+    def add(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
+    ) -> list[tuple[str, Event]]:
+        """Insert records in one transaction; an exact duplicate in scope is NOOP with the existing id.
+
+        With ``job``, the job is stored in the same transaction, its payload given the ids of
+        the records as ``episode_ids`` (existing ids for NOOPs): a crash cannot separate them.
+        """
+
+    def apply(
+        self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
+    ) -> list[AddedItem] | None:
+        """Apply extraction results in one transaction; with ``job_id``, mark that job done.
+
+        Returns what happened per operation (also kept as the job's result, with ``usage``),
+        or None when the job was already done: a retry after a crash applies nothing twice.
+        """
+
+    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job: ...
+
+    def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job: ...
+
+    def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
+        """Soft: state forgotten, out of recall, in history with the reason. Hard: gone with its history."""
 
     def get(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
 
@@ -76,7 +126,8 @@ class Store(Protocol):
 
     def delete(self, tenant_id: str, memory_id: str) -> None: ...
 
-    def delete_scope(self, tenant_id: str, scope: Scope) -> int: ...
+    def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
+        """Delete a scope's memories; ``hard`` also removes their history, jobs and sources."""
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]: ...
 

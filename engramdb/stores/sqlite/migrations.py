@@ -80,9 +80,39 @@ def _v2_store_uid(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('store_uid', ?)", (uuid.uuid4().hex,))
 
 
+def _v3_smart_memory(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN subject TEXT;
+        ALTER TABLE memories ADD COLUMN slot TEXT;
+        ALTER TABLE memories ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE memories ADD COLUMN merged_from TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX memories_slot ON memories (tenant_id, user_id, slot) WHERE slot IS NOT NULL;
+        CREATE TABLE memory_sources (
+            memory_id TEXT NOT NULL, source_id TEXT NOT NULL, PRIMARY KEY (source_id, memory_id)
+        );
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            user_id TEXT, agent_id TEXT, session_id TEXT,
+            state TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            result TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_state ON jobs (state, tenant_id);
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "store identity", _v2_store_uid),
+    (3, "derived memories and extraction jobs", _v3_smart_memory),
 ]
 
 

@@ -13,7 +13,8 @@ from ...models import HistoryEntry, MemoryItem, Provenance
 MEMORY_COLUMNS = (
     "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
     "source_session_id, created_at, updated_at, occurred_at, valid_from, valid_to, invalidated_at, "
-    "superseded_by, state, importance, access_count, last_accessed_at, expires_at"
+    "superseded_by, state, importance, access_count, last_accessed_at, expires_at, subject, slot, sources, "
+    "merged_from"
 )
 _DATETIMES = (
     "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
@@ -37,6 +38,8 @@ def item_from_row(row: sqlite3.Row) -> MemoryItem:
         data[key] = from_db_time(data[key])
     data["memory"] = data.pop("text")
     data["metadata"] = json.loads(data["metadata"])
+    data["sources"] = json.loads(data["sources"])
+    data["merged_from"] = json.loads(data["merged_from"])
     data["provenance"] = Provenance(
         role=data.pop("role"),
         name=data.pop("speaker"),
@@ -58,6 +61,8 @@ def item_params(item: MemoryItem) -> dict[str, Any]:
         **{key: to_db_time(getattr(item, key)) for key in _DATETIMES},
         "superseded_by": item.superseded_by, "state": item.state.value,
         "importance": item.importance, "access_count": item.access_count,
+        "subject": item.subject, "slot": item.slot,
+        "sources": json.dumps(item.sources), "merged_from": json.dumps(item.merged_from),
     }  # fmt: skip
 
 

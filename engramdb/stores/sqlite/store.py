@@ -16,14 +16,28 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import ConfigurationError, NotFoundError, StoreError, ValidationError
-from ...models import Event, HistoryEntry, MemoryItem, Page, Scope, StoreStats, content_hash, new_id, utcnow
-from ..base import Change, NewRecord, Query, StoreHit
+from ...models import (
+    AddedItem,
+    Event,
+    HistoryEntry,
+    Job,
+    MemoryItem,
+    Page,
+    Scope,
+    StoreStats,
+    Usage,
+    content_hash,
+    new_id,
+    utcnow,
+)
+from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
 from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
@@ -125,25 +139,101 @@ class SQLiteStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def add(self, tenant_id: str, records: Sequence[NewRecord]) -> list[tuple[str, Event]]:
-        outcomes: list[tuple[str, Event]] = []
+    def add(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
+    ) -> list[tuple[str, Event]]:
         with self._write() as (conn, seq):
-            for record in records:
-                item = record.item
-                existing = conn.execute(
-                    "SELECT id FROM memories WHERE tenant_id = ? AND ifnull(user_id, '') = ? AND "
-                    "ifnull(agent_id, '') = ? AND ifnull(session_id, '') = ? AND hash = ? AND state = 'active'",
-                    (tenant_id, item.user_id or "", item.agent_id or "", item.session_id or "", item.hash),
-                ).fetchone()
-                if existing is not None:
-                    outcomes.append((existing["id"], Event.NOOP))
-                    continue
-                if conn.execute("SELECT 1 FROM memories WHERE id = ?", (item.id,)).fetchone():
-                    outcomes.append((item.id, Event.NOOP))
-                    continue
-                self._insert(conn, tenant_id, seq, record)
-                outcomes.append((item.id, Event.ADD))
+            outcomes = [self._add_one(conn, tenant_id, seq, record) for record in records]
+            if job is not None:
+                payload = {**job.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
+                now = to_db_time(utcnow())
+                conn.execute(
+                    "INSERT INTO jobs (id, tenant_id, user_id, agent_id, session_id, state, payload, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                    (job.id, tenant_id, job.scope.user_id, job.scope.agent_id, job.scope.session_id,
+                     json.dumps(payload), now, now),
+                )  # fmt: skip
         return outcomes
+
+    def _add_one(self, conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord) -> tuple[str, Event]:
+        item = record.item
+        existing = conn.execute(
+            "SELECT id FROM memories WHERE tenant_id = ? AND ifnull(user_id, '') = ? AND "
+            "ifnull(agent_id, '') = ? AND ifnull(session_id, '') = ? AND hash = ? AND state = 'active'",
+            (tenant_id, item.user_id or "", item.agent_id or "", item.session_id or "", item.hash),
+        ).fetchone()
+        if existing is not None:
+            return existing["id"], Event.NOOP
+        if conn.execute("SELECT 1 FROM memories WHERE id = ?", (item.id,)).fetchone():
+            return item.id, Event.NOOP
+        self._insert(conn, tenant_id, seq, record)
+        return item.id, Event.ADD
+
+    def apply(
+        self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
+    ) -> list[AddedItem] | None:
+        with self._write() as (conn, seq):
+            if job_id is not None:
+                sql = "SELECT state FROM jobs WHERE id = ? AND tenant_id = ?"
+                row = conn.execute(sql, (job_id, tenant_id)).fetchone()
+                if row is None or row["state"] == "done":
+                    return None
+            results = [self._apply_one(conn, tenant_id, seq, op) for op in operations]
+            if job_id is not None:
+                result = {
+                    "results": [r.model_dump(mode="json") for r in results],
+                    "usage": (usage or Usage()).model_dump(),
+                }
+                conn.execute(
+                    "UPDATE jobs SET state = 'done', result = ?, error = NULL, updated_at = ? WHERE id = ?",
+                    (json.dumps(result), to_db_time(utcnow()), job_id),
+                )
+            return results
+
+    def _apply_one(self, conn: sqlite3.Connection, tenant_id: str, seq: int, op: Operation) -> AddedItem:
+        item = op.record.item if op.record is not None else None
+        text, kind, sources = (item.memory, item.kind, item.sources) if item else ("", "fact", [])
+        if op.event in (Event.ADD, Event.UPDATE) and op.record is not None:
+            memory_id, event = self._add_one(conn, tenant_id, seq, op.record)
+            if event is Event.ADD and op.event is Event.UPDATE and op.target_id is not None:
+                when = op.record.item.valid_from or utcnow()
+                self._end(conn, tenant_id, seq, op.target_id, "superseded", when, op.reason, superseded_by=memory_id)
+                event = Event.UPDATE
+            previous = op.target_id if event is Event.UPDATE else None
+            return AddedItem(id=memory_id, memory=text, event=event, kind=kind, previous_id=previous,
+                             sources=sources, reason=op.reason)  # fmt: skip
+        if op.event is Event.INVALIDATE and op.target_id is not None:
+            old = self._get(conn, tenant_id, op.target_id)
+            self._end(conn, tenant_id, seq, op.target_id, "invalidated", utcnow(), op.reason)
+            return AddedItem(id=old.id, memory=old.memory, event=Event.INVALIDATE, kind=old.kind,
+                             sources=sources, reason=op.reason)  # fmt: skip
+        return AddedItem(id=op.target_id or "", memory=text, event=Event.NOOP, kind=kind, sources=sources,
+                         reason=op.reason)  # fmt: skip
+
+    def _end(
+        self,
+        conn: sqlite3.Connection,
+        tenant_id: str,
+        seq: int,
+        memory_id: str,
+        state: str,
+        valid_to: datetime,
+        reason: str | None,
+        *,
+        superseded_by: str | None = None,
+    ) -> None:
+        """Close a memory's validity: it leaves recall and stays in the store and its history."""
+        old = self._get(conn, tenant_id, memory_id)
+        if old.state.value != "active":
+            return
+        conn.execute(
+            "UPDATE memories SET state = ?, valid_to = ?, invalidated_at = ?, superseded_by = ?, updated_at = ?, "
+            "seq = ? WHERE id = ?",
+            (state, to_db_time(valid_to), to_db_time(utcnow()), superseded_by, to_db_time(utcnow()), seq, memory_id),
+        )
+        new = self._get(conn, tenant_id, superseded_by) if superseded_by else None
+        event = Event.UPDATE if superseded_by else Event.INVALIDATE
+        self._log(conn, tenant_id, old, event, old=old, new=new, reason=reason or state)
 
     def _insert(self, conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord) -> None:
         params = item_params(record.item)
@@ -160,6 +250,9 @@ class SQLiteStore:
         conn.execute(
             "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
             (rowid, record.index_text, record.item.provenance.name or ""),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(record.item.id, s) for s in record.item.sources]
         )
         self._log(conn, tenant_id, record.item, Event.ADD, new=record.item)
 
@@ -219,16 +312,124 @@ class SQLiteStore:
             item = self._get(conn, tenant_id, memory_id)
             self._remove(conn, seq, "id = ?", [memory_id])
             self._log(conn, tenant_id, item, Event.DELETE, old=item)
+            self._retract_derived(conn, tenant_id, seq, [memory_id])
 
-    def delete_scope(self, tenant_id: str, scope: Scope) -> int:
+    def _retract_derived(self, conn: sqlite3.Connection, tenant_id: str, seq: int, gone: Sequence[str]) -> None:
+        """Invalidate memories derived only from deleted sources: retraction propagates."""
+        for source_id in gone:
+            derived = [
+                r[0] for r in conn.execute("SELECT memory_id FROM memory_sources WHERE source_id = ?", (source_id,))
+            ]
+            for memory_id in derived:
+                alive = conn.execute(
+                    "SELECT 1 FROM memory_sources s JOIN memories m ON m.id = s.source_id "
+                    "WHERE s.memory_id = ? LIMIT 1",
+                    (memory_id,),
+                ).fetchone()
+                exists = conn.execute("SELECT 1 FROM memories WHERE id = ? AND tenant_id = ?", (memory_id, tenant_id))
+                if alive is None and exists.fetchone():
+                    self._end(conn, tenant_id, seq, memory_id, "invalidated", utcnow(), "its source was deleted")
+
+    def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
         where, params = _scope_sql(tenant_id, scope)
         with self._write() as (conn, seq):
             rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where}", params).fetchall()
-            for row in rows:
-                item = item_from_row(row)
-                self._log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
+            ids = [r["id"] for r in rows]
+            if hard:
+                self._erase_traces(conn, tenant_id, scope, ids)
+            else:
+                for row in rows:
+                    item = item_from_row(row)
+                    self._log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
             self._remove(conn, seq, where.replace("m.", ""), params)
-            return len(rows)
+            if not hard:
+                self._retract_derived(conn, tenant_id, seq, ids)
+        if hard:
+            self._after_hard_delete()
+        return len(rows)
+
+    def _erase_traces(self, conn: sqlite3.Connection, tenant_id: str, scope: Scope, ids: Sequence[str]) -> None:
+        """History, sources and jobs of a scope: what a hard delete removes besides the rows."""
+        where, params = _scope_sql(tenant_id, scope)
+        plain = where.replace("m.", "")
+        conn.execute(f"DELETE FROM history WHERE {plain}", params)
+        conn.execute(f"DELETE FROM jobs WHERE {plain}", params)
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            conn.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk)
+            conn.execute(
+                f"DELETE FROM memory_sources WHERE memory_id IN ({marks}) OR source_id IN ({marks})", chunk * 2
+            )
+
+    def _after_hard_delete(self) -> None:
+        """Leave no copy behind: the WAL is checkpointed (pages are zeroed by secure_delete) and
+        the vector snapshot, which holds embeddings and ids, is rewritten or removed."""
+        with self._index_lock, self._lock:
+            self._retry(lambda: self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+            path = self._snapshot_path()
+            if path is not None and path.exists():
+                path.unlink(missing_ok=True)
+                if self._index is not None:
+                    self._synced_index()
+                    self._save_snapshot()
+
+    def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        with self._write() as (conn, seq):
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? AND id IN ({marks})", [tenant_id, *ids]
+            ).fetchall()
+            items = [item_from_row(r) for r in rows]
+            if hard:
+                conn.execute(f"DELETE FROM history WHERE tenant_id = ? AND memory_id IN ({marks})", [tenant_id, *ids])
+                conn.execute(f"DELETE FROM memory_sources WHERE memory_id IN ({marks})", list(ids))
+                self._remove(conn, seq, f"tenant_id = ? AND id IN ({marks})", [tenant_id, *ids])
+            else:
+                conn.execute(
+                    "UPDATE memories SET state = 'forgotten', updated_at = ?, seq = ? "
+                    f"WHERE tenant_id = ? AND id IN ({marks})",
+                    [to_db_time(utcnow()), seq, tenant_id, *ids],
+                )
+                for item in items:
+                    self._log(conn, tenant_id, item, Event.DELETE, old=item, reason=reason)
+        if hard:
+            self._after_hard_delete()
+        return len(items)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:
+        where, params = (
+            ("state = 'pending'", []) if tenant_id is None else ("state = 'pending' AND tenant_id = ?", [tenant_id])
+        )
+        rows = self._read(f"SELECT * FROM jobs WHERE {where} ORDER BY id LIMIT ?", [*params, limit])
+        return [
+            PendingJob(
+                job=_job_from_row(r),
+                scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
+                payload={**json.loads(r["payload"]), "tenant_id": r["tenant_id"]},
+            )
+            for r in rows
+        ]
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job:
+        rows = self._read("SELECT * FROM jobs WHERE id = ? AND tenant_id = ?", (job_id, tenant_id))
+        if not rows:
+            raise NotFoundError(f"no job with id {job_id!r}")
+        return _job_from_row(rows[0])
+
+    def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
+        with self._write() as (conn, _):
+            conn.execute(
+                "UPDATE jobs SET attempts = attempts + 1, error = ?, updated_at = ?, "
+                "state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END "
+                "WHERE id = ? AND tenant_id = ? AND state = 'pending'",
+                (error[:2000], to_db_time(utcnow()), max_attempts, job_id, tenant_id),
+            )
+        return self.get_job(tenant_id, job_id)
 
     def _remove(self, conn: sqlite3.Connection, seq: int, where: str, params: Sequence[Any]) -> None:
         rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {where}", params)]
@@ -459,11 +660,21 @@ class SQLiteStore:
             self._conn.close()
 
 
+def _job_from_row(row: sqlite3.Row) -> Job:
+    result = json.loads(row["result"]) if row["result"] else {}
+    return Job(
+        id=row["id"], state=row["state"], attempts=row["attempts"], error=row["error"],
+        created_at=from_db_time(row["created_at"]), updated_at=from_db_time(row["updated_at"]),
+        results=result.get("results", []), usage=result.get("usage", {}),
+    )  # fmt: skip
+
+
 def _connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # FTS joins touch many rows: map pages, skip syscalls
     conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA secure_delete=ON")  # deleted content is zeroed, not left in free pages
     if read_only:
         conn.execute("PRAGMA query_only=1")
     return conn

@@ -1,0 +1,138 @@
+"""From stored episodes to derived memories: extract, compare, validate, apply — one job.
+
+The episodes are already durable when this runs (written with the job in one transaction),
+so a failure here loses nothing: the job stays pending and is retried. ``Store.apply``
+marks the job done in the transaction that writes its memories, so a retry after a crash
+never writes them twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..config import MemoryConfig
+from ..embedders import Embedder
+from ..filters import parse_filter
+from ..models import AddedItem, Event, MemoryItem, Message, Provenance, Scope, Usage, content_hash, new_id, utcnow
+from ..stores.base import NewRecord, Operation, Query, Store
+from .models import Candidate, Decision
+from .reconcile import validate
+
+NEIGHBOURS = 5
+
+
+class Extractor(Protocol):
+    """Reads candidates out of messages. An extractor that can also ``reconcile`` is asked to."""
+
+    name: str
+
+    def extract(
+        self, messages: list[Message], *, reference: datetime, procedure: bool = False
+    ) -> tuple[list[Candidate], Usage]: ...
+
+
+def episode_message(item: MemoryItem) -> Message:
+    role = item.provenance.role if item.provenance.role in ("user", "assistant", "tool") else "user"
+    return Message(role=role, content=item.memory, name=item.provenance.name, timestamp=item.occurred_at, id=item.id)
+
+
+class Deriver:
+    def __init__(self, store: Store, embedder: Embedder, extractor: Extractor, config: MemoryConfig) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.extractor = extractor
+        self.config = config
+
+    def run(
+        self, tenant_id: str, scope: Scope, payload: dict[str, Any], job_id: str | None
+    ) -> tuple[list[AddedItem] | None, Usage]:
+        """Derive memories from the payload's episodes and apply them; raises ProviderError on LLM failure."""
+        episodes = self.store.get_many(tenant_id, payload["episode_ids"])
+        messages = [episode_message(e) for e in episodes]
+        reference = max((e.occurred_at or e.created_at for e in episodes), default=utcnow())
+        procedure = payload.get("kind") == "procedure"
+        candidates, usage = self.extractor.extract(messages, reference=reference, procedure=procedure)
+        operations: list[Operation] = []
+        if candidates:
+            vectors = self.embedder.embed([c.text for c in candidates], kind="document")
+            hoods = [self._neighbours(tenant_id, scope, c, v) for c, v in zip(candidates, vectors, strict=True)]
+            decisions: dict[int, Decision] = {}
+            reconcile = getattr(self.extractor, "reconcile", None)
+            if reconcile is not None and any(hoods):
+                decisions, spent = reconcile(candidates, hoods)
+                usage = usage + spent
+            operations = self._operations(candidates, vectors, hoods, decisions, episodes, scope, payload)
+        return self.store.apply(tenant_id, operations, job_id=job_id, usage=usage), usage
+
+    def _neighbours(
+        self, tenant_id: str, scope: Scope, candidate: Candidate, vector: np.ndarray
+    ) -> list[tuple[MemoryItem, float]]:
+        """The most similar derived memories in scope, plus those filling the candidate's slot."""
+        query = Query(tenant_id=tenant_id, scope=scope, where=parse_filter({"kind": {"ne": "episode"}}))
+        hits = self.store.dense_search(query, vector, NEIGHBOURS)
+        similar = dict(zip([h.id for h in hits], [h.score for h in hits], strict=True))
+        items = {m.id: m for m in self.store.get_many(tenant_id, list(similar))}
+        if candidate.slot:
+            where: dict[str, Any] = {"slot": candidate.slot}
+            if candidate.subject:
+                where["subject"] = candidate.subject
+            page = self.store.list_page(
+                Query(tenant_id=tenant_id, scope=scope, where=parse_filter(where)), cursor=None, limit=NEIGHBOURS
+            )
+            for item in page.results:
+                items.setdefault(item.id, item)
+        return [(item, similar.get(item.id, 0.0)) for item in items.values()]
+
+    def _operations(
+        self,
+        candidates: list[Candidate],
+        vectors: np.ndarray,
+        hoods: list[list[tuple[MemoryItem, float]]],
+        decisions: dict[int, Decision],
+        episodes: list[MemoryItem],
+        scope: Scope,
+        payload: dict[str, Any],
+    ) -> list[Operation]:
+        """Validated operations in order; a later candidate also sees the ones planned before it."""
+        operations: list[Operation] = []
+        planned: list[tuple[MemoryItem, np.ndarray]] = []
+        for index, (candidate, vector) in enumerate(zip(candidates, vectors, strict=True)):
+            hood = hoods[index] + [(item, float(v @ vector)) for item, v in planned]
+            decision = validate(index, candidate, decisions.get(index), hood)
+            record = self._record(candidate, vector, episodes, scope, payload)
+            if decision.action == "NOOP" and decision.target_id is None:
+                continue  # a retraction of nothing, or an empty candidate: nothing to report
+            event = Event(decision.action)
+            operations.append(Operation(event, record, decision.target_id, decision.reason))
+            if event in (Event.ADD, Event.UPDATE):
+                planned.append((record.item, vector))
+        return operations
+
+    def _record(
+        self,
+        candidate: Candidate,
+        vector: np.ndarray,
+        episodes: list[MemoryItem],
+        scope: Scope,
+        payload: dict[str, Any],
+    ) -> NewRecord:
+        sources = [episodes[i] for i in candidate.sources if 0 <= i < len(episodes)] or episodes
+        first = sources[0] if sources else None
+        when = candidate.occurred_at or (first.occurred_at if first else None)
+        now = utcnow()
+        item = MemoryItem(
+            id=new_id(), memory=candidate.text, kind=candidate.kind, hash=content_hash(candidate.text),
+            user_id=scope.user_id, agent_id=scope.agent_id, session_id=scope.session_id,
+            metadata=payload.get("metadata") or {},
+            provenance=Provenance(
+                role=first.provenance.role if first else None, name=first.provenance.name if first else None,
+                message_id=first.provenance.message_id if first else None, session_id=scope.session_id,
+            ),
+            created_at=now, updated_at=now, occurred_at=when, valid_from=when or now,
+            importance=payload.get("importance", 0.5), subject=candidate.subject, slot=candidate.slot,
+            sources=[e.id for e in sources],
+        )  # fmt: skip
+        return NewRecord(item, candidate.text, vector)

@@ -1,0 +1,93 @@
+"""Runs extraction jobs inline or on a worker thread, and retries the ones that failed.
+
+Every job is durable before it runs (stored with its messages), so the worker may die with
+the process: ``process_pending`` — called by a new process, or by the worker when it starts —
+finishes what was left.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+from ..errors import EngramError
+from ..models import ExtractionStatus, Scope, Usage
+from ..stores.base import Store
+from .pipeline import Deriver
+
+
+class ExtractionRunner:
+    def __init__(self, deriver: Deriver, store: Store, *, max_attempts: int) -> None:
+        self.deriver = deriver
+        self.store = store
+        self.max_attempts = max_attempts
+        self._queue: queue.Queue[tuple[str, str, Scope, dict[str, Any]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def extractor_name(self) -> str:
+        return str(self.deriver.extractor.name)
+
+    def run(
+        self, tenant_id: str, job_id: str, scope: Scope, payload: dict[str, Any]
+    ) -> tuple[ExtractionStatus, list[Any]]:
+        """Run one job now; an LLM failure leaves it pending (or failed after max attempts)."""
+        try:
+            results, usage = self.deriver.run(tenant_id, scope, payload, job_id)
+        except EngramError as exc:
+            job = self.store.fail_job(tenant_id, job_id, str(exc), max_attempts=self.max_attempts)
+            spent = getattr(exc, "usage", None) or Usage()
+            state = "failed" if job.state == "failed" else "pending"
+            return ExtractionStatus(extractor=self.extractor_name, state=state, job_id=job_id, error=str(exc),
+                                    usage=spent), []  # fmt: skip
+        if results is None:  # another process finished it first
+            job = self.store.get_job(tenant_id, job_id)
+            return ExtractionStatus(extractor=self.extractor_name, state="done", job_id=job_id, usage=job.usage), []
+        return ExtractionStatus(extractor=self.extractor_name, state="done", job_id=job_id, usage=usage), results
+
+    def submit(self, tenant_id: str, job_id: str, scope: Scope, payload: dict[str, Any]) -> None:
+        """Queue a job for the worker thread, starting it on first use."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="engramdb-extraction", daemon=True)
+                self._thread.start()
+        self._queue.put((tenant_id, job_id, scope, payload))
+
+    def _work(self) -> None:
+        while True:
+            task = self._queue.get()
+            try:
+                if task is None:
+                    return
+                self.run(*task)
+            except EngramError:
+                pass  # the job row keeps the error; process_pending retries it
+            finally:
+                self._queue.task_done()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until queued jobs have run; True if the queue emptied in time."""
+        done = threading.Event()
+
+        def waiter() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        return done.wait(timeout)
+
+    def process_pending(self, tenant_id: str | None, *, limit: int) -> int:
+        """Retry pending jobs now (oldest first); returns how many completed."""
+        completed = 0
+        for pending in self.store.pending_jobs(tenant_id, limit=limit):
+            tenant = pending.payload.get("tenant_id", tenant_id or "default")
+            status, _ = self.run(tenant, pending.job.id, pending.scope, pending.payload)
+            completed += status.state == "done"
+        return completed
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
