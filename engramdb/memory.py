@@ -218,11 +218,21 @@ class Memory:
         return DeleteResult(deleted=1, message="memory deleted")
 
     def delete_all(
-        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        hard: bool = False,
     ) -> DeleteResult:
-        """Delete every memory in a scope (a scope is required: ``reset`` clears everything)."""
+        """Delete every memory in a scope (a scope is required: ``reset`` clears everything).
+
+        Soft (default): history keeps a DELETE entry per memory. ``hard=True`` removes every
+        trace — rows, history, extraction jobs, the file's free pages and WAL, the vector
+        snapshot — for a user who asks to be forgotten.
+        """
         scope = make_scope(user_id, agent_id, session_id, required=True)
-        count = self.store.delete_scope(self.tenant_id, scope)
+        count = self.store.delete_scope(self.tenant_id, scope, hard=hard)
         return DeleteResult(deleted=count, message=f"{count} memories deleted")
 
     def reset(self) -> None:
@@ -273,8 +283,12 @@ class Memory:
         threshold: float | None = None,
         explain: bool = False,
         options: SearchOptions | dict[str, Any] | None = None,
+        include_invalid: bool = False,
     ) -> SearchResult:
         """The memories most relevant to ``query`` in a scope, best first.
+
+        Only currently valid memories by default; ``include_invalid`` also returns superseded,
+        invalidated, forgotten and expired ones (their ``state`` and ``valid_to`` say so).
 
         ``score`` is in [0, 1]: normalised reciprocal-rank fusion of dense and BM25 ranks,
         times the optional recency and importance factors; ``threshold`` cuts on it.
@@ -288,7 +302,8 @@ class Memory:
         if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
             raise ValidationError("threshold must be a number between 0 and 1")
         search_options = _search_options(self.config.search, options)
-        q = Query(self.tenant_id, make_scope(user_id, agent_id, session_id, required=False), parse_filter(filters))
+        scope = make_scope(user_id, agent_id, session_id, required=False)
+        q = Query(self.tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
         hits = hybrid_search(
             self.store, self.embedder, q, query,
             limit=limit, threshold=threshold, options=search_options, explain=explain,

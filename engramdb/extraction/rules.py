@@ -99,7 +99,7 @@ RULES: list[Rule] = [
           "{rel} name"),
     _rule(r"\bmy name is " + _NAME, "fact", "{S}'s name is {v}", "name"),
     _rule(r"\b(?:please )?call me " + _NAME, "preference", "{S} wants to be called {v}", "preferred name"),
-    _rule(r"\bI have (?P<v>(?:a|an|one|two|three|four|five|\d+) (?:[\w-]+ )?(?:dogs?|cats?|kids|children"
+    _rule(r"\bI have (?P<v>(?:a|an|one|two|three|four|five|\d+) (?:[\w-]+ ){0,2}(?:dogs?|cats?|kids|children"
           r"|daughters?|sons?|sisters?|brothers?|grandchildren|pets?))", "fact", "{S} has {v}"),
     _rule(r"\bI am (?:now |happily )?(?P<v>married|single|divorced|engaged|widowed|separated)\b",
           "fact", "{S} is {v}", "marital status"),
@@ -161,9 +161,25 @@ def _clean(value: str, *, timeless: bool) -> str:
         value = trimmed
 
 
+_PRONOUNS = {"my": "their", "me": "them", "myself": "themselves", "mine": "theirs", "i": "they"}
+_PRONOUNS_FOR_AGENT = {
+    "my": "the user's",
+    "me": "the user",
+    "myself": "the user",
+    "mine": "the user's",
+    "i": "the user",
+}
+
+
+def _third_person(value: str, table: dict[str, str]) -> str:
+    """'renew my passport' → 'renew their passport': the memory speaks about its subject."""
+    return re.sub(r"\b(my|me|myself|mine|I)\b", lambda m: table[m.group(1).lower()], value)
+
+
 def _fill(rule: Rule, match: re.Match[str], subject: str) -> tuple[str, str | None] | None:
     groups = {k: (v or "") for k, v in match.groupdict().items()}
     value = _clean(groups.get("v", ""), timeless=rule.kind in ("fact", "preference"))
+    value = _third_person(value, _PRONOUNS_FOR_AGENT if rule.kind == "procedure" else _PRONOUNS)
     if not value or len(value.split()) > 8:
         return None
     verb = groups.get("verb", "").lower()
