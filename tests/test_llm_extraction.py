@@ -73,8 +73,8 @@ def test_add_extracts_with_one_call_and_records_usage(memory: Memory, server: Sc
 def test_every_decision_type(memory: Memory, server: ScriptedOpenAIServer) -> None:
     server.script(extraction(fact("Alice lives in Paris", "residence")))
     paris = say(memory, "home is Paris").results[1]
-    server.script(extraction(fact("Alice lives in Berlin", "residence")),
-                  decisions({"candidate": 0, "action": "UPDATE", "target_id": paris.id, "reason": "moved"}))  # fmt: skip
+    update = {"candidate": 0, "action": "UPDATE", "target_id": paris.id, "reason": "moved"}
+    server.script(extraction(fact("Alice lives in Berlin", "residence")), decisions(update))
     berlin = say(memory, "we moved to Berlin").results[1]
     assert (berlin.event, berlin.previous_id, berlin.reason) == (Event.UPDATE, paris.id, "moved")
     assert memory.get(paris.id).state is MemoryState.SUPERSEDED
