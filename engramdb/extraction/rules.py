@@ -122,6 +122,7 @@ RULES: list[Rule] = [
     _rule(r"\b(?:please )?(?P<how>always|never) " + _VALUE, "procedure", "{how_cap} {v}"),
 ]  # fmt: skip
 
+_ANY_RULE = re.compile(r"\b(?:I|I'\w+|my|me|always|never)\b", re.IGNORECASE)  # every rule needs one
 _FIRST_PERSON = re.compile(r"^\s*(?:I|my|please|call me|remind me)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^\s*(I am|I)\b", re.IGNORECASE)
 
@@ -213,6 +214,8 @@ class RuleExtractor:
         for index, message in enumerate(messages):
             if message.role != "user":
                 continue
+            if not _ANY_RULE.search(message.content):
+                continue  # most messages: skip the patterns altogether
             subject = message.name or "The user"
             for clause in _clauses(message.content):
                 candidates.extend(self._match(clause, subject, index, message.timestamp))
