@@ -7,16 +7,19 @@ m.search("what does alice eat?", user_id="alice")
 """
 
 from .aio import AsyncMemory
-from .config import MemoryConfig, SearchOptions
+from .config import LLMConfig, MemoryConfig, SearchOptions
 from .embedders import Embedder, EmbedderOptions
 from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
+from .maintenance import ConsolidateResult, PrunePolicy, PruneResult
 from .memory import Memory
 from .models import (
     AddedItem,
     AddResult,
     DeleteResult,
     Event,
+    ExtractionStatus,
     HistoryEntry,
+    Job,
     MemoryItem,
     MemoryState,
     Message,
@@ -27,6 +30,7 @@ from .models import (
     SearchHit,
     SearchResult,
     StoreStats,
+    Usage,
 )
 
 __version__ = "0.1.0"
@@ -36,12 +40,16 @@ __all__ = [
     "AddedItem",
     "AsyncMemory",
     "ConfigurationError",
+    "ConsolidateResult",
     "DeleteResult",
     "Embedder",
     "EmbedderOptions",
     "EngramError",
     "Event",
+    "ExtractionStatus",
     "HistoryEntry",
+    "Job",
+    "LLMConfig",
     "Memory",
     "MemoryConfig",
     "MemoryItem",
@@ -51,6 +59,8 @@ __all__ = [
     "Page",
     "Provenance",
     "ProviderError",
+    "PrunePolicy",
+    "PruneResult",
     "Scope",
     "ScoreDetail",
     "SearchHit",
@@ -58,6 +68,7 @@ __all__ = [
     "SearchResult",
     "StoreError",
     "StoreStats",
+    "Usage",
     "ValidationError",
     "__version__",
 ]

@@ -55,6 +55,11 @@ class AsyncMemory:
     reset = _threaded(Memory.reset)
     stats = _threaded(Memory.stats)
     import_items = _threaded(Memory.import_items)
+    consolidate = _threaded(Memory.consolidate)
+    prune = _threaded(Memory.prune)
+    job = _threaded(Memory.job)
+    process_pending = _threaded(Memory.process_pending)
+    wait_for_jobs = _threaded(Memory.wait_for_jobs)
     close = _threaded(Memory.close)
 
     async def __aenter__(self) -> AsyncMemory:

@@ -201,6 +201,7 @@ def delete(
     user: UserOpt = None,
     agent: AgentOpt = None,
     session: SessionOpt = None,
+    hard: Annotated[bool, typer.Option("--hard", help="scope delete: remove history and every trace too")] = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
@@ -210,7 +211,7 @@ def delete(
         if memory_id is not None:
             result = m.delete(memory_id)
         else:
-            result = m.delete_all(user_id=user, agent_id=agent, session_id=session)
+            result = m.delete_all(user_id=user, agent_id=agent, session_id=session, hard=hard)
         _emit(result, as_json, None) if as_json else out.print(result.message)
 
 
@@ -302,6 +303,68 @@ def stats(store: StoreOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt
         for key, value in s.model_dump().items():
             table.add_row(key, str(value))
         _emit(s, as_json, table)
+
+
+@app.command()
+def consolidate(
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge near-duplicate memories of a scope (the originals stay in history)."""
+    with opened(store, embedder) as m:
+        result = m.consolidate(user_id=user, agent_id=agent, session_id=session)
+        table = Table("survivor", "memory", "merged")
+        for group in result.merged:
+            table.add_row(group.survivor, group.memory, str(len(group.merged_from)))
+        _emit(result, as_json, table)
+
+
+@app.command()
+def prune(
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    max_memories: Annotated[Optional[int], typer.Option(help="capacity of the scope")] = None,
+    ttl_days: Annotated[Optional[float], typer.Option(help="forget what is older than this")] = None,
+    min_retention: Annotated[Optional[float], typer.Option(help="forget what is retained less than this")] = None,
+    hard: Annotated[bool, typer.Option("--hard", help="delete instead of marking forgotten")] = False,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget expired memories, and those over capacity, too old or too little retained."""
+    policy = {"max_memories": max_memories, "ttl_days": ttl_days, "min_retention": min_retention}
+    with opened(store, embedder) as m:
+        result = m.prune(user_id=user, agent_id=agent, session_id=session, hard=hard,
+                         policy={k: v for k, v in policy.items() if v is not None})  # fmt: skip
+        table = Table("id", "reason")
+        for memory_id, reason in result.forgotten.items():
+            table.add_row(memory_id, reason)
+        _emit(result, as_json, table)
+
+
+@app.command()
+def jobs(
+    job_id: Annotated[Optional[str], typer.Argument(help="show one job; without it, retry pending jobs")] = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an extraction job, or retry the pending ones (after an LLM outage or a crash)."""
+    with opened(store, embedder) as m:
+        if job_id is not None:
+            job = m.job(job_id)
+            table = Table("field", "value")
+            for key in ("id", "state", "attempts", "error"):
+                table.add_row(key, str(getattr(job, key)))
+            _emit(job, as_json, table)
+            return
+        done = m.process_pending()
+        sys.stdout.write(json.dumps({"completed": done}) + "\n") if as_json else out.print(f"{done} job(s) completed")
 
 
 def _register_bench() -> None:

@@ -36,6 +36,7 @@ from .ingest import (
     make_scope,
     normalize_messages,
 )
+from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune_reasons
 from .models import (
     AddedItem,
     AddResult,
@@ -50,6 +51,7 @@ from .models import (
     StoreStats,
     content_hash,
     new_id,
+    utcnow,
 )
 from .retrieval.hybrid import hybrid_search
 from .stores import Change, NewRecord, Query, Store, open_store
@@ -361,6 +363,48 @@ class Memory:
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""
         return self.store.export(self.tenant_id)
+
+    # --- consolidation and forgetting ------------------------------------------------------
+
+    def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> ConsolidateResult:
+        """Merge near-duplicate derived memories in a scope (episodes stay verbatim).
+
+        Each group keeps its most complete member; the others are superseded by it (still
+        in history), and its ``merged_from`` lists them.
+        """
+        scope = make_scope(user_id, agent_id, session_id, required=True)
+        items = self.iter_all(**scope.model_dump(), filters={"kind": {"ne": "episode"}}, limit=MAX_PAGE)
+        return consolidate(self.store, self.embedder, self.tenant_id, items)
+
+    def prune(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        policy: PrunePolicy | dict[str, Any] | None = None,
+        hard: bool = False,
+    ) -> PruneResult:
+        """Forget what a policy says should go: expired, too old, too little retained, over capacity.
+
+        Soft by default (state ``forgotten``: out of search, in history with the reason);
+        ``hard=True`` deletes them and their history.
+        """
+        scope = make_scope(user_id, agent_id, session_id, required=True)
+        try:
+            rules = policy if isinstance(policy, PrunePolicy) else PrunePolicy.model_validate(policy or {})
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"invalid prune policy: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        filters = {"kind": {"in": rules.kinds}} if rules.kinds else None
+        items = list(self.iter_all(**scope.model_dump(), filters=filters, limit=MAX_PAGE, include_inactive=True))
+        items = [i for i in items if i.state.value == "active"]
+        reasons = prune_reasons(items, rules, utcnow())
+        for reason in sorted(set(reasons.values())):
+            ids = [i for i, r in reasons.items() if r == reason]
+            self.store.forget(self.tenant_id, ids, reason=reason, hard=hard)
+        return PruneResult(forgotten=reasons, hard=hard)
 
     # --- lifecycle ------------------------------------------------------------------------
 

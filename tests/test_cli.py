@@ -102,6 +102,20 @@ def test_add_derives_facts_by_default(tmp_path: Path) -> None:
     assert added["extraction"]["extractor"] == "rules" and added["extraction"]["state"] == "done"
 
 
+def test_consolidate_prune_jobs_and_hard_delete(tmp_path: Path) -> None:
+    for text in ("Alice is allergic to peanuts", "alice is allergic to peanuts!"):
+        run("add", text, "-u", "al", "--kind", "fact", env_dir=tmp_path)
+    merged = as_json(run("consolidate", "-u", "al", "--json", env_dir=tmp_path))
+    assert len(merged["merged"]) == 1 and len(merged["merged"][0]["merged_from"]) == 1
+    pruned = as_json(run("prune", "-u", "al", "--max-memories", "0", "--json", env_dir=tmp_path))
+    assert list(pruned["forgotten"].values()) == ["over capacity (0)"]
+    assert as_json(run("jobs", "--json", env_dir=tmp_path)) == {"completed": 0}
+    job_id = as_json(run("add", "I live in Oslo", "-u", "al", "--json", env_dir=tmp_path))["extraction"]["job_id"]
+    assert as_json(run("jobs", job_id, "--json", env_dir=tmp_path))["state"] == "done"
+    assert as_json(run("delete", "-u", "al", "--hard", "--json", env_dir=tmp_path))["deleted"] == 4
+    assert as_json(run("list", "-u", "al", "--json", env_dir=tmp_path))["total"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -118,6 +132,8 @@ def test_add_derives_facts_by_default(tmp_path: Path) -> None:
         (("list", "--cursor", "zzz"), 2, "cursor"),
         (("search", "x", "--embedder", "nope:x"), 4, "unknown embedder"),
         (("stats", "--store", "mysql://x"), 4, "unsupported store"),
+        (("prune", "-u", "a", "--min-retention", "3"), 2, "prune policy"),
+        (("jobs", "01UNKNOWN"), 3, "no job"),
     ],
 )
 def test_cli_errors_are_clear_with_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int, message: str) -> None:

@@ -107,3 +107,61 @@ def test_hard_delete_leaves_no_trace_of_the_user(db_path: Path, smart: Memory) -
         data = path.read_bytes().lower()
         assert b"zzyzxvill" not in data, path.name  # the text, and its stemmed FTS5 token
     assert smart.search("Oslo", user_id="bob").results
+
+
+def test_consolidate_merges_near_duplicates_and_keeps_the_originals(smart: Memory) -> None:
+    ids = [smart.add(t, user_id="u", kind="fact").results[0].id for t in (
+        "Alice is allergic to peanuts", "alice is allergic to peanuts!", "Alice is allergic to peanuts and cashews",
+        "Alice lives in Paris", "Alice lives in Berlin")]  # fmt: skip
+    result = smart.consolidate(user_id="u")
+    assert result.examined == 5 and len(result.merged) == 1
+    group = result.merged[0]
+    assert group.survivor == ids[2] and group.merged_from == sorted(ids[:2])
+    assert smart.get(ids[2]).merged_from == sorted(ids[:2])
+    assert {smart.get(i).state for i in ids[:2]} == {MemoryState.SUPERSEDED}
+    assert smart.get(ids[0]).superseded_by == ids[2]
+    assert sorted(m.memory for m in smart.get_all(user_id="u").results) == [
+        "Alice is allergic to peanuts and cashews", "Alice lives in Berlin", "Alice lives in Paris"]  # fmt: skip
+    assert smart.consolidate(user_id="u").merged == []
+
+
+def test_prune_forgets_by_expiry_capacity_and_retention(smart: Memory) -> None:
+    from datetime import timedelta
+
+    from engramdb.models import utcnow
+
+    soon = utcnow() + timedelta(milliseconds=50)
+    expiring = smart.add("a one-off code 4711", user_id="u", kind="fact", expires_at=soon).results[0].id
+    keep = smart.add("Alice's passport number matters", user_id="u", kind="fact", importance=1.0).results[0].id
+    low = [smart.add(f"trivia number {i}", user_id="u", kind="fact", importance=0.0).results[0].id for i in range(3)]
+    import time
+
+    time.sleep(0.1)
+    result = smart.prune(user_id="u", policy={"max_memories": 2})
+    assert result.forgotten[expiring] == "expired"
+    assert keep not in result.forgotten
+    assert sum(1 for i in low if i in result.forgotten) == 2
+    assert smart.get(expiring).state is MemoryState.FORGOTTEN
+    assert smart.history(expiring)[-1].reason == "expired"
+    assert smart.get_all(user_id="u").total == 2
+
+    hard = smart.prune(user_id="u", policy={"min_retention": 0.7}, hard=True)
+    assert keep not in hard.forgotten and len(hard.forgotten) == 1
+    gone = next(iter(hard.forgotten))
+    import pytest
+
+    from engramdb import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        smart.history(gone)
+
+
+def test_a_bad_prune_policy_is_a_validation_error(smart: Memory) -> None:
+    import pytest
+
+    from engramdb import ValidationError
+
+    with pytest.raises(ValidationError, match="prune policy"):
+        smart.prune(user_id="u", policy={"max_memories": -1})
+    with pytest.raises(ValidationError, match="prune policy"):
+        smart.prune(user_id="u", policy={"ttl": 3})

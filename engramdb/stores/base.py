@@ -106,6 +106,9 @@ class Store(Protocol):
         or None when the job was already done: a retry after a crash applies nothing twice.
         """
 
+    def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
+        """Mark memories superseded by ``by_id`` (which inherits their sources); history keeps them."""
+
     def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
 
     def get_job(self, tenant_id: str, job_id: str) -> Job: ...

@@ -399,6 +399,17 @@ class SQLiteStore:
             self._after_hard_delete()
         return len(items)
 
+    def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
+        with self._write() as (conn, seq):
+            self._get(conn, tenant_id, by_id)
+            for memory_id in ids:
+                conn.execute(
+                    "INSERT OR IGNORE INTO memory_sources SELECT ?, source_id FROM memory_sources WHERE memory_id = ?",
+                    (by_id, memory_id),
+                )
+                self._end(conn, tenant_id, seq, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
+        return len(ids)
+
     # --- jobs ---------------------------------------------------------------------------
 
     def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:

@@ -1,0 +1,134 @@
+"""Consolidation and forgetting: keep a scope small, current and free of repeats.
+
+Both work on derived memories and episodes alike, never lose provenance, and leave the
+originals in history: consolidation supersedes the members of a near-duplicate group by
+one survivor (``merged_from`` lists them); pruning marks memories ``forgotten`` (out of
+recall, kept in history with the reason) unless a hard delete is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .embedders import Embedder
+from .extraction.reconcile import word_overlap
+from .models import MemoryItem
+from .stores.base import Change, Store
+
+MERGE_COSINE = 0.85
+MERGE_WORDS = 0.6
+
+
+class MergedGroup(BaseModel):
+    survivor: str
+    memory: str
+    merged_from: list[str]
+
+
+class ConsolidateResult(BaseModel):
+    merged: list[MergedGroup] = Field(default_factory=list)
+    examined: int = 0
+
+
+class PrunePolicy(BaseModel):
+    """What ``prune`` forgets. Every rule is optional; the default only drops expired memories.
+
+    retention = importance_weight·importance + recency_weight·0.5^(age/half_life)
+                + access_weight·(1 − e^(−accesses/5)), each part in [0, 1]; age counts from
+    the last access, or creation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    expired: bool = True
+    ttl_days: float | None = Field(None, gt=0, description="forget memories created longer ago than this")
+    max_memories: int | None = Field(None, ge=0, description="capacity of the scope: keep the best-retained")
+    min_retention: float | None = Field(None, ge=0, le=1, description="forget memories retained less than this")
+    kinds: list[str] | None = Field(None, description="only these kinds (default: all)")
+    importance_weight: float = Field(0.4, ge=0)
+    recency_weight: float = Field(0.4, ge=0)
+    access_weight: float = Field(0.2, ge=0)
+    half_life_days: float = Field(30.0, gt=0)
+
+
+class PruneResult(BaseModel):
+    forgotten: dict[str, str] = Field(default_factory=dict, description="memory id → reason")
+    hard: bool = False
+
+
+def retention(item: MemoryItem, policy: PrunePolicy, now: datetime) -> float:
+    """How much a memory deserves to stay, in [0, 1] when the weights sum to 1."""
+    since = item.last_accessed_at or item.created_at
+    age_days = max(0.0, (now - since).total_seconds() / 86_400)
+    recency = math.pow(0.5, age_days / policy.half_life_days)
+    access = 1 - math.exp(-item.access_count / 5)
+    return policy.importance_weight * item.importance + policy.recency_weight * recency + policy.access_weight * access
+
+
+def prune_reasons(items: list[MemoryItem], policy: PrunePolicy, now: datetime) -> dict[str, str]:
+    """Which memories to forget, and why (the first rule that applies)."""
+    reasons: dict[str, str] = {}
+    for item in items:
+        if policy.expired and item.expires_at is not None and item.expires_at <= now:
+            reasons[item.id] = "expired"
+        elif policy.ttl_days is not None and (now - item.created_at).total_seconds() > policy.ttl_days * 86_400:
+            reasons[item.id] = f"older than {policy.ttl_days:g} days"
+        elif policy.min_retention is not None and retention(item, policy, now) < policy.min_retention:
+            reasons[item.id] = f"retention below {policy.min_retention:g}"
+    if policy.max_memories is not None:
+        kept = sorted((i for i in items if i.id not in reasons), key=lambda i: (-retention(i, policy, now), i.id))
+        for item in kept[policy.max_memories :]:
+            reasons[item.id] = f"over capacity ({policy.max_memories})"
+    return reasons
+
+
+def near_duplicate_groups(items: list[MemoryItem], vectors: np.ndarray) -> list[list[int]]:
+    """Groups (by index) of same-kind, same-subject memories that say the same thing.
+
+    Embedding similarity alone would merge "lives in Paris" with "lives in Berlin"; the
+    word-overlap rule keeps them apart. Union-find over the qualifying pairs.
+    """
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    sims = vectors @ vectors.T if len(items) else np.zeros((0, 0))
+    for i in range(len(items)):
+        for j in np.flatnonzero(sims[i, i + 1 :] >= MERGE_COSINE) + i + 1:
+            a, b = items[i], items[int(j)]
+            if a.kind == b.kind and a.subject == b.subject and word_overlap(a.memory, b.memory) >= MERGE_WORDS:
+                parent[root(int(j))] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(items)):
+        groups.setdefault(root(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def consolidate(store: Store, embedder: Embedder, tenant_id: str, items: Iterable[MemoryItem]) -> ConsolidateResult:
+    """Merge near-duplicates: the most complete (longest, then newest) member survives."""
+    pool = list(items)
+    if not pool:
+        return ConsolidateResult()
+    vectors = embedder.embed([i.memory for i in pool], kind="document")
+    result = ConsolidateResult(examined=len(pool))
+    for group in near_duplicate_groups(pool, vectors):
+        members = [pool[i] for i in group]
+        survivor = max(members, key=lambda m: (len(m.memory), m.created_at, m.id))
+        others = [m for m in members if m.id != survivor.id]
+        merged_from = sorted({*survivor.merged_from, *(m.id for m in others)})
+        sources = sorted({*survivor.sources, *(s for m in others for s in m.sources)})
+        store.supersede(tenant_id, [m.id for m in others], survivor.id, reason="consolidated")
+        lineage = {"merged_from": json.dumps(merged_from), "sources": json.dumps(sources)}
+        store.update(tenant_id, survivor.id, Change(updates=lineage))
+        result.merged.append(MergedGroup(survivor=survivor.id, memory=survivor.memory, merged_from=merged_from))
+    return result
