@@ -14,9 +14,11 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -27,19 +29,35 @@ from .embedders.hashing import HashEmbedder
 
 @dataclass
 class Reply:
-    """One scripted chat reply: content, or an HTTP error status, optionally after a delay."""
+    """One scripted chat reply: content, or an HTTP error status, optionally after a delay.
+
+    Token counts default to the real cl100k count of the request's messages and of the reply.
+    """
 
     content: str = ""
     status: int = 200
     delay_s: float = 0.0
-    prompt_tokens: int = 10
-    completion_tokens: int = 10
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@functools.cache
+def _cl100k() -> Any:
+    import bpe_openai
+
+    return bpe_openai.get_encoding("cl100k_base")
+
+
+def count_tokens(text: str) -> int:
+    """cl100k_base tokens, counted offline (bpe-openai ships the encoding)."""
+    return len(_cl100k().encode(text))
 
 
 @dataclass
 class ScriptedOpenAIServer:
     dimension: int = 64
     requests: list[dict[str, Any]] = field(default_factory=list)
+    responder: Callable[[dict[str, Any]], Reply] | None = None  # answers when no scripted reply is left
 
     def __post_init__(self) -> None:
         self._replies: list[Reply] = []
@@ -57,9 +75,13 @@ class ScriptedOpenAIServer:
         with self._lock:
             self._replies.extend(replies)
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            return self._replies.pop(0) if self._replies else Reply(status=500, content="no scripted reply left")
+            if self._replies:
+                return self._replies.pop(0)
+        if self.responder is not None:
+            return self.responder(body)
+        return Reply(status=500, content="no scripted reply left")
 
     def start(self) -> ScriptedOpenAIServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -93,7 +115,7 @@ class ScriptedOpenAIServer:
         return 200, {"object": "list", "data": data, "model": body.get("model", ""), "usage": usage}
 
     def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        reply = self._next_reply()
+        reply = self._next_reply(body)
         if reply.delay_s:
             time.sleep(reply.delay_s)
         if reply.status != 200:
@@ -106,12 +128,16 @@ class ScriptedOpenAIServer:
             "choices": [
                 {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}
             ],
-            "usage": {
-                "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens,
-                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-            },
+            "usage": _usage(reply, body),
         }
+
+
+def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
+    prompt = reply.prompt_tokens
+    if prompt is None:
+        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in body.get("messages", []))
+    completion = reply.completion_tokens if reply.completion_tokens is not None else count_tokens(reply.content)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:

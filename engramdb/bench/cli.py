@@ -44,6 +44,32 @@ def bench_store(
     write_json(out, results)
 
 
+@bench_app.command("extract")
+def bench_extract(
+    data: Annotated[Optional[Path], typer.Option(help="LoCoMo JSON to take messages from (default: built-in)")] = None,
+    adds: Annotated[int, typer.Option(help="messages added, one per add, with the rule extractor")] = 2000,
+    llm_adds: Annotated[int, typer.Option(help="of those, how many go through the scripted LLM")] = 200,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
+) -> None:
+    """Adds/s and share of adds that produce memories (rules); LLM calls and tokens per add (scripted)."""
+    from .extract import run_extract_bench
+    from .store import write_json
+
+    result = run_extract_bench(data=data, adds=adds, llm_adds=llm_adds, console=console)
+    table = Table("extractor", "adds", "adds/s", "adds read", "adds with new memories", "new/add", "LLM calls/add",
+                  "prompt tok/add", "completion tok/add")  # fmt: skip
+    for name in ("rules", "scripted_llm"):
+        r = result[name]
+        table.add_row(
+            name, str(r["adds"]), f"{r['adds_per_s']:,.0f}", f"{r['share_of_adds_read']:.1%}",
+            f"{r['share_of_adds_with_memories']:.1%}",
+            f"{r['derived_per_add']:.2f}", f"{r['llm_calls_per_add']:.2f}", f"{r['prompt_tokens_per_add']:.0f}",
+            f"{r['completion_tokens_per_add']:.0f}",
+        )  # fmt: skip
+    Console().print(table)
+    write_json(out, result)
+
+
 @bench_app.command("locomo")
 def bench_locomo(
     data: Annotated[Path, typer.Option(help="LoCoMo JSON (a list of conversations)")],

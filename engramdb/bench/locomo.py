@@ -92,8 +92,10 @@ def ingest(memory: Memory, conv: Conversation) -> dict[str, set[str]]:
         if not messages:
             continue
         result = memory.add(messages, user_id=conv.sample_id, session_id=f"{conv.sample_id}:{name}")
-        for item, message in zip(result.results, messages, strict=True):
+        for item, message in zip(result.results, messages, strict=False):  # the turns come first
             dia_of[item.id].add(message["id"])
+        for derived in result.results[len(messages) :]:  # a derived memory stands for the turns it came from
+            dia_of[derived.id].update(d for source in derived.sources for d in dia_of.get(source, ()))
     return dia_of
 
 
