@@ -43,9 +43,15 @@ class Reply:
 
 @functools.cache
 def _cl100k() -> Any:
-    import bpe_openai
+    import warnings
 
-    return bpe_openai.get_encoding("cl100k_base")
+    with warnings.catch_warnings():  # it reads its data with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai
+
+        encoding = bpe_openai.get_encoding("cl100k_base")
+        encoding.encode("load")  # the data loads on first use
+        return encoding
 
 
 def count_tokens(text: str) -> int:
