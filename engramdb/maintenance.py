@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import numpy as np
@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .embedders import Embedder
 from .extraction.reconcile import word_overlap
-from .models import MemoryItem
-from .stores.base import Change, Store
+from .models import MemoryItem, Usage, content_hash, new_id, utcnow
+from .stores.base import Change, NewRecord, Store
 
 MERGE_COSINE = 0.85
 MERGE_WORDS = 0.6
@@ -34,6 +34,7 @@ class MergedGroup(BaseModel):
 class ConsolidateResult(BaseModel):
     merged: list[MergedGroup] = Field(default_factory=list)
     examined: int = 0
+    usage: Usage = Field(default_factory=Usage)
 
 
 class PrunePolicy(BaseModel):
@@ -60,6 +61,24 @@ class PrunePolicy(BaseModel):
 class PruneResult(BaseModel):
     forgotten: dict[str, str] = Field(default_factory=dict, description="memory id → reason")
     hard: bool = False
+
+
+def _merged_memory(
+    store: Store, embedder: Embedder, tenant_id: str, members: list[MemoryItem], text: str
+) -> MemoryItem:
+    """Store the LLM's merged statement as a new memory in the members' scope."""
+    first = max(members, key=lambda m: m.created_at)
+    now = utcnow()
+    item = first.model_copy(
+        update={
+            "id": new_id(), "memory": text, "hash": content_hash(text), "created_at": now, "updated_at": now,
+            "access_count": 0, "last_accessed_at": None, "merged_from": [], "sources": [], "valid_from": now,
+            "importance": max(m.importance for m in members),
+        }
+    )  # fmt: skip
+    vector = embedder.embed([text], kind="document")[0]
+    memory_id, _ = store.add(tenant_id, [NewRecord(item, text, vector)])[0]
+    return store.get(tenant_id, memory_id)
 
 
 def retention(item: MemoryItem, policy: PrunePolicy, now: datetime) -> float:
@@ -114,8 +133,14 @@ def near_duplicate_groups(items: list[MemoryItem], vectors: np.ndarray) -> list[
     return [g for g in groups.values() if len(g) > 1]
 
 
-def consolidate(store: Store, embedder: Embedder, tenant_id: str, items: Iterable[MemoryItem]) -> ConsolidateResult:
-    """Merge near-duplicates: the most complete (longest, then newest) member survives."""
+Merger = Callable[[list[str]], tuple[str, Usage]]
+
+
+def consolidate(
+    store: Store, embedder: Embedder, tenant_id: str, items: Iterable[MemoryItem], merger: Merger | None = None
+) -> ConsolidateResult:
+    """Merge near-duplicates: an LLM-written statement when ``merger`` is given, else the most
+    complete member (longest, then newest) survives as it is."""
     pool = list(items)
     if not pool:
         return ConsolidateResult()
@@ -124,6 +149,10 @@ def consolidate(store: Store, embedder: Embedder, tenant_id: str, items: Iterabl
     for group in near_duplicate_groups(pool, vectors):
         members = [pool[i] for i in group]
         survivor = max(members, key=lambda m: (len(m.memory), m.created_at, m.id))
+        if merger is not None:
+            text, spent = merger([m.memory for m in members])
+            result.usage = result.usage + spent
+            survivor = _merged_memory(store, embedder, tenant_id, members, text)
         others = [m for m in members if m.id != survivor.id]
         merged_from = sorted({*survivor.merged_from, *(m.id for m in others)})
         sources = sorted({*survivor.sources, *(s for m in others for s in m.sources)})

@@ -371,12 +371,14 @@ class Memory:
     ) -> ConsolidateResult:
         """Merge near-duplicate derived memories in a scope (episodes stay verbatim).
 
-        Each group keeps its most complete member; the others are superseded by it (still
-        in history), and its ``merged_from`` lists them.
+        Each group becomes one memory — an LLM-written merge when an LLM is configured, else
+        its most complete member — and the others are superseded by it (still in history);
+        its ``merged_from`` lists them and it inherits their sources.
         """
         scope = make_scope(user_id, agent_id, session_id, required=True)
         items = self.iter_all(**scope.model_dump(), filters={"kind": {"ne": "episode"}}, limit=MAX_PAGE)
-        return consolidate(self.store, self.embedder, self.tenant_id, items)
+        merger = getattr(self._runner.deriver.extractor, "merge", None)
+        return consolidate(self.store, self.embedder, self.tenant_id, items, merger)
 
     def prune(
         self,

@@ -85,3 +85,13 @@ def test_bench_store_small(tmp_path: Path) -> None:
     rows = json.loads(out.read_text())
     assert [(r["memories"], r["scopes"]) for r in rows] == [(300, 1), (300, 10)]
     assert all(r["add_per_s"] > 0 and r["search_ms"]["p50"] > 0 for r in rows)
+
+
+def test_bench_extract_small(tmp_path: Path) -> None:
+    out = tmp_path / "extract.json"
+    proc = run("bench", "extract", "--adds", "40", "--llm-adds", "8", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    rules, llm = result["rules"], result["scripted_llm"]
+    assert rules["adds"] == 40 and rules["llm_calls_per_add"] == 0 and 0 < rules["share_of_adds_read"] < 1
+    assert llm["adds"] == 8 and llm["llm_calls_per_add"] >= 1 and llm["prompt_tokens_per_add"] > 100

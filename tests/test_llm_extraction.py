@@ -211,3 +211,37 @@ def test_a_crash_between_the_write_and_extraction_is_completed_on_restart(
         assert memory.process_pending() == 1
         assert memory.process_pending() == 0
         assert sorted(m.memory for m in memory.get_all(user_id="alice").results) == ["Alice is tall", "I'm tall"]
+
+
+def test_consolidation_asks_the_llm_for_one_statement(memory: Memory, server: ScriptedOpenAIServer) -> None:
+    ids = [memory.add(t, user_id="alice", kind="fact").results[0].id
+           for t in ("Alice is allergic to peanuts", "Alice is allergic to peanuts and cashews")]  # fmt: skip
+    server.script(Reply(content=json.dumps({"text": "Alice is allergic to peanuts and cashews (both nuts)"})))
+    result = memory.consolidate(user_id="alice")
+    assert result.usage.calls == 1 and len(result.merged) == 1
+    merged = memory.get(result.merged[0].survivor)
+    assert merged.memory == "Alice is allergic to peanuts and cashews (both nuts)"
+    assert merged.merged_from == sorted(ids)
+    assert {memory.get(i).superseded_by for i in ids} == {merged.id}
+    assert "memories" in json.loads(server.requests[-1]["body"]["messages"][1]["content"])
+
+
+def test_procedures_come_from_the_procedure_prompt(memory: Memory, server: ScriptedOpenAIServer) -> None:
+    steps = {"text": "When booking flights for the user, pick an aisle seat and avoid red-eyes", "kind": "fact",
+             "subject": None, "sources": [0, 1]}  # fmt: skip
+    server.script(extraction(steps))
+    messages = [{"role": "user", "content": "For flights: aisle, and never a red-eye"},
+                {"role": "assistant", "content": "Noted"}]  # fmt: skip
+    result = memory.add(messages, agent_id="travel-bot", kind="procedure")
+    assert [r.kind for r in result.results] == ["episode", "episode", "procedure"]
+    assert "distil instructions" in server.requests[-1]["body"]["messages"][0]["content"]
+    procedures = memory.get_all(agent_id="travel-bot", kind="procedure").results
+    assert [p.memory for p in procedures] == [steps["text"]] and len(procedures[0].sources) == 2
+
+
+def test_prompts_can_be_overridden(db_path: Path, server: ScriptedOpenAIServer, default_embedder: Embedder) -> None:
+    config = llm_config(server, llm={"prompts": {"extract": "Extract facts. Answer in JSON."}})
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder, config=config) as memory:
+        server.script(extraction())
+        say(memory, "hello")
+        assert server.requests[-1]["body"]["messages"][0]["content"] == "Extract facts. Answer in JSON."

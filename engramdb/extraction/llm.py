@@ -13,7 +13,7 @@ from ..errors import ProviderError
 from ..llm import LLM
 from ..llm.prompts import prompt
 from ..models import MemoryItem, Message, Usage
-from .models import Candidate, Decision, ExtractionOutput, ReconcileOutput
+from .models import Candidate, Decision, ExtractionOutput, MergeOutput, ReconcileOutput
 
 
 class LLMExtractor:
@@ -56,6 +56,11 @@ class LLMExtractor:
         }  # fmt: skip
         output, usage = self._ask(prompt("reconcile", self.config), payload, "decisions", ReconcileOutput)
         return {d.candidate: d for d in output.decisions if 0 <= d.candidate < len(candidates)}, usage
+
+    def merge(self, texts: list[str]) -> tuple[str, Usage]:
+        """One statement for a group of near-duplicates (consolidation)."""
+        output, usage = self._ask(prompt("merge", self.config), {"memories": texts}, "merged", MergeOutput)
+        return output.text, usage
 
     def _ask(self, system: str, payload: dict[str, Any], name: str, shape: type[Any]) -> tuple[Any, Usage]:
         reply = self.llm.complete_json(

@@ -60,3 +60,7 @@ class Neighbourhood:
 
     def ids(self) -> set[str]:
         return {item.id for item, _ in self.similar}
+
+
+class MergeOutput(BaseModel):
+    text: str = Field(..., min_length=1, max_length=4000)

@@ -31,7 +31,11 @@ with it and choose one action:
 Return JSON: {"decisions": [{"candidate": <index>, "action", "target_id", "reason"}]},
 one decision per candidate."""
 
-DEFAULTS = {"extract": EXTRACT, "procedure": PROCEDURE, "reconcile": RECONCILE}
+MERGE = """These memories say the same thing about the same subject. Write one statement that keeps every detail
+they share and every detail only one of them has, in the third person, naming its subject.
+Return JSON: {"text": "<the merged statement>"}."""
+
+DEFAULTS = {"extract": EXTRACT, "procedure": PROCEDURE, "reconcile": RECONCILE, "merge": MERGE}
 
 
 def prompt(name: str, config: LLMConfig) -> str:
