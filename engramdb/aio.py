@@ -55,6 +55,7 @@ class AsyncMemory:
     reset = _threaded(Memory.reset)
     stats = _threaded(Memory.stats)
     import_items = _threaded(Memory.import_items)
+    context = _threaded(Memory.context)
     consolidate = _threaded(Memory.consolidate)
     prune = _threaded(Memory.prune)
     job = _threaded(Memory.job)

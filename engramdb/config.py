@@ -32,6 +32,9 @@ class SearchOptions(BaseModel):
     recency_weight: float = Field(0.0, ge=0, le=1, description="0 ignores age; 1 ranks by recency alone")
     recency_half_life_days: float = Field(30.0, gt=0)
     importance_weight: float = Field(0.0, ge=0, le=1)
+    time_weight: float = Field(
+        0.5, ge=0, le=1, description="a time expression in the query ('last week'): out-of-range memories × (1 − w)"
+    )
 
 
 class LLMConfig(BaseModel):

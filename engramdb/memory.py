@@ -10,7 +10,9 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pydantic
 
 from .config import MemoryConfig, SearchOptions
+from .context import Context, Section, assemble, token_counter
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
 from .errors import ValidationError
 from .extraction import Deriver, make_extractor
@@ -53,11 +56,31 @@ from .models import (
     new_id,
     utcnow,
 )
-from .retrieval.hybrid import hybrid_search
+from .retrieval.hybrid import favour_in_range, hybrid_search
+from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter
 from .stores import Change, NewRecord, Query, Store, open_store
 from .stores.base import NewJob
 
 MAX_PAGE = 1000
+
+
+def _both(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, Any]:
+    return second if not first else {"AND": [first, second]}
+
+
+def _when(value: datetime | str, what: str) -> datetime:
+    when = check_datetime(value, what)
+    assert when is not None
+    return when
+
+
+def _range(value: tuple[datetime | str | None, datetime | str | None]) -> TimeRange:
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or value == (None, None):
+        raise ValidationError("time_range must be (start, end), either of them may be None but not both")
+    start, end = (check_datetime(v, "time_range") if v is not None else None for v in value)
+    if start is not None and end is not None and start >= end:
+        raise ValidationError("time_range: start must be before end")
+    return TimeRange(start, end)
 
 
 class Memory:
@@ -286,11 +309,19 @@ class Memory:
         explain: bool = False,
         options: SearchOptions | dict[str, Any] | None = None,
         include_invalid: bool = False,
+        as_of: datetime | str | None = None,
+        time_range: tuple[datetime | str | None, datetime | str | None] | None = None,
+        reference_date: datetime | str | None = None,
     ) -> SearchResult:
         """The memories most relevant to ``query`` in a scope, best first.
 
         Only currently valid memories by default; ``include_invalid`` also returns superseded,
-        invalidated, forgotten and expired ones (their ``state`` and ``valid_to`` say so).
+        invalidated, forgotten and expired ones (their ``state`` and ``valid_to`` say so);
+        ``as_of`` answers as the store would have then (recorded by then and valid then).
+        ``time_range=(start, end)`` keeps memories whose event time (``occurred_at``, else
+        ``created_at``) falls in it. Without it, a time expression in the query ("last week",
+        "in May 2023", "before June"), resolved against ``reference_date`` (default now),
+        favours memories from that time (``SearchOptions.time_weight``).
 
         ``score`` is in [0, 1]: normalised reciprocal-rank fusion of dense and BM25 ranks,
         times the optional recency and importance factors; ``threshold`` cuts on it.
@@ -305,11 +336,22 @@ class Memory:
             raise ValidationError("threshold must be a number between 0 and 1")
         search_options = _search_options(self.config.search, options)
         scope = make_scope(user_id, agent_id, session_id, required=False)
+        parse_filter(filters)  # report a bad filter before anything else
+        if as_of is not None:
+            filters = _both(filters, as_of_filter(_when(as_of, "as_of")))
+            include_invalid = True
+        if time_range is not None:
+            filters = _both(filters, range_filter(_range(time_range)))
         q = Query(self.tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
-        hits = hybrid_search(
-            self.store, self.embedder, q, query,
-            limit=limit, threshold=threshold, options=search_options, explain=explain,
-        )  # fmt: skip
+        run = functools.partial(hybrid_search, self.store, self.embedder, limit=limit, threshold=threshold,
+                                options=search_options, explain=explain)  # fmt: skip
+        hits = run(q, query)
+        spoken = None
+        if time_range is None and search_options.time_weight > 0:
+            spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
+        if spoken is not None:
+            timed = replace(q, where=parse_filter(_both(filters, range_filter(spoken))))
+            hits = favour_in_range(run(timed, query), hits, spoken, search_options.time_weight, limit)
         self.store.touch(self.tenant_id, [h.id for h in hits])
         return SearchResult(results=hits)
 
@@ -363,6 +405,58 @@ class Memory:
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""
         return self.store.export(self.tenant_id)
+
+    # --- context for a prompt -------------------------------------------------------------
+
+    def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        max_tokens: int = 1500,
+        recent_turns: int = 8,
+        relevant: int = 10,
+        profile: int = 20,
+        reference_date: datetime | str | None = None,
+        encoding: str = "o200k_base",
+    ) -> Context:
+        """What to put in the prompt for this turn: standing facts, relevant memories, recent turns.
+
+        Facts and relevant memories come from the user (or agent) scope across sessions; the
+        recent turns from ``session_id``. The text never exceeds ``max_tokens`` in
+        ``encoding`` (``cl100k_base`` or ``o200k_base``); each line cites ``[n]``, and
+        ``items`` maps every n to its memory id.
+        """
+        check_text(query, self.config, "query")
+        for name, value, low in (("max_tokens", max_tokens, 1), ("recent_turns", recent_turns, 0),
+                                 ("relevant", relevant, 0), ("profile", profile, 0)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 100_000:
+                raise ValidationError(f"{name} must be an integer between {low} and 100000")
+        try:
+            token_counter(encoding)
+        except Exception as exc:
+            raise ValidationError(f"unknown encoding {encoding!r}: use cl100k_base or o200k_base") from exc
+        owner = make_scope(user_id, agent_id, None, required=session_id is None)
+        parts: dict[Section, list[tuple[MemoryItem, float | None]]] = {"relevant": [], "recent": [], "profile": []}
+        if relevant:
+            hits = self.search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),
+                               reference_date=reference_date).results  # fmt: skip
+            parts["relevant"] = [(h, h.score) for h in hits]
+        if recent_turns and session_id is not None:
+            turns = Query(
+                self.tenant_id,
+                make_scope(user_id, agent_id, session_id, required=True),
+                parse_filter({"kind": "episode"}),
+            )
+            parts["recent"] = [(m, None) for m in reversed(self.store.recent(turns, limit=recent_turns))]
+        if profile and not owner.is_empty():
+            standing = Query(self.tenant_id, owner, parse_filter({"kind": {"in": ["fact", "preference"]}}))
+            items = self.store.list_page(standing, cursor=None, limit=MAX_PAGE).results
+            items.sort(key=lambda m: (-m.importance, -m.created_at.timestamp()))
+            parts["profile"] = [(m, None) for m in items[:profile]]
+        return assemble(parts, max_tokens=max_tokens, encoding_name=encoding)
 
     # --- consolidation and forgetting ------------------------------------------------------
 

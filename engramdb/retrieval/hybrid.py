@@ -12,6 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, utcnow
 from ..stores.base import Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
+from .temporal import TimeRange
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
 
@@ -86,3 +87,19 @@ def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, 
             importance=importance,
         )
     return SearchHit(**item.model_dump(), score=round(score, 6), explain=detail)
+
+
+def favour_in_range(
+    in_range: list[SearchHit], everything: list[SearchHit], span: TimeRange, weight: float, limit: int
+) -> list[SearchHit]:
+    """Merge a search confined to the query's time range with the unconfined one.
+
+    In-range memories keep their score; the others are multiplied by ``1 - weight``, so a
+    query that names a time prefers what happened then without hiding everything else.
+    """
+    merged = {h.id: h for h in in_range}
+    for hit in everything:
+        if hit.id not in merged:
+            inside = span.contains(hit.occurred_at or hit.created_at)
+            merged[hit.id] = hit if inside else hit.model_copy(update={"score": round(hit.score * (1 - weight), 6)})
+    return sorted(merged.values(), key=lambda h: (-h.score, h.id))[:limit]

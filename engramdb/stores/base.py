@@ -125,6 +125,9 @@ class Store(Protocol):
 
     def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page: ...
 
+    def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
+        """The ``limit`` newest memories matching ``query``, oldest first (working memory)."""
+
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem: ...
 
     def delete(self, tenant_id: str, memory_id: str) -> None: ...

@@ -528,6 +528,13 @@ class SQLiteStore:
         next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
         return Page(results=items, total=total, next_cursor=next_cursor)
 
+    def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
+        where, params = _query_sql(query)
+        rows = self._read(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT ?", [*params, limit]
+        )
+        return [item_from_row(r) for r in reversed(rows)]
+
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
         rows = self._read(
             "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, reason, created_at "

@@ -1,0 +1,112 @@
+"""The context builder: what an agent puts into its prompt on every turn, within a token budget.
+
+Three sections — standing facts and preferences about the user, the memories relevant to the
+query (with their dates), the recent turns of the session — deduplicated, each line citing
+its memory by a short number that ``Context.items`` maps to the memory id. Filled by
+priority (relevant, then recent turns, then standing facts), shown in reading order, and
+never over ``max_tokens`` as counted by a real tokenizer (bpe-openai, offline).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .models import MemoryItem
+
+Section = Literal["profile", "relevant", "recent"]
+HEADERS: dict[Section, str] = {
+    "profile": "Known about the user:",
+    "relevant": "Relevant memories:",
+    "recent": "Recent conversation:",
+}
+
+
+class ContextItem(BaseModel):
+    ref: int = Field(..., description="the [n] that cites this memory in the text")
+    id: str
+    section: Section
+    memory: str
+    kind: str
+    when: datetime | None = None
+    score: float | None = None
+
+
+class Context(BaseModel):
+    """A prompt-ready block (``text``) and its parts."""
+
+    text: str
+    tokens: int
+    max_tokens: int
+    encoding: str
+    items: list[ContextItem] = Field(default_factory=list)
+    dropped: int = Field(0, description="candidates left out to stay within the budget")
+
+
+@functools.cache
+def encoding(name: str) -> Any:
+    with warnings.catch_warnings():  # bpe-openai reads its tables with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai
+
+        enc = bpe_openai.get_encoding(name)
+        enc.encode("load")
+        return enc
+
+
+def token_counter(name: str) -> Callable[[str], int]:
+    enc = encoding(name)
+    return lambda text: len(enc.encode(text))
+
+
+def _line(item: ContextItem, speaker: str | None) -> str:
+    date = f"{item.when:%Y-%m-%d} " if item.when else ""
+    if item.section == "recent":
+        return f"[{item.ref}] {speaker or 'user'}: {item.memory}"
+    return f"[{item.ref}] {date}{item.memory}"
+
+
+def render(items: list[ContextItem], speakers: dict[str, str | None]) -> str:
+    blocks = []
+    for section in ("profile", "relevant", "recent"):
+        chosen = [i for i in items if i.section == section]
+        if section == "recent":
+            chosen.sort(key=lambda i: (i.when or datetime.min, i.id))
+        if chosen:
+            lines = [HEADERS[section], *(_line(i, speakers.get(i.id)) for i in chosen)]  # type: ignore[index]
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def assemble(
+    candidates: dict[Section, list[tuple[MemoryItem, float | None]]], *, max_tokens: int, encoding_name: str
+) -> Context:
+    """Greedy fill by priority; every addition is checked on the whole rendered text."""
+    count = token_counter(encoding_name)
+    chosen: list[ContextItem] = []
+    speakers: dict[str, str | None] = {}
+    seen_ids: set[str] = set()
+    seen_texts: set[str] = set()
+    dropped = 0
+    for section in ("relevant", "recent", "profile"):
+        for item, score in candidates.get(section, []):  # type: ignore[call-overload]
+            key = item.memory.casefold().strip()
+            if item.id in seen_ids or key in seen_texts:
+                continue
+            entry = ContextItem(ref=len(chosen) + 1, id=item.id, section=section, memory=item.memory, kind=item.kind,
+                                when=item.occurred_at or item.created_at, score=score)  # fmt: skip
+            speakers[item.id] = item.provenance.name or item.provenance.role
+            if count(render([*chosen, entry], speakers)) > max_tokens:
+                dropped += 1
+                continue
+            chosen.append(entry)
+            seen_ids.add(item.id)
+            seen_texts.add(key)
+    text = render(chosen, speakers)
+    return Context(text=text, tokens=count(text), max_tokens=max_tokens, encoding=encoding_name, items=chosen,
+                   dropped=dropped)  # fmt: skip
