@@ -75,12 +75,23 @@ def render(items: list[ContextItem], speakers: dict[str, str | None]) -> str:
     blocks = []
     for section in ("profile", "relevant", "recent"):
         chosen = [i for i in items if i.section == section]
-        if section == "recent":
-            chosen.sort(key=lambda i: (i.when or datetime.min, i.id))
         if chosen:
             lines = [HEADERS[section], *(_line(i, speakers.get(i.id)) for i in chosen)]  # type: ignore[index]
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _reading_order(items: list[ContextItem]) -> list[ContextItem]:
+    rank = {"profile": 0, "relevant": 1, "recent": 2}
+    position = {item.id: i for i, item in enumerate(items)}
+
+    def key(item: ContextItem) -> tuple[Any, ...]:
+        if item.section == "recent":
+            return (rank[item.section], item.when or datetime.min, item.id)
+        return (rank[item.section], position[item.id])
+
+    ordered = sorted(items, key=key)
+    return [item.model_copy(update={"ref": i + 1}) for i, item in enumerate(ordered)]
 
 
 def assemble(
@@ -107,6 +118,13 @@ def assemble(
             chosen.append(entry)
             seen_ids.add(item.id)
             seen_texts.add(key)
-    text = render(chosen, speakers)
+    while True:  # number the lines in reading order; if that costs a token too many, drop the least wanted
+        ordered = _reading_order(chosen)
+        text = render(ordered, speakers)
+        if count(text) <= max_tokens or not chosen:
+            break
+        chosen.pop()
+        dropped += 1
+    chosen = ordered
     return Context(text=text, tokens=count(text), max_tokens=max_tokens, encoding=encoding_name, items=chosen,
                    dropped=dropped)  # fmt: skip

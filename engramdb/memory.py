@@ -440,22 +440,22 @@ class Memory:
             raise ValidationError(f"unknown encoding {encoding!r}: use cl100k_base or o200k_base") from exc
         owner = make_scope(user_id, agent_id, None, required=session_id is None)
         parts: dict[Section, list[tuple[MemoryItem, float | None]]] = {"relevant": [], "recent": [], "profile": []}
+        if recent_turns and session_id is not None:
+            session = make_scope(user_id, agent_id, session_id, required=True)
+            turns = Query(self.tenant_id, session, parse_filter({"kind": "episode"}))
+            parts["recent"] = [(m, None) for m in reversed(self.store.recent(turns, limit=recent_turns))]
         if relevant:
             hits = self.search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),
                                reference_date=reference_date).results  # fmt: skip
-            parts["relevant"] = [(h, h.score) for h in hits]
-        if recent_turns and session_id is not None:
-            turns = Query(
-                self.tenant_id,
-                make_scope(user_id, agent_id, session_id, required=True),
-                parse_filter({"kind": "episode"}),
-            )
-            parts["recent"] = [(m, None) for m in reversed(self.store.recent(turns, limit=recent_turns))]
+            shown = {m.id for m, _ in parts["recent"]}  # a recent turn is shown among the recent turns
+            parts["relevant"] = [(h, h.score) for h in hits if h.id not in shown]
         if profile and not owner.is_empty():
             standing = Query(self.tenant_id, owner, parse_filter({"kind": {"in": ["fact", "preference"]}}))
             items = self.store.list_page(standing, cursor=None, limit=MAX_PAGE).results
             items.sort(key=lambda m: (-m.importance, -m.created_at.timestamp()))
             parts["profile"] = [(m, None) for m in items[:profile]]
+        distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
+        parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
         return assemble(parts, max_tokens=max_tokens, encoding_name=encoding)
 
     # --- consolidation and forgetting ------------------------------------------------------

@@ -34,6 +34,13 @@ class Extractor(Protocol):
     ) -> tuple[list[Candidate], Usage]: ...
 
 
+def owner_scope(scope: Scope) -> Scope:
+    """Derived memories belong to the user (or agent) across sessions; the session stays in provenance."""
+    if scope.user_id is None and scope.agent_id is None:
+        return scope
+    return Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+
+
 def episode_message(item: MemoryItem) -> Message:
     role = item.provenance.role if item.provenance.role in ("user", "assistant", "tool") else "user"
     return Message(role=role, content=item.memory, name=item.provenance.name, timestamp=item.occurred_at, id=item.id)
@@ -50,6 +57,8 @@ class Deriver:
         self, tenant_id: str, scope: Scope, payload: dict[str, Any], job_id: str | None
     ) -> tuple[list[AddedItem] | None, Usage]:
         """Derive memories from the payload's episodes and apply them; raises ProviderError on LLM failure."""
+        session = scope.session_id
+        scope = owner_scope(scope)
         episodes = self.store.get_many(tenant_id, payload["episode_ids"])
         messages = [episode_message(e) for e in episodes]
         reference = max((e.occurred_at or e.created_at for e in episodes), default=utcnow())
@@ -65,6 +74,9 @@ class Deriver:
                 decisions, spent = reconcile(candidates, hoods)
                 usage = usage + spent
             operations = self._operations(candidates, vectors, hoods, decisions, episodes, scope, payload)
+            for op in operations:
+                if op.record is not None:
+                    op.record.item.provenance.session_id = session
         return self.store.apply(tenant_id, operations, job_id=job_id, usage=usage), usage
 
     def _neighbours(

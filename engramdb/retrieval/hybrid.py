@@ -94,12 +94,18 @@ def favour_in_range(
 ) -> list[SearchHit]:
     """Merge a search confined to the query's time range with the unconfined one.
 
-    In-range memories keep their score; the others are multiplied by ``1 - weight``, so a
-    query that names a time prefers what happened then without hiding everything else.
+    In range: ``w + (1 − w)·score``; out of range: ``(1 − w)·score`` — both in [0, 1]. With the
+    default w = 0.5 a query that names a time ranks what happened then first, by relevance,
+    and still shows the rest after it.
     """
-    merged = {h.id: h for h in in_range}
+
+    def rescored(hit: SearchHit) -> SearchHit:
+        inside = span.contains(hit.occurred_at or hit.created_at)
+        score = weight + (1 - weight) * hit.score if inside else (1 - weight) * hit.score
+        return hit.model_copy(update={"score": round(score, 6)})
+
+    merged = {h.id: rescored(h) for h in in_range}
     for hit in everything:
         if hit.id not in merged:
-            inside = span.contains(hit.occurred_at or hit.created_at)
-            merged[hit.id] = hit if inside else hit.model_copy(update={"score": round(hit.score * (1 - weight), 6)})
+            merged[hit.id] = rescored(hit)
     return sorted(merged.values(), key=lambda h: (-h.score, h.id))[:limit]
