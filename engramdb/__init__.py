@@ -8,6 +8,7 @@ m.search("what does alice eat?", user_id="alice")
 
 from .aio import AsyncMemory
 from .config import LLMConfig, MemoryConfig, SearchOptions
+from .context import Context, ContextItem
 from .embedders import Embedder, EmbedderOptions
 from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
 from .maintenance import ConsolidateResult, PrunePolicy, PruneResult
@@ -29,6 +30,7 @@ from .models import (
     ScoreDetail,
     SearchHit,
     SearchResult,
+    SessionEpisode,
     StoreStats,
     Usage,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "AsyncMemory",
     "ConfigurationError",
     "ConsolidateResult",
+    "Context",
+    "ContextItem",
     "DeleteResult",
     "Embedder",
     "EmbedderOptions",
@@ -66,6 +70,7 @@ __all__ = [
     "SearchHit",
     "SearchOptions",
     "SearchResult",
+    "SessionEpisode",
     "StoreError",
     "StoreStats",
     "Usage",

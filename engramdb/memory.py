@@ -22,6 +22,7 @@ import pydantic
 from .config import MemoryConfig, SearchOptions
 from .context import Context, Section, assemble, token_counter
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
+from .episodes import list_sessions, summarize
 from .errors import ValidationError
 from .extraction import Deriver, make_extractor
 from .extraction.runner import ExtractionRunner
@@ -51,6 +52,7 @@ from .models import (
     Page,
     Scope,
     SearchResult,
+    SessionEpisode,
     StoreStats,
     content_hash,
     new_id,
@@ -457,6 +459,50 @@ class Memory:
         distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
         parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
         return assemble(parts, max_tokens=max_tokens, encoding_name=encoding)
+
+    def recent_turns(
+        self,
+        *,
+        session_id: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 20,
+        max_tokens: int | None = None,
+        encoding: str = "o200k_base",
+    ) -> list[MemoryItem]:
+        """Working memory: the last turns of a session, oldest first, at most ``limit`` and ``max_tokens``."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be an integer between 1 and {MAX_PAGE}")
+        scope = make_scope(user_id, agent_id, session_id, required=True)
+        turns = self.store.recent(Query(self.tenant_id, scope, parse_filter({"kind": "episode"})), limit=limit)
+        if max_tokens is None:
+            return turns
+        count, kept, used = token_counter(encoding), [], 0
+        for turn in reversed(turns):
+            used += count(turn.memory)
+            if used > max_tokens:
+                break
+            kept.append(turn)
+        return kept[::-1]
+
+    def sessions(self, *, user_id: str | None = None, agent_id: str | None = None) -> list[SessionEpisode]:
+        """A user's history, one entry per session (start, end, participants, summary), oldest first."""
+        return list_sessions(self, make_scope(user_id, agent_id, None, required=True))
+
+    def summarize_session(
+        self, session_id: str, *, user_id: str | None = None, agent_id: str | None = None, sentences: int = 3
+    ) -> MemoryItem:
+        """Store the session's summary as an episode memory (LLM when configured, else extractive).
+
+        The summary is searchable like any memory; ``expand(summary.id)`` gives back its turns.
+        Summarising again replaces the previous summary (kept in history).
+        """
+        return summarize(self, make_scope(user_id, agent_id, session_id, required=True), sentences)
+
+    def expand(self, memory_id: str) -> list[MemoryItem]:
+        """The memories a summary or a derived memory came from, in order."""
+        item = self.get(memory_id)
+        return self.store.get_many(self.tenant_id, item.sources)
 
     # --- consolidation and forgetting ------------------------------------------------------
 

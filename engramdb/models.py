@@ -280,3 +280,15 @@ class StoreStats(BaseModel):
     dimension: int | None
     schema_version: int
     location: str
+
+
+class SessionEpisode(BaseModel):
+    """One session seen as an episode: when, who, how many turns, and its summary once made."""
+
+    session_id: str
+    start: datetime
+    end: datetime
+    turns: int
+    participants: list[str] = Field(default_factory=list)
+    summary_id: str | None = None
+    summary: str | None = None

@@ -100,3 +100,27 @@ def test_context_counts_with_the_chosen_encoding_and_checks_its_input(months: Me
         months.context("marathon", user_id="alice", max_tokens=0)
     with pytest.raises(ValidationError, match="at least one of"):
         months.context("marathon")
+
+
+def test_working_memory_by_count_and_tokens(months: Memory) -> None:
+    turns = months.recent_turns(session_id="s3", user_id="alice", limit=2)
+    assert [t.memory for t in turns] == ["How is the new flat?", "Small but it has a balcony for my tomato plants"]
+    few = months.recent_turns(session_id="s3", user_id="alice", max_tokens=12)
+    assert [t.memory for t in few] == ["Small but it has a balcony for my tomato plants"]
+
+
+def test_sessions_are_episodes_with_summaries_that_expand(months: Memory) -> None:
+    sessions = months.sessions(user_id="alice")
+    assert [s.session_id for s in sessions] == ["s1", "s2", "s3", "s4"]
+    first = sessions[0]
+    assert first.turns == 3 and first.participants == ["Alice", "assistant"] and first.summary is None
+    assert first.start == SESSIONS[0][1]
+    summary = months.summarize_session("s4", user_id="alice", sentences=2)
+    assert summary.kind == "episode" and summary.metadata == {"summary_of": "s4"}
+    assert sum(text in summary.memory for _, text in SESSIONS[3][2]) == 2  # two turns, extractive
+    assert [t.memory for t in months.expand(summary.id)] == [t for _, t in SESSIONS[3][2]]
+    assert months.sessions(user_id="alice")[3].summary_id == summary.id
+    again = months.summarize_session("s4", user_id="alice", sentences=3)
+    assert again.id != summary.id and months.get(summary.id).superseded_by == again.id
+    hits = months.search("marathon in Stockholm", user_id="alice", filters={"metadata.summary_of": {"exists": True}})
+    assert [h.id for h in hits.results] == [again.id]

@@ -130,7 +130,8 @@ def run_locomo(
                     if not q.evidence:
                         continue
                     t0 = time.perf_counter()
-                    hits = memory.search(q.text, user_id=conv.sample_id, limit=max_k).results
+                    asked = max((when for _, when, _ in conv.sessions if when), default=None)  # after the last session
+                    hits = memory.search(q.text, user_id=conv.sample_id, limit=max_k, reference_date=asked).results
                     latencies.append((time.perf_counter() - t0) * 1000)
                     for k in ks:
                         found = set().union(*(dia_of.get(h.id, set()) for h in hits[:k])) & q.evidence
