@@ -292,3 +292,15 @@ class SessionEpisode(BaseModel):
     participants: list[str] = Field(default_factory=list)
     summary_id: str | None = None
     summary: str | None = None
+
+
+class ApiKey(BaseModel):
+    """A server API key as stored: only its hash is kept; the secret is shown once at creation."""
+
+    id: str
+    tenant_id: str
+    name: str | None = None
+    user_ids: list[str] | None = Field(None, description="None: every user of the tenant")
+    admin: bool = False
+    created_at: datetime
+    revoked_at: datetime | None = None

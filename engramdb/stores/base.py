@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..filters import Node
-from ..models import AddedItem, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage
+from ..models import AddedItem, ApiKey, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,15 @@ class Store(Protocol):
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
         """Mark memories superseded by ``by_id`` (which inherits their sources); history keeps them."""
+
+    def save_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, if it exists and is not revoked."""
+
+    def list_keys(self, tenant_id: str | None) -> list[ApiKey]: ...
+
+    def revoke_key(self, key_id: str) -> ApiKey: ...
 
     def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
 

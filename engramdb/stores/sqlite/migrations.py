@@ -109,10 +109,29 @@ def _v3_smart_memory(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v4_api_keys(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            tenant_id TEXT NOT NULL,
+            name TEXT,
+            user_ids TEXT,
+            admin INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "store identity", _v2_store_uid),
     (3, "derived memories and extraction jobs", _v3_smart_memory),
+    (4, "server API keys", _v4_api_keys),
 ]
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from ...errors import ConfigurationError, NotFoundError, StoreError, ValidationError
 from ...models import (
     AddedItem,
+    ApiKey,
     Event,
     HistoryEntry,
     Job,
@@ -410,6 +411,38 @@ class SQLiteStore:
                 self._end(conn, tenant_id, seq, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
         return len(ids)
 
+    # --- API keys ------------------------------------------------------------------------
+
+    def save_key(self, key: ApiKey, key_hash: str) -> None:
+        with self._write() as (conn, _):
+            conn.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                (key.id, key_hash, key.tenant_id, key.name,
+                 json.dumps(key.user_ids) if key.user_ids is not None else None,
+                 int(key.admin), to_db_time(key.created_at)),
+            )  # fmt: skip
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._read("SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (key_hash,))
+        return _key_from_row(rows[0]) if rows else None
+
+    def list_keys(self, tenant_id: str | None) -> list[ApiKey]:
+        if tenant_id is None:
+            return [_key_from_row(r) for r in self._read("SELECT * FROM api_keys ORDER BY id")]
+        return [
+            _key_from_row(r) for r in self._read("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY id", (tenant_id,))
+        ]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        with self._write() as (conn, _):
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (to_db_time(utcnow()), key_id)
+            )
+        rows = self._read("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        if not rows:
+            raise NotFoundError(f"no API key with id {key_id!r}")
+        return _key_from_row(rows[0])
+
     # --- jobs ---------------------------------------------------------------------------
 
     def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:
@@ -676,6 +709,14 @@ class SQLiteStore:
             with self._lexical_lock:
                 self._lexical_conn.close()
             self._conn.close()
+
+
+def _key_from_row(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"], tenant_id=row["tenant_id"], name=row["name"],
+        user_ids=json.loads(row["user_ids"]) if row["user_ids"] is not None else None, admin=bool(row["admin"]),
+        created_at=from_db_time(row["created_at"]), revoked_at=from_db_time(row["revoked_at"]),
+    )  # fmt: skip
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:

@@ -1,0 +1,258 @@
+"""The REST API: versioned routes under /v1, mem0-compatible routes, health, metrics.
+
+Every request is authenticated by an API key (``Authorization: Bearer …`` or ``X-API-Key``)
+that names its tenant; the handler works on ``memory.for_tenant(key.tenant_id)``, so the
+store confines every read and write to that tenant. A key limited to some user ids may only
+name those users, and an id that belongs to another user is answered as not found. Errors
+are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
+from ..memory import MAX_PAGE, Memory
+from ..models import ApiKey, MemoryItem, utcnow
+from .auth import authenticate
+
+STATUS: dict[type[EngramError], int] = {
+    ValidationError: 400, NotFoundError: 404, ConfigurationError: 500, StoreError: 503, ProviderError: 502,
+}  # fmt: skip
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auth: bool = True
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    rate_per_second: float = Field(100.0, gt=0, description="per key, sustained")
+    burst: int = Field(200, ge=1)
+
+
+class Forbidden(EngramError):
+    code = "forbidden"
+
+
+class TooMany(EngramError):
+    code = "rate_limited"
+
+
+class Unauthorized(EngramError):
+    code = "unauthorized"
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+class ScopeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    run_id: str | None = Field(None, description="mem0's name for session_id")
+
+    @property
+    def session(self) -> str | None:
+        return self.session_id or self.run_id
+
+
+class AddBody(ScopeBody):
+    messages: str | dict[str, Any] | list[dict[str, Any]]
+    metadata: dict[str, Any] | None = None
+    kind: str = "episode"
+    infer: bool | None = None
+    occurred_at: datetime | None = None
+    expires_at: datetime | None = None
+    importance: float = 0.5
+
+
+class SearchBody(ScopeBody):
+    query: str
+    filters: dict[str, Any] | None = None
+    limit: int = 10
+    threshold: float | None = None
+    include_invalid: bool = False
+    as_of: datetime | None = None
+    reference_date: datetime | None = None
+
+
+class UpdateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    memory: str | None = Field(None, description="mem0's name for text")
+    data: str | None = Field(None, description="mem0's older name for text")
+    metadata: dict[str, Any] | None = None
+
+
+class ContextBody(ScopeBody):
+    query: str
+    max_tokens: int = 1500
+    recent_turns: int = 8
+
+
+class PruneBody(ScopeBody):
+    policy: dict[str, Any] | None = None
+    hard: bool = False
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` requests a second sustained, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1, now)
+            return True
+
+
+def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    app = FastAPI(title="engramdb", version="1", description="Long-term memory for AI agents.")
+    limiter = RateLimiter(settings.rate_per_second, settings.burst)
+    open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
+    _install_errors(app, settings)
+
+    def principal(request: Request) -> ApiKey:
+        if not settings.auth:
+            return open_key
+        header = request.headers.get("authorization", "")
+        secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        key = authenticate(memory.store, secret)
+        if key is None:
+            raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
+        if not limiter.allow(key.id):
+            raise TooMany("rate limit exceeded for this key; retry shortly")
+        return key
+
+    def tenant(key: ApiKey = Depends(principal)) -> tuple[Memory, ApiKey]:
+        return memory.for_tenant(key.tenant_id), key
+
+    _routes(app, tenant)
+    _mem0_routes(app, tenant)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> dict[str, Any]:
+        stats = memory.stats()
+        return {"status": "ready", "schema_version": stats.schema_version, "embedder": stats.embedder}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
+    from prometheus_client import Counter, Histogram
+
+    requests = Counter("engramdb_requests_total", "HTTP requests", ["route", "status"], registry=None)
+    latency = Histogram("engramdb_request_seconds", "HTTP request latency", ["route"], registry=None)
+    _install_metrics(requests, latency)
+
+    def error(status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+    @app.exception_handler(EngramError)
+    async def engram_error(request: Request, exc: EngramError) -> JSONResponse:
+        statuses: dict[type[EngramError], int] = {Forbidden: 403, TooMany: 429, Unauthorized: 401, **STATUS}
+        status = next((s for cls, s in statuses.items() if isinstance(exc, cls)), 500)
+        return error(status, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return error(500, "internal_error", "internal error")
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return error(413, "body_too_large", f"request bodies are limited to {settings.max_body_bytes} bytes")
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        _METRICS["requests"].labels(path, str(response.status_code)).inc()
+        _METRICS["latency"].labels(path).observe(time.perf_counter() - started)
+        return response
+
+
+_METRICS: dict[str, Any] = {}
+
+
+def _install_metrics(requests: Any, latency: Any) -> None:
+    """Register the collectors once per process (several apps in one test process share them)."""
+    from prometheus_client import REGISTRY
+
+    if not _METRICS:
+        REGISTRY.register(requests)
+        REGISTRY.register(latency)
+        _METRICS.update(requests=requests, latency=latency)
+
+
+def check_user(key: ApiKey, user_id: str | None) -> None:
+    """A key limited to some users must name one of them."""
+    if key.user_ids is not None and user_id not in key.user_ids:
+        raise Forbidden("this API key may only act for users " + ", ".join(key.user_ids))
+
+
+def owned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
+    """The memory, if this key may see it; another user's memory is answered as not found."""
+    item = m.get(memory_id)
+    if key.user_ids is not None and item.user_id not in key.user_ids:
+        raise NotFoundError(f"no memory with id {memory_id!r}")
+    return item
+
+
+Tenant = Callable[..., tuple[Memory, ApiKey]]
+
+
+def _routes(app: FastAPI, tenant: Tenant) -> None:
+    from . import routes
+
+    routes.register(app, tenant)
+
+
+def _mem0_routes(app: FastAPI, tenant: Tenant) -> None:
+    from . import routes
+
+    routes.register_mem0(app, tenant)
+
+
+__all__ = ["MAX_PAGE", "ServerSettings", "create_app"]

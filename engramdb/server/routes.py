@@ -1,0 +1,184 @@
+"""Route handlers: thin — check the key's users, call Memory, return its models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ..context import Context
+from ..errors import ValidationError
+from ..maintenance import ConsolidateResult, PruneResult
+from ..memory import MAX_PAGE, Memory
+from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
+from .app import AddBody, ContextBody, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
+
+Tenant = Callable[..., tuple[Memory, ApiKey]]
+
+
+def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
+    check_user(key, body.user_id)
+    return m.add(
+        body.messages, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session,
+        metadata=body.metadata, kind=body.kind, infer=body.infer, occurred_at=body.occurred_at,
+        expires_at=body.expires_at, importance=body.importance,
+    )  # fmt: skip
+
+
+def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
+    check_user(key, body.user_id)
+    return m.search(
+        body.query, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
+        limit=body.limit, threshold=body.threshold, include_invalid=body.include_invalid, as_of=body.as_of,
+        reference_date=body.reference_date,
+    )  # fmt: skip
+
+
+def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
+    owned(m, key, memory_id)
+    return m.update(memory_id, body.text or body.memory or body.data, metadata=body.metadata)
+
+
+def register(app: FastAPI, tenant: Tenant) -> None:
+    @app.post("/v1/memories", response_model=AddResult, tags=["memories"])
+    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
+        return _add(*t, body)
+
+    @app.post("/v1/search", response_model=SearchResult, tags=["memories"])
+    def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> SearchResult:
+        return _search(*t, body)
+
+    @app.get("/v1/memories", response_model=Page, tags=["memories"])
+    def list_memories(
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        kind: str | None = None,
+        filters: str | None = Query(None, description="a filter as JSON"),
+        cursor: str | None = None,
+        limit: int = Query(100, ge=1, le=MAX_PAGE),
+        t: tuple[Memory, ApiKey] = Depends(tenant),
+    ) -> Page:
+        m, key = t
+        check_user(key, user_id)
+        try:
+            where = json.loads(filters) if filters else None
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"filters is not valid JSON: {exc}") from exc
+        return m.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id, kind=kind, filters=where,
+                         cursor=cursor, limit=limit)  # fmt: skip
+
+    @app.get("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
+    def get(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return owned(*t, memory_id)
+
+    @app.put("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
+    def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return _update(*t, memory_id, body)
+
+    @app.delete("/v1/memories/{memory_id}", response_model=DeleteResult, tags=["memories"])
+    def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+        m, key = t
+        owned(m, key, memory_id)
+        return m.delete(memory_id)
+
+    @app.delete("/v1/memories", response_model=DeleteResult, tags=["memories"])
+    def delete_scope(
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        hard: bool = False,
+        t: tuple[Memory, ApiKey] = Depends(tenant),
+    ) -> DeleteResult:
+        m, key = t
+        check_user(key, user_id)
+        return m.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id, hard=hard)
+
+    @app.get("/v1/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["memories"])
+    def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:
+        m, key = t
+        owned(m, key, memory_id)
+        return m.history(memory_id)
+
+    @app.post("/v1/context", response_model=Context, tags=["context"])
+    def context(body: ContextBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Context:
+        m, key = t
+        check_user(key, body.user_id)
+        return m.context(
+            body.query,
+            user_id=body.user_id,
+            agent_id=body.agent_id,
+            session_id=body.session,
+            max_tokens=body.max_tokens,
+            recent_turns=body.recent_turns,
+        )
+
+    @app.post("/v1/consolidate", response_model=ConsolidateResult, tags=["maintenance"])
+    def consolidate(body: ScopeBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ConsolidateResult:
+        m, key = t
+        check_user(key, body.user_id)
+        return m.consolidate(user_id=body.user_id, agent_id=body.agent_id, session_id=body.session)
+
+    @app.post("/v1/prune", response_model=PruneResult, tags=["maintenance"])
+    def prune(body: PruneBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> PruneResult:
+        m, key = t
+        check_user(key, body.user_id)
+        return m.prune(
+            user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, policy=body.policy, hard=body.hard
+        )
+
+    @app.get("/v1/export", tags=["maintenance"])
+    def export(t: tuple[Memory, ApiKey] = Depends(tenant)) -> StreamingResponse:
+        m, key = t
+        if key.user_ids is not None:
+            items: Iterator[MemoryItem] = (i for i in m.export() if i.user_id in key.user_ids)
+        else:
+            items = m.export()
+        return StreamingResponse((i.model_dump_json() + "\n" for i in items), media_type="application/x-ndjson")
+
+    @app.post("/v1/import", response_model=AddResult, tags=["maintenance"])
+    async def import_(request: Request, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
+        m, key = t
+        lines = (await request.body()).decode("utf-8", errors="replace").splitlines()
+        try:
+            records: list[Any] = [json.loads(line) for line in lines if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"line is not JSON: {exc}") from exc
+        for record in records:
+            check_user(key, record.get("user_id") if isinstance(record, dict) else None)
+        return m.import_items(records)
+
+
+def register_mem0(app: FastAPI, tenant: Tenant) -> None:
+    """mem0's REST routes, so existing mem0 clients keep working."""
+
+    @app.post("/memories", response_model=AddResult, tags=["mem0"])
+    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
+        return _add(*t, body)
+
+    @app.post("/search", response_model=SearchResult, tags=["mem0"])
+    def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> SearchResult:
+        return _search(*t, body)
+
+    @app.get("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
+    def get(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return owned(*t, memory_id)
+
+    @app.put("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
+    def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return _update(*t, memory_id, body)
+
+    @app.delete("/memories/{memory_id}", response_model=DeleteResult, tags=["mem0"])
+    def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+        m, key = t
+        owned(m, key, memory_id)
+        return m.delete(memory_id)
+
+    @app.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["mem0"])
+    def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:
+        m, key = t
+        owned(m, key, memory_id)
+        return m.history(memory_id)
