@@ -37,10 +37,21 @@ from .models import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``Client`` and ``AsyncClient`` load httpx only when asked for."""
+    if name in ("Client", "AsyncClient"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'engramdb' has no attribute {name!r}")
+
 __all__ = [
     "AddResult",
     "AddedItem",
+    "AsyncClient",
     "AsyncMemory",
+    "Client",
     "ConfigurationError",
     "ConsolidateResult",
     "Context",

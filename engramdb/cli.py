@@ -367,6 +367,76 @@ def jobs(
         sys.stdout.write(json.dumps({"completed": done}) + "\n") if as_json else out.print(f"{done} job(s) completed")
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the server.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="the tenant the key belongs to")],
+    user: Annotated[Optional[list[str]], typer.Option("--user", "-u", help="limit the key to these users")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="may manage keys")] = False,
+    name: Annotated[Optional[str], typer.Option(help="a label")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key; its secret is printed once and never stored."""
+    from .server import create_key
+
+    with opened(store, None) as m:
+        secret, key = create_key(m.store, tenant, user_ids=user or None, admin=admin, name=name)
+        if as_json:
+            sys.stdout.write(json.dumps({"secret": secret, **key.model_dump(mode="json")}) + "\n")
+        else:
+            out.print(f"key {key.id} for tenant {tenant!r}: [bold]{secret}[/bold]  (shown once)")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[Optional[str], typer.Option("--tenant", "-t")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys (never their secrets)."""
+    with opened(store, None) as m:
+        keys = m.store.list_keys(tenant)
+        table = Table("id", "tenant", "users", "admin", "created", "revoked")
+        for k in keys:
+            table.add_row(k.id, k.tenant_id, ",".join(k.user_ids or ["*"]), str(k.admin), str(k.created_at),
+                          str(k.revoked_at or ""))  # fmt: skip
+        _emit(keys, as_json, table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Revoke a key at once."""
+    with opened(store, None) as m:
+        key = m.store.revoke_key(key_id)
+        _emit(key, as_json, None) if as_json else out.print(f"revoked {key.id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8420,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")] = False,
+    rate: Annotated[float, typer.Option(help="requests per second per key")] = 100.0,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from .server import ServerSettings, create_app
+
+    if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
+        err.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1)")
+        raise typer.Exit(2)
+    with opened(store, embedder) as m:
+        settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
+        uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
+
+
 def _register_bench() -> None:
     from .bench.cli import bench_app
 

@@ -1,0 +1,195 @@
+"""``Client`` and ``AsyncClient``: the server's API with Memory's method names and result types.
+
+Code written against ``Memory`` switches to a remote store by constructing a client
+instead. Each method is described once (``_requests``); the two clients only differ in how
+they send it, so they cannot drift apart. Server errors come back as the same typed
+exceptions the library raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter
+
+from .context import Context
+from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, ValidationError
+from .maintenance import ConsolidateResult, PruneResult
+from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    parse: Callable[[Any], Any]
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items() if v is not None}
+
+
+def _scope(user_id: str | None, agent_id: str | None, session_id: str | None) -> dict[str, Any]:
+    return _clean({"user_id": user_id, "agent_id": agent_id, "session_id": session_id})
+
+
+class _requests:
+    """One builder per method: the HTTP request and how to read its answer."""
+
+    @staticmethod
+    def add(messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
+            session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+        body = {"messages": messages, **_scope(user_id, agent_id, session_id), **_clean(options)}
+        return _Request("POST", "/v1/memories", AddResult.model_validate, json=body)
+
+    @staticmethod
+    def search(query: str, *, user_id: str | None = None, agent_id: str | None = None,
+               session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+        body = {"query": query, **_scope(user_id, agent_id, session_id), **_clean(options)}
+        return _Request("POST", "/v1/search", SearchResult.model_validate, json=body)
+
+    @staticmethod
+    def get(memory_id: str) -> _Request:
+        return _Request("GET", f"/v1/memories/{memory_id}", MemoryItem.model_validate)
+
+    @staticmethod
+    def get_all(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
+                kind: str | None = None, cursor: str | None = None, limit: int = 100) -> _Request:  # fmt: skip
+        params = {**_scope(user_id, agent_id, session_id), **_clean({"kind": kind, "cursor": cursor}), "limit": limit}
+        return _Request("GET", "/v1/memories", Page.model_validate, params=params)
+
+    @staticmethod
+    def update(memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> _Request:
+        body = _clean({"text": text, "metadata": metadata})
+        return _Request("PUT", f"/v1/memories/{memory_id}", MemoryItem.model_validate, json=body)
+
+    @staticmethod
+    def delete(memory_id: str) -> _Request:
+        return _Request("DELETE", f"/v1/memories/{memory_id}", DeleteResult.model_validate)
+
+    @staticmethod
+    def delete_all(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
+                   hard: bool = False) -> _Request:  # fmt: skip
+        params = {**_scope(user_id, agent_id, session_id), "hard": hard}
+        return _Request("DELETE", "/v1/memories", DeleteResult.model_validate, params=params)
+
+    @staticmethod
+    def history(memory_id: str) -> _Request:
+        adapter = TypeAdapter(list[HistoryEntry])
+        return _Request("GET", f"/v1/memories/{memory_id}/history", adapter.validate_python)
+
+    @staticmethod
+    def context(query: str, *, user_id: str | None = None, agent_id: str | None = None,
+                session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+        body = {"query": query, **_scope(user_id, agent_id, session_id), **_clean(options)}
+        return _Request("POST", "/v1/context", Context.model_validate, json=body)
+
+    @staticmethod
+    def consolidate(*, user_id: str | None = None, agent_id: str | None = None,
+                    session_id: str | None = None) -> _Request:  # fmt: skip
+        return _Request("POST", "/v1/consolidate", ConsolidateResult.model_validate,
+                        json=_scope(user_id, agent_id, session_id))  # fmt: skip
+
+    @staticmethod
+    def prune(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
+              policy: dict[str, Any] | None = None, hard: bool = False) -> _Request:  # fmt: skip
+        body = {**_scope(user_id, agent_id, session_id), **_clean({"policy": policy}), "hard": hard}
+        return _Request("POST", "/v1/prune", PruneResult.model_validate, json=body)
+
+
+METHODS = [name for name in vars(_requests) if not name.startswith("_")]
+
+
+def _answer(request: _Request, response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return request.parse(response.json())
+    try:
+        error = response.json()["error"]
+        message, code = str(error["message"]), str(error["code"])
+    except (ValueError, KeyError, TypeError):
+        message, code = response.text[:500] or response.reason_phrase, "http_error"
+    status = response.status_code
+    if status in (400, 413, 422):
+        raise ValidationError(message)
+    if status == 404:
+        raise NotFoundError(message)
+    if status in (401, 403):
+        raise ConfigurationError(f"{message} ({code})")
+    raise ProviderError(f"server answered HTTP {status}: {message}", status=status, body=response.text[:2000])
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+class Client:
+    """Talks to ``engramdb serve``: ``Client("http://127.0.0.1:8420", api_key="egm_…")``."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
+
+    def _send(self, request: _Request) -> Any:
+        try:
+            response = self._http.request(request.method, request.path, json=request.json, params=request.params)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"cannot reach the engramdb server: {exc}") from exc
+        return _answer(request, response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """The same methods as ``Client``, as coroutines."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0) -> None:
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
+
+    async def _send(self, request: _Request) -> Any:
+        try:
+            response = await self._http.request(request.method, request.path, json=request.json, params=request.params)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"cannot reach the engramdb server: {exc}") from exc
+        return _answer(request, response)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _bind(name: str) -> None:
+    build = getattr(_requests, name)
+
+    def sync(self: Client, *args: Any, **kwargs: Any) -> Any:
+        return self._send(build(*args, **kwargs))
+
+    async def asynchronous(self: AsyncClient, *args: Any, **kwargs: Any) -> Any:
+        return await self._send(build(*args, **kwargs))
+
+    for method, cls in ((sync, Client), (asynchronous, AsyncClient)):
+        method.__name__ = name
+        method.__doc__ = f"See ``Memory.{name}``."
+        setattr(cls, name, method)
+
+
+for _name in METHODS:
+    _bind(_name)
+
+__all__ = ["AsyncClient", "Client", "EngramError"]

@@ -1,0 +1,206 @@
+"""The REST server as a real process on loopback, driven over real HTTP by the Client and httpx."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engramdb import Client, ConfigurationError, Memory, NotFoundError, ValidationError
+from engramdb.server import create_key
+from engramdb.server.auth import hash_secret
+
+
+@dataclass
+class Server:
+    url: str
+    store: str
+    keys: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(store: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engramdb", "serve", "--store", store, "--port", str(port), *extra],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    store = f"sqlite:///{tmp_path_factory.mktemp('server') / 'server.db'}"
+    with Memory(store) as m:
+        keys = {
+            "a": create_key(m.store, "tenant-a")[0],
+            "b": create_key(m.store, "tenant-b")[0],
+            "a_alice": create_key(m.store, "tenant-a", user_ids=["alice"])[0],
+            "revoked": create_key(m.store, "tenant-a")[0],
+        }
+        revoked = m.store.find_key(hash_secret(keys["revoked"]))
+        assert revoked is not None
+        m.store.revoke_key(revoked.id)
+    proc, url = _start(store)
+    yield Server(url, store, keys)
+    _stop(proc)
+
+
+def test_the_client_speaks_memory(server: Server) -> None:
+    with Client(server.url, server.keys["a"]) as client:
+        added = client.add([{"role": "user", "name": "Alice", "content": "I moved to Berlin"}], user_id="alice")
+        episode, fact = added.results
+        assert fact.memory == "Alice lives in Berlin" and added.extraction.state == "done"
+        hits = client.search("where does Alice live?", user_id="alice")
+        assert fact.id in [h.id for h in hits.results]
+        assert client.get(episode.id).memory == "I moved to Berlin"
+        page = client.get_all(user_id="alice", limit=1)
+        assert page.total == 2 and page.next_cursor
+        updated = client.update(episode.id, "I moved to Berlin in May", metadata={"v": 2})
+        assert updated.metadata == {"v": 2}
+        assert [h.event.value for h in client.history(episode.id)] == ["ADD", "UPDATE"]
+        context = client.context("where does Alice live?", user_id="alice", max_tokens=100)
+        assert context.tokens <= 100 and context.items
+        with pytest.raises(NotFoundError):
+            client.get("01NOPE")
+        with pytest.raises(ValidationError):
+            client.add("", user_id="alice")
+        assert client.delete_all(user_id="alice").deleted == 2
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Client | httpx.Client]]:
+    """Clients a test opens, closed when it ends."""
+    clients: list[Client | httpx.Client] = []
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def client(opened: list[Client | httpx.Client], server: Server, key: str) -> Client:
+    opened.append(c := Client(server.url, server.keys[key]))
+    return c
+
+
+def raw_client(opened: list[Client | httpx.Client], server: Server, **headers: str) -> httpx.Client:
+    opened.append(c := httpx.Client(base_url=server.url, headers=headers))
+    return c
+
+
+def test_no_key_can_reach_another_tenant(server: Server, opened: list[Client | httpx.Client]) -> None:
+    a, b = client(opened, server, "a"), client(opened, server, "b")
+    mine = a.add("secret plans for the launch", user_id="carol", infer=False).results[0].id
+    for call in (lambda: b.get(mine), lambda: b.update(mine, "hacked"), lambda: b.delete(mine),
+                 lambda: b.history(mine)):  # fmt: skip
+        with pytest.raises(NotFoundError):
+            call()
+    assert b.search("secret plans", user_id="carol").results == []
+    assert b.get_all(user_id="carol").total == 0
+    assert b.delete_all(user_id="carol").deleted == 0
+    raw = raw_client(opened, server, **{"X-API-Key": server.keys["b"]})
+    assert raw.get(f"/memories/{mine}").status_code == 404
+    assert raw.put(f"/memories/{mine}", json={"text": "x"}).status_code == 404
+    assert raw.delete(f"/memories/{mine}").status_code == 404
+    assert raw.get(f"/memories/{mine}/history").status_code == 404
+    assert raw.post("/search", json={"query": "secret", "user_id": "carol"}).json()["results"] == []
+    assert raw.get("/v1/export").text == ""
+    assert a.get(mine).memory == "secret plans for the launch"
+
+
+def test_a_key_limited_to_a_user(server: Server, opened: list[Client | httpx.Client]) -> None:
+    a, alice_only = client(opened, server, "a"), client(opened, server, "a_alice")
+    dave = a.add("dave's note", user_id="dave", infer=False).results[0].id
+    with pytest.raises(ConfigurationError, match="forbidden"):
+        alice_only.add("hi", user_id="dave")
+    with pytest.raises(ConfigurationError, match="forbidden"):
+        alice_only.search("note")  # no user named: not allowed either
+    with pytest.raises(NotFoundError):
+        alice_only.get(dave)
+    assert alice_only.add("hello", user_id="alice", infer=False).results[0].event.value == "ADD"
+
+
+def test_keys_are_required_and_revocation_is_immediate(server: Server, opened: list[Client | httpx.Client]) -> None:
+    assert httpx.post(server.url + "/v1/search", json={"query": "x"}).status_code == 401
+    bad = httpx.post(server.url + "/v1/search", json={"query": "x"}, headers={"Authorization": "Bearer egm_nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+    with pytest.raises(ConfigurationError, match="unauthorized"):
+        client(opened, server, "revoked").search("x", user_id="u")
+
+
+def test_bad_input_is_a_4xx_with_a_stable_code(server: Server, opened: list[Client | httpx.Client]) -> None:
+    raw = raw_client(opened, server, **{"X-API-Key": server.keys["a"]})
+    cases = [
+        (raw.post("/v1/memories", json={"messages": "", "user_id": "u"}), 400, "validation_error"),
+        (raw.post("/v1/memories", json={"messages": "x"}), 400, "validation_error"),
+        (raw.post("/v1/memories", content=b"{not json", headers={"content-type": "application/json"}), 422,
+         "invalid_request"),
+        (raw.post("/v1/memories", json={"messages": "x", "user_id": "u", "nope": 1}), 422, "invalid_request"),
+        (raw.post("/v1/search", json={"query": "x", "limit": 0}), 400, "validation_error"),
+        (raw.post("/v1/search", json={"query": "x", "filters": {"bad": 1}}), 400, "validation_error"),
+        (raw.get("/v1/memories", params={"limit": 5000}), 422, "invalid_request"),
+        (raw.get("/v1/memories", params={"cursor": "zzz"}), 400, "validation_error"),
+        (raw.post("/v1/memories", content=b"x" * 2_000_000, headers={"content-type": "application/json"}), 413,
+         "body_too_large"),
+    ]  # fmt: skip
+    for response, status, code in cases:
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
+
+
+def test_mem0_routes_health_metrics_and_docs(server: Server, opened: list[Client | httpx.Client]) -> None:
+    raw = raw_client(opened, server, Authorization=f"Bearer {server.keys['a']}")
+    added = raw.post("/memories", json={"messages": [{"role": "user", "content": "I love jazz"}], "user_id": "m0",
+                                        "run_id": "r1"}).json()  # fmt: skip
+    memory_id = added["results"][0]["id"]
+    assert raw.post("/search", json={"query": "jazz", "user_id": "m0"}).json()["results"]
+    assert raw.put(f"/memories/{memory_id}", json={"data": "I love bebop"}).json()["memory"] == "I love bebop"
+    assert len(raw.get(f"/memories/{memory_id}/history").json()) == 2
+    assert raw.delete(f"/memories/{memory_id}").json()["deleted"] == 1
+    assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+    assert "engramdb_requests_total" in httpx.get(server.url + "/metrics").text
+    spec = httpx.get(server.url + "/openapi.json").json()
+    assert {"/v1/memories", "/v1/search", "/v1/context", "/memories", "/search"} <= set(spec["paths"])
+
+
+def test_rate_limit_and_loopback_only_without_auth(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'rl.db'}"
+    with Memory(store) as m:
+        secret, _ = create_key(m.store, "t")
+    proc, url = _start(store, "--rate", "1")
+    try:
+        codes = [httpx.get(url + "/v1/memories", params={"user_id": "u"}, headers={"X-API-Key": secret}).status_code
+                 for _ in range(6)]  # fmt: skip
+        assert codes[0] == 200 and 429 in codes
+    finally:
+        _stop(proc)
+    refused = subprocess.run([sys.executable, "-m", "engramdb", "serve", "--store", store, "--no-auth", "--host",
+                              "0.0.0.0"], capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "loopback" in refused.stderr
