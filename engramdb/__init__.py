@@ -46,6 +46,7 @@ def __getattr__(name: str) -> object:
         return getattr(client, name)
     raise AttributeError(f"module 'engramdb' has no attribute {name!r}")
 
+
 __all__ = [
     "AddResult",
     "AddedItem",

@@ -437,6 +437,30 @@ def serve(
         uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
 
 
+@app.command("mcp")
+def mcp_(
+    transport: Annotated[str, typer.Option(help="stdio | http (streamable HTTP at /mcp)")] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8421,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve memory tools over MCP; --user/--agent fix the scope the tools may act on."""
+    from .server.mcp_tools import build_mcp
+
+    if transport not in ("stdio", "http"):
+        err.print("[red]error:[/red] --transport is stdio or http")
+        raise typer.Exit(2)
+    with opened(store, embedder) as m:
+        server = build_mcp(m, user_id=user, agent_id=agent)
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=host, port=port)
+
+
 def _register_bench() -> None:
     from .bench.cli import bench_app
 

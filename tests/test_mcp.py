@@ -1,0 +1,87 @@
+"""The MCP server driven by the official mcp client, over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
+
+
+def _data(result: Any) -> dict[str, Any]:
+    return json.loads(result.content[0].text)  # type: ignore[no-any-return]
+
+
+async def _exercise(client: Client) -> None:
+    tools = {t.name for t in (await client.list_tools()).tools}
+    assert tools == {"add_memory", "search_memory", "get_memory", "list_memories", "update_memory", "delete_memory",
+                     "get_context"}  # fmt: skip
+    added = _data(await client.call_tool("add_memory", {"text": "I'm allergic to peanuts"}))
+    episode, fact = added["results"]
+    assert fact["memory"] == "The user is allergic to peanuts" and episode["memory"] == "I'm allergic to peanuts"
+    hits = _data(await client.call_tool("search_memory", {"query": "allergies", "limit": 3}))
+    assert fact["id"] in [h["id"] for h in hits["results"]]
+    assert _data(await client.call_tool("get_memory", {"memory_id": episode["id"]}))["user_id"] == "alice"
+    updated = _data(await client.call_tool("update_memory", {"memory_id": episode["id"], "text": "peanuts: no"}))
+    assert updated["memory"] == "peanuts: no"
+    page = _data(await client.call_tool("list_memories", {"limit": 10}))
+    assert page["total"] == 2
+    context = _data(await client.call_tool("get_context", {"query": "what can I eat?", "max_tokens": 80}))
+    assert context["tokens"] <= 80 and "peanuts" in context["text"]
+    refused = _data(await client.call_tool("search_memory", {"query": "x", "user_id": "bob"}))
+    assert refused["error"]["code"] == "validation_error"  # the scope is fixed by configuration
+    assert _data(await client.call_tool("delete_memory", {"memory_id": fact["id"]}))["deleted"] == 1
+    missing = _data(await client.call_tool("get_memory", {"memory_id": "01NOPE"}))
+    assert missing["error"]["code"] == "not_found"
+
+
+def test_mcp_over_stdio(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "engramdb", "mcp", "--store", f"sqlite:///{tmp_path / 'mcp.db'}", "--user", "alice"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+    async def main() -> None:
+        async with Client(params) as client:
+            await _exercise(client)
+
+    asyncio.run(main())
+
+
+def test_mcp_over_streamable_http(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engramdb", "mcp", "--transport", "http", "--port", str(port),
+         "--store", f"sqlite:///{tmp_path / 'mcp.db'}", "--user", "alice"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+        async def main() -> None:
+            async with Client(url) as client:
+                await _exercise(client)
+
+        asyncio.run(main())
+    finally:
+        proc.terminate()
+        proc.wait(10)
