@@ -204,3 +204,15 @@ def test_rate_limit_and_loopback_only_without_auth(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "engramdb", "serve", "--store", store, "--no-auth", "--host",
                               "0.0.0.0"], capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2 and "loopback" in refused.stderr
+
+
+def test_schemathesis_finds_no_server_error(server: Server) -> None:
+    """Property-based requests generated from the OpenAPI spec: every answer is < 500."""
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi.json",
+         "-H", f"Authorization: Bearer {server.keys['a']}", "--checks", "not_a_server_error",
+         "--phases", "coverage,fuzzing", "--max-examples", "25", "--seed", "7"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "passed" in result.stdout
