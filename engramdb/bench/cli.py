@@ -70,6 +70,28 @@ def bench_extract(
     write_json(out, result)
 
 
+@bench_app.command("serve")
+def bench_serve(
+    adds: Annotated[int, typer.Option(help="add requests")] = 2000,
+    searches: Annotated[int, typer.Option(help="search requests")] = 5000,
+    threads: Annotated[int, typer.Option(help="concurrent client connections")] = 8,
+    users: Annotated[int, typer.Option(help="distinct user ids")] = 50,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
+) -> None:
+    """Requests/s and p50/p95 of add and search against `engramdb serve` on loopback."""
+    from .serve import run_serve_bench
+    from .store import write_json
+
+    result = run_serve_bench(adds=adds, searches=searches, threads=threads, users=users, console=console)
+    table = Table("route", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors")
+    for name in ("add", "search"):
+        r = result[name]
+        table.add_row(name, str(r["requests"]), f"{r['per_s']:,.0f}", f"{r['ms']['p50']:.1f}", f"{r['ms']['p95']:.1f}",
+                      f"{r['ms']['p99']:.1f}", str(r["errors"]))  # fmt: skip
+    Console().print(table)
+    write_json(out, result)
+
+
 @bench_app.command("locomo")
 def bench_locomo(
     data: Annotated[Path, typer.Option(help="LoCoMo JSON (a list of conversations)")],

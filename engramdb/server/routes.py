@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 
 from ..context import Context
 from ..errors import ValidationError
@@ -16,7 +18,12 @@ from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
 from .app import AddBody, ContextBody, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
 
-Tenant = Callable[..., tuple[Memory, ApiKey]]
+Tenant = Callable[..., Any]
+
+
+def _json(model: BaseModel) -> Response:
+    """Serialise once: the model is already validated, so skip FastAPI's response re-validation."""
+    return Response(content=model.model_dump_json(), media_type="application/json")
 
 
 def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
@@ -37,6 +44,14 @@ def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     )  # fmt: skip
 
 
+async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
+    """A search with the local embedder is a few milliseconds of CPU: run it on the event loop
+    (a thread hop costs more than it). A remote embedder means network I/O: use a thread."""
+    if m.embedder.name.startswith(("openai:", "ollama:")):
+        return await run_in_threadpool(_search, m, key, body)
+    return _search(m, key, body)
+
+
 def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
     owned(m, key, memory_id)
     return m.update(memory_id, body.text or body.memory or body.data, metadata=body.metadata)
@@ -44,12 +59,12 @@ def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryI
 
 def register(app: FastAPI, tenant: Tenant) -> None:
     @app.post("/v1/memories", response_model=AddResult, tags=["memories"])
-    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
-        return _add(*t, body)
+    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(_add(*t, body))
 
     @app.post("/v1/search", response_model=SearchResult, tags=["memories"])
-    def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> SearchResult:
-        return _search(*t, body)
+    async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(await _searched(*t, body))
 
     @app.get("/v1/memories", response_model=Page, tags=["memories"])
     def list_memories(
@@ -156,12 +171,12 @@ def register_mem0(app: FastAPI, tenant: Tenant) -> None:
     """mem0's REST routes, so existing mem0 clients keep working."""
 
     @app.post("/memories", response_model=AddResult, tags=["mem0"])
-    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
-        return _add(*t, body)
+    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(_add(*t, body))
 
     @app.post("/search", response_model=SearchResult, tags=["mem0"])
-    def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> SearchResult:
-        return _search(*t, body)
+    async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(await _searched(*t, body))
 
     @app.get("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
     def get(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
