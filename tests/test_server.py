@@ -133,7 +133,14 @@ def test_no_key_can_reach_another_tenant(server: Server, opened: list[Client | h
     assert raw.get(f"/memories/{mine}/history").status_code == 404
     assert raw.post("/search", json={"query": "secret", "user_id": "carol"}).json()["results"] == []
     assert raw.get("/v1/export").text == ""
-    assert a.get(mine).memory == "secret plans for the launch"
+    assert "secret" not in b.context("secret plans", user_id="carol").text
+    assert b.consolidate(user_id="carol").examined == 0
+    assert b.prune(user_id="carol", policy={"max_memories": 0}).forgotten == {}
+    replayed = raw.post("/v1/import", content=a.get(mine).model_dump_json().encode()).json()["results"][0]
+    assert replayed["event"] == "ADD" and replayed["id"] != mine  # another tenant's id is neither revealed nor taken
+    assert a.get(mine).memory == "secret plans for the launch" and a.get(mine).state.value == "active"
+    with pytest.raises(NotFoundError):
+        b.get(mine)
 
 
 def test_a_key_limited_to_a_user(server: Server, opened: list[Client | httpx.Client]) -> None:

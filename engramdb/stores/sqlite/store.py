@@ -165,8 +165,11 @@ class SQLiteStore:
         ).fetchone()
         if existing is not None:
             return existing["id"], Event.NOOP
-        if conn.execute("SELECT 1 FROM memories WHERE id = ?", (item.id,)).fetchone():
+        owner = conn.execute("SELECT tenant_id FROM memories WHERE id = ?", (item.id,)).fetchone()
+        if owner is not None and owner[0] == tenant_id:
             return item.id, Event.NOOP
+        if owner is not None:  # another tenant's id: never reveal it exists, store under a fresh id
+            record.item = item = item.model_copy(update={"id": new_id()})
         self._insert(conn, tenant_id, seq, record)
         return item.id, Event.ADD
 
