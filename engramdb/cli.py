@@ -8,6 +8,7 @@ edge) and passed down; ``--store``/``--embedder`` override them. Exit codes: 0 o
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -421,6 +422,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8420,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")] = False,
     rate: Annotated[float, typer.Option(help="requests per second per key")] = 100.0,
+    workers: Annotated[int, typer.Option(help="server processes sharing the store")] = 1,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
@@ -428,13 +430,19 @@ def serve(
     import uvicorn
 
     from .server import ServerSettings, create_app
+    from .server.factory import ENV
 
     if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
         err.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1)")
         raise typer.Exit(2)
-    with opened(store, embedder) as m:
-        settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
-        uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
+    settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
+    with opened(store, embedder) as m:  # validates the configuration and migrates the store once
+        if workers <= 1:
+            uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
+            return
+    os.environ[ENV] = json.dumps({**settings.model_dump(), "memory": {"store": store, "embedder": embedder}})
+    uvicorn.run("engramdb.server.factory:make_app", factory=True, workers=workers, host=host, port=port,
+                log_level="warning")  # fmt: skip
 
 
 @app.command("mcp")

@@ -223,3 +223,19 @@ def test_schemathesis_finds_no_server_error(server: Server) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
+
+
+def test_several_workers_share_one_store(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'workers.db'}"
+    with Memory(store) as m:
+        secret, _ = create_key(m.store, "t")
+    proc, url = _start(store, "--workers", "2")
+    try:
+        clients = [Client(url, secret) for _ in range(4)]
+        ids = [c.add(f"note number {i} about gardening", user_id="w", infer=False).results[0].id
+               for i, c in enumerate(clients)]  # fmt: skip
+        for c in clients:  # whichever worker answers sees every write
+            assert {h.id for h in c.search("gardening", user_id="w", limit=10).results} == set(ids)
+            c.close()
+    finally:
+        _stop(proc)

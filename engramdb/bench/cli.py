@@ -76,13 +76,16 @@ def bench_serve(
     searches: Annotated[int, typer.Option(help="search requests")] = 5000,
     threads: Annotated[int, typer.Option(help="concurrent client connections")] = 8,
     users: Annotated[int, typer.Option(help="distinct user ids")] = 50,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
     out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
 ) -> None:
     """Requests/s and p50/p95 of add and search against `engramdb serve` on loopback."""
     from .serve import run_serve_bench
     from .store import write_json
 
-    result = run_serve_bench(adds=adds, searches=searches, threads=threads, users=users, console=console)
+    result = run_serve_bench(
+        adds=adds, searches=searches, threads=threads, users=users, workers=workers, console=console
+    )
     table = Table("route", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors")
     for name in ("add", "search"):
         r = result[name]

@@ -27,11 +27,12 @@ from .stats import percentiles
 from .store import sentences, word_list
 
 
-def _start(store: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(store: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "engramdb", "serve", "--store", store, "--port", str(port), "--rate", "100000"]
+    cmd = [sys.executable, "-m", "engramdb", "serve", "--store", store, "--port", str(port), "--rate", "100000",
+           "--workers", str(workers)]  # fmt: skip
     proc = subprocess.Popen(cmd, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -73,7 +74,9 @@ def _load(url: str, key: str, bodies: list[tuple[str, dict[str, Any]]], threads:
             "errors": errors}  # fmt: skip
 
 
-def run_serve_bench(*, adds: int, searches: int, threads: int, users: int, console: Console) -> dict[str, Any]:
+def run_serve_bench(
+    *, adds: int, searches: int, threads: int, users: int, workers: int, console: Console
+) -> dict[str, Any]:
     rng = np.random.default_rng(11)
     words = word_list()
     texts = sentences(adds, rng, words)
@@ -81,7 +84,7 @@ def run_serve_bench(*, adds: int, searches: int, threads: int, users: int, conso
         store = f"sqlite:///{tmp}/serve.db"
         with Memory(store) as memory:
             secret, _ = create_key(memory.store, "bench")
-        proc, url = _start(store)
+        proc, url = _start(store, workers)
         try:
             console.print(f"server up at {url}; {threads} client threads")
             add_bodies = [("/v1/memories", {"messages": t, "user_id": f"u{i % users}"}) for i, t in enumerate(texts)]
@@ -93,4 +96,4 @@ def run_serve_bench(*, adds: int, searches: int, threads: int, users: int, conso
         finally:
             proc.terminate()
             proc.wait(10)
-    return {"threads": threads, "users": users, "add": added, "search": searched}
+    return {"threads": threads, "users": users, "workers": workers, "add": added, "search": searched}
