@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Literal, Union
 
 from .errors import ValidationError
-from .models import MEMORY_KINDS, as_utc
+from .models import MEMORY_KINDS, as_utc, is_unicode
 
 FieldType = Literal["str", "number", "datetime"]
 
@@ -93,7 +93,8 @@ Node = Union[Cond, And, Or, Not]
 
 def format_datetime(value: datetime) -> str:
     """The one storage format for datetimes: fixed-width UTC ISO 8601, so text order is time order."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: strftime("%Y") drops the zero padding of years before 1000.
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_filter(spec: dict[str, Any] | None) -> Node | None:
@@ -166,6 +167,8 @@ def _cond(name: str, path: tuple[str, ...], op: str, value: Any) -> Cond:
 
 
 def _check_value(name: str, path: tuple[str, ...], op: str, value: Any) -> Scalar:
+    if isinstance(value, str) and not is_unicode(value):
+        raise ValidationError(f"filter value for {name!r} is not valid Unicode")
     if path:
         if not isinstance(value, (str, int, float, bool)) or value != value:  # NaN check
             raise ValidationError(f"metadata filter {name!r} takes a string, number or boolean")

@@ -14,7 +14,18 @@ import pydantic
 
 from .config import MemoryConfig
 from .errors import ValidationError
-from .models import MEMORY_KINDS, MemoryItem, Message, Provenance, Scope, as_utc, content_hash, new_id, utcnow
+from .models import (
+    MEMORY_KINDS,
+    MemoryItem,
+    Message,
+    Provenance,
+    Scope,
+    as_utc,
+    content_hash,
+    is_unicode,
+    new_id,
+    utcnow,
+)
 
 MessagesInput = str | Mapping[str, Any] | Message | Sequence[Mapping[str, Any] | Message | str]
 
@@ -99,6 +110,8 @@ def check_text(text: Any, config: MemoryConfig, what: str = "text") -> str:
         raise ValidationError(f"{what} has {len(text)} characters; the limit is {config.max_text_chars}")
     if "\x00" in text:
         raise ValidationError(f"{what} contains a NUL character")
+    if not is_unicode(text):
+        raise ValidationError(f"{what} is not valid Unicode (it contains a lone surrogate)")
     return text
 
 

@@ -52,6 +52,15 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def is_unicode(text: str) -> bool:
+    """False for strings with lone surrogates (e.g. from a JSON "\\ud84e"), which no store can keep."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def content_hash(text: str) -> str:
     """Hash of the stored text, used for exact-duplicate detection and the embedding cache."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -88,8 +97,8 @@ class Scope(BaseModel):
     @field_validator("user_id", "agent_id", "session_id")
     @classmethod
     def _non_blank(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or len(value) > 256):
-            raise ValueError("scope ids must be non-blank strings of at most 256 characters")
+        if value is not None and (not value.strip() or len(value) > 256 or not is_unicode(value)):
+            raise ValueError("scope ids must be non-blank Unicode strings of at most 256 characters")
         return value
 
     def is_empty(self) -> bool:

@@ -69,6 +69,16 @@ def test_messages_keep_speaker_role_and_timestamp(memory: Memory) -> None:
     assert memory.get(result.results[1].id).provenance.role == "assistant"
 
 
+@pytest.mark.parametrize("year", [30, 999, 9999])
+def test_dates_of_any_year_round_trip_and_filter(memory: Memory, year: int) -> None:
+    when = datetime(year, 5, 27, 0, 44, 39, tzinfo=timezone.utc)
+    added = memory.add("An old note", user_id="u", occurred_at=when).results[0]
+    assert memory.get(added.id).occurred_at == when
+    hits = memory.search("old note", user_id="u", filters={"occurred_at": {"lte": when}}).results
+    assert [h.id for h in hits] == [added.id]
+    assert memory.search("old note", user_id="u", filters={"occurred_at": {"gt": when}}).results == []
+
+
 def test_content_parts_are_joined(memory: Memory) -> None:
     parts = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
     result = memory.add({"role": "user", "content": parts}, user_id="u")

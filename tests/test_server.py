@@ -66,6 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "b": create_key(m.store, "tenant-b")[0],
             "a_alice": create_key(m.store, "tenant-a", user_ids=["alice"])[0],
             "revoked": create_key(m.store, "tenant-a")[0],
+            "admin_a": create_key(m.store, "tenant-a", admin=True)[0],
         }
         revoked = m.store.find_key(hash_secret(keys["revoked"]))
         assert revoked is not None
@@ -213,13 +214,13 @@ def test_rate_limit_and_loopback_only_without_auth(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "loopback" in refused.stderr
 
 
-def test_schemathesis_finds_no_server_error(server: Server) -> None:
+def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path) -> None:
     """Property-based requests generated from the OpenAPI spec: every answer is < 500."""
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi.json",
          "-H", f"Authorization: Bearer {server.keys['a']}", "--checks", "not_a_server_error",
          "--phases", "coverage,fuzzing", "--max-examples", "25", "--seed", "7"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
@@ -239,3 +240,21 @@ def test_several_workers_share_one_store(tmp_path: Path) -> None:
             c.close()
     finally:
         _stop(proc)
+
+
+def test_an_admin_key_manages_its_tenants_keys(server: Server, opened: list[Client | httpx.Client]) -> None:
+    admin = raw_client(opened, server, **{"X-API-Key": server.keys["admin_a"]})
+    made = admin.post("/v1/keys", json={"user_ids": ["zoe"], "name": "zoe's app"}).json()
+    assert made["tenant_id"] == "tenant-a" and made["secret"].startswith("egm_")
+    assert made["id"] in [k["id"] for k in admin.get("/v1/keys").json()]
+    assert all("secret" not in k and "hash" not in k for k in admin.get("/v1/keys").json())
+    zoe = raw_client(opened, server, **{"X-API-Key": made["secret"]})
+    assert zoe.get("/v1/memories", params={"user_id": "zoe"}).status_code == 200
+    assert zoe.get("/v1/keys").json()["error"]["code"] == "forbidden"  # not an admin key
+    assert admin.delete(f"/v1/keys/{made['id']}").json()["revoked_at"]
+    assert zoe.get("/v1/memories", params={"user_id": "zoe"}).status_code == 401  # at once
+    b_keys = raw_client(opened, server, **{"X-API-Key": server.keys["b"]})
+    assert b_keys.post("/v1/keys", json={}).status_code == 403
+    with Memory(server.store) as m:
+        other = m.store.list_keys("tenant-b")[0]
+    assert admin.delete(f"/v1/keys/{other.id}").status_code == 404  # another tenant's key

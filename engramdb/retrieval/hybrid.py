@@ -86,7 +86,8 @@ def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, 
             recency=recency,
             importance=importance,
         )
-    return SearchHit(**item.model_dump(), score=round(score, 6), explain=detail)
+    # the item is already validated: build the hit from its fields without validating it twice
+    return SearchHit.model_construct(**dict(item), score=round(score, 6), explain=detail)
 
 
 def favour_in_range(

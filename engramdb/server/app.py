@@ -9,6 +9,7 @@ are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a st
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from ..errors import ConfigurationError, EngramError, NotFoundError, ProviderErr
 from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, MemoryItem, utcnow
 from .auth import authenticate
+
+log = logging.getLogger("engramdb.server")
 
 STATUS: dict[type[EngramError], int] = {
     ValidationError: 400, NotFoundError: 404, ConfigurationError: 500, StoreError: 503, ProviderError: 502,
@@ -196,8 +199,13 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
 
+    @app.exception_handler(UnicodeError)
+    async def not_unicode(request: Request, exc: UnicodeError) -> JSONResponse:
+        return error(400, "validation_error", "strings must be valid Unicode (no lone surrogates)")
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error(500, "internal_error", "internal error")
 
     @app.middleware("http")
@@ -254,6 +262,7 @@ def _mem0_routes(app: FastAPI, tenant: Tenant) -> None:
     from . import routes
 
     routes.register_mem0(app, tenant)
+    routes.register_keys(app, tenant)
 
 
 __all__ = ["MAX_PAGE", "ServerSettings", "create_app"]

@@ -9,14 +9,15 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ..context import Context
-from ..errors import ValidationError
+from ..errors import NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
-from .app import AddBody, ContextBody, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
+from .app import AddBody, ContextBody, Forbidden, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
+from .auth import create_key
 
 Tenant = Callable[..., Any]
 
@@ -165,6 +166,44 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         for record in records:
             check_user(key, record.get("user_id") if isinstance(record, dict) else None)
         return m.import_items(records)
+
+
+class KeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: list[str] | None = None
+    admin: bool = False
+    name: str | None = None
+
+
+def _admin(key: ApiKey) -> None:
+    if not key.admin:
+        raise Forbidden("managing keys needs an admin key")
+
+
+def register_keys(app: FastAPI, tenant: Tenant) -> None:
+    """An admin key manages the keys of its own tenant."""
+
+    @app.post("/v1/keys", tags=["keys"])
+    def create(body: KeyBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> dict[str, Any]:
+        m, key = t
+        _admin(key)
+        secret, made = create_key(m.store, key.tenant_id, user_ids=body.user_ids, admin=body.admin, name=body.name)
+        return {"secret": secret, **made.model_dump(mode="json")}
+
+    @app.get("/v1/keys", response_model=list[ApiKey], tags=["keys"])
+    def list_keys(t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[ApiKey]:
+        m, key = t
+        _admin(key)
+        return m.store.list_keys(key.tenant_id)
+
+    @app.delete("/v1/keys/{key_id}", response_model=ApiKey, tags=["keys"])
+    def revoke(key_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ApiKey:
+        m, key = t
+        _admin(key)
+        if key_id not in {k.id for k in m.store.list_keys(key.tenant_id)}:
+            raise NotFoundError(f"no API key with id {key_id!r}")
+        return m.store.revoke_key(key_id)
 
 
 def register_mem0(app: FastAPI, tenant: Tenant) -> None:
