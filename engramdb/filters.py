@@ -167,8 +167,8 @@ def _cond(name: str, path: tuple[str, ...], op: str, value: Any) -> Cond:
 
 
 def _check_value(name: str, path: tuple[str, ...], op: str, value: Any) -> Scalar:
-    if isinstance(value, str) and not is_unicode(value):
-        raise ValidationError(f"filter value for {name!r} is not valid Unicode")
+    if isinstance(value, str) and (not is_unicode(value) or "\x00" in value):
+        raise ValidationError(f"filter value for {name!r} is not valid Unicode or contains NUL")
     if path:
         if not isinstance(value, (str, int, float, bool)) or value != value:  # NaN check
             raise ValidationError(f"metadata filter {name!r} takes a string, number or boolean")

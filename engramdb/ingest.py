@@ -96,6 +96,8 @@ def check_metadata(metadata: Any, config: MemoryConfig) -> dict[str, Any]:
         encoded = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"metadata is not JSON-serialisable: {exc}") from exc
+    if "\\u0000" in encoded or not is_unicode(json.dumps(metadata, ensure_ascii=False)):
+        raise ValidationError("metadata strings must be valid Unicode without NUL characters")
     if len(encoded.encode()) > config.max_metadata_bytes:
         raise ValidationError(f"metadata is over {config.max_metadata_bytes} bytes")
     return dict(json.loads(encoded))

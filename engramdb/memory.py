@@ -112,12 +112,14 @@ class Memory:
         if isinstance(embedder, str) or embedder is None:
             embedder = resolve_embedder(embedder or config.embedder, config.embedder_options)
         self.embedder: Embedder = CachedEmbedder(embedder)
-        self.store: Store = (
-            store
-            if store is not None and not isinstance(store, str)
-            else open_store(config.store, synchronous=config.synchronous)
-        )
-        self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
+        owned = store is None or isinstance(store, str)
+        self.store: Store = open_store(config.store, synchronous=config.synchronous) if owned else store  # type: ignore[assignment]
+        try:
+            self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
+        except BaseException:
+            if owned:
+                self.store.close()  # a store we opened must not leak its connections
+            raise
         self.tenant_id = config.tenant_id
         deriver = Deriver(self.store, self.embedder, make_extractor(config), config)
         self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)

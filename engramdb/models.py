@@ -97,8 +97,8 @@ class Scope(BaseModel):
     @field_validator("user_id", "agent_id", "session_id")
     @classmethod
     def _non_blank(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or len(value) > 256 or not is_unicode(value)):
-            raise ValueError("scope ids must be non-blank Unicode strings of at most 256 characters")
+        if value is not None and (not value.strip() or len(value) > 256 or not is_unicode(value) or "\x00" in value):
+            raise ValueError("scope ids must be non-blank Unicode strings of at most 256 characters, without NUL")
         return value
 
     def is_empty(self) -> bool:

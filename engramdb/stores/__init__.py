@@ -1,7 +1,7 @@
 """Stores by URL: one facade, the backend chosen by the address.
 
 ``None`` → a file in the user's data directory; ``":memory:"``; ``"sqlite:///path.db"`` or a
-plain path; ``"postgresql://..."`` is reserved for the PostgreSQL store.
+plain path; ``"postgresql://..."`` → PostgreSQL with pgvector.
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
     if url.startswith("sqlite:///"):
         return SQLiteStore(url[len("sqlite:///") :], synchronous=synchronous)
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigurationError("the PostgreSQL store is not available in this version of engramdb")
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the PostgreSQL store needs its drivers: pip install 'engramdb[postgres]' ({exc})"
+            ) from exc
+        return PostgresStore(url)
     if "://" in url:
         raise ConfigurationError(f"unsupported store URL {url!r}: use ':memory:', 'sqlite:///path.db' or a path")
     return SQLiteStore(str(Path(url).expanduser()), synchronous=synchronous)

@@ -9,7 +9,6 @@ float32 BLOBs, searched by the exact in-memory index in ``stores.vectors``.
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
+from ..cursor import decode_cursor, encode_cursor
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
 from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
@@ -771,17 +771,3 @@ def _query_sql(query: Query) -> tuple[str, list[Any]]:
         where += " AND " + compile_filter(query.where, params)
     return where, params
 
-
-def encode_cursor(memory_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": memory_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if not isinstance(after, str):
-            raise TypeError
-        return after
-    except Exception as exc:
-        raise ValidationError(f"invalid pagination cursor {cursor!r}") from exc

@@ -1,0 +1,195 @@
+"""SQLite and PostgreSQL side by side: the same operations give the same results.
+
+Every test drives two Memory objects, one per backend, through the public API and compares
+what comes back (by text: ids are fresh per store). The per-test behaviour suites also run on
+both backends through the ``store_url`` fixture; this file checks the two against each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_filters import FILTERS, RECORDS, reference
+
+from engramdb import AsyncMemory, ConfigurationError, Memory, MemoryConfig, NotFoundError, ValidationError
+from engramdb.embedders import Embedder
+
+Pair = tuple[Memory, Memory]
+SENTENCES = [
+    "I'm vegetarian and allergic to peanuts", "Book me a window seat on the flight to Lisbon",
+    "My sister Maya lives in Porto", "I run every morning before work", "Our dog Biscuit hates thunderstorms",
+    "I work as a nurse at the city hospital", "We are planning a trip to Japan in April",
+    "My favourite band is Radiohead", "I am learning to play the cello", "The car needs new tyres before winter",
+    "Emma starts school in September", "I prefer tea to coffee in the afternoon",
+]  # fmt: skip
+QUERIES = ["what can alice eat?", "where does her sister live", "pets", "job", "music", "travel plans", "drinks"]
+
+
+@pytest.fixture
+def pair(tmp_path: Path, postgres_url: str, default_embedder: Embedder) -> Iterator[Pair]:
+    config = MemoryConfig(infer=False)
+    with (
+        Memory(f"sqlite:///{tmp_path / 'c.db'}", embedder=default_embedder, config=config) as lite,
+        Memory(postgres_url, embedder=default_embedder, config=config) as pg,
+    ):
+        yield lite, pg
+
+
+def both(pair: Pair, method: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    return tuple(getattr(m, method)(*args, **kwargs) for m in pair)  # type: ignore[return-value]
+
+
+def texts(result: Any) -> list[str]:
+    return [item.memory for item in result.results]
+
+
+def test_dense_ranking_and_scores_agree(pair: Pair) -> None:
+    for text in SENTENCES:
+        both(pair, "add", text, user_id="alice")
+    for query in QUERIES:
+        lite, pg = both(pair, "search", query, user_id="alice", limit=5, options={"lexical_weight": 0})
+        assert texts(lite) == texts(pg), query
+        assert [h.score for h in lite.results] == pytest.approx([h.score for h in pg.results], abs=1e-6)
+
+
+def test_hybrid_search_agrees(pair: Pair) -> None:
+    for text in SENTENCES:
+        both(pair, "add", text, user_id="alice")
+    for query in QUERIES:
+        lite, pg = both(pair, "search", query, user_id="alice", limit=3)
+        assert texts(lite)[0] == texts(pg)[0], query
+        assert set(texts(lite)) == set(texts(pg)), query
+
+
+def test_tenant_wide_search_through_the_index_agrees_with_the_exact_scan(pair: Pair) -> None:
+    """Without a user, PostgreSQL searches through HNSW; SQLite scans exactly."""
+    for i, text in enumerate(SENTENCES * 3):
+        both(pair, "add", f"{text} (note {i})", user_id=f"user{i % 7}", agent_id="bot")
+    for query in QUERIES:
+        lite, pg = both(pair, "search", query, agent_id="bot", limit=5, options={"lexical_weight": 0})
+        assert texts(lite) == texts(pg), query
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=RECORDS, filters=st.lists(FILTERS, min_size=1, max_size=6))
+def test_random_filters_agree(pair: Pair, records: list[dict[str, Any]], filters: list[Any]) -> None:
+    user = uuid.uuid4().hex  # a fresh scope per example: the stores are shared across examples
+    for i, r in enumerate(records):
+        message = {"role": "user", "content": f"record {i}", **({"name": r["speaker"]} if r["speaker"] else {})}
+        both(pair, "add", message, user_id=user, kind=r["kind"], importance=r["importance"], metadata=r["metadata"])
+    for spec in filters:
+        expected = [f"record {i}" for i, r in enumerate(records) if reference(spec, r)]
+        lite, pg = both(pair, "get_all", user_id=user, filters=spec, limit=1000)
+        assert texts(lite) == texts(pg) == expected, spec
+        assert lite.total == pg.total == len(expected)
+        lite_hits, pg_hits = both(pair, "search", "record", user_id=user, filters=spec, limit=1000)
+        assert sorted(texts(lite_hits)) == sorted(texts(pg_hits)) == sorted(expected), spec
+
+
+def test_pagination_agrees(pair: Pair) -> None:
+    for i in range(23):
+        both(pair, "add", f"note number {i}", user_id="u")
+    pages: list[list[list[str]]] = [[], []]
+    for side, memory in enumerate(pair):
+        cursor = None
+        while True:
+            page = memory.get_all(user_id="u", limit=5, cursor=cursor)
+            assert page.total == 23
+            pages[side].append(texts(page))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert pages[0] == pages[1]
+    assert [len(p) for p in pages[0]] == [5, 5, 5, 5, 3]
+    assert sorted(t for p in pages[0] for t in p) == sorted(f"note number {i}" for i in range(23))
+    for memory in pair:
+        with pytest.raises(ValidationError):
+            memory.get_all(user_id="u", cursor="not-a-cursor")
+
+
+def _residence(memory: Memory, **kwargs: Any) -> list[str]:
+    hits = memory.search("where does alice live", user_id="alice", filters={"slot": "residence"}, **kwargs)
+    return sorted(texts(hits))
+
+
+def test_supersession_and_as_of_agree(tmp_path: Path, postgres_url: str, default_embedder: Embedder) -> None:
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    with (
+        Memory(f"sqlite:///{tmp_path / 's.db'}", embedder=default_embedder) as lite,
+        Memory(postgres_url, embedder=default_embedder) as pg,
+    ):
+        for memory in (lite, pg):
+            memory.add({"role": "user", "content": "I live in Paris", "timestamp": start}, user_id="alice")
+            later = start + timedelta(days=90)
+            memory.add({"role": "user", "content": "I moved to Berlin", "timestamp": later}, user_id="alice")
+        for kwargs in ({}, {"include_invalid": True}, {"as_of": start + timedelta(days=30)}):
+            assert _residence(lite, **kwargs) == _residence(pg, **kwargs), kwargs
+        assert _residence(pg) == ["The user lives in Berlin"]
+        assert _residence(pg, as_of=start + timedelta(days=30)) == ["The user lives in Paris"]
+        old = [m.get_all(user_id="alice", filters={"state": "superseded"}, include_inactive=True) for m in (lite, pg)]
+        assert texts(old[0]) == texts(old[1]) == ["The user lives in Paris"]
+        events = [[h.event for h in m.history(page.results[0].id)] for m, page in zip((lite, pg), old, strict=True)]
+        assert events[0] == events[1]
+
+
+def test_tenants_are_isolated_on_both(pair: Pair) -> None:
+    for memory in pair:
+        a, b = memory.for_tenant("a"), memory.for_tenant("b")
+        mine = a.add("Tenant A's secret plan", user_id="alice").results[0].id
+        assert b.search("secret plan", user_id="alice").results == []
+        assert b.get_all(user_id="alice").total == 0
+        for method, args in (("get", ()), ("history", ()), ("delete", ()), ("update", ("stolen",))):
+            with pytest.raises(NotFoundError):
+                getattr(b, method)(mine, *args)
+        taken = b.import_items([a.get(mine)]).results[0]
+        assert taken.id != mine  # another tenant's id is neither revealed nor taken
+        assert a.get(mine).memory == "Tenant A's secret plan"
+
+
+def test_errors_agree(pair: Pair) -> None:
+    for memory in pair:
+        first = memory.add("one", user_id="u").results[0].id
+        memory.add("two", user_id="u")
+        with pytest.raises(ValidationError):
+            memory.update(first, "two")  # the scope already holds exactly this text
+        with pytest.raises(NotFoundError):
+            memory.get("01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+        assert memory.add("one", user_id="u").results[0].event.value == "NOOP"
+        assert memory.get(first).memory == "one"
+
+
+def test_export_import_and_stats_agree(pair: Pair) -> None:
+    for i, text in enumerate(SENTENCES):
+        both(pair, "add", text, user_id=f"u{i % 3}", metadata={"n": i})
+    lite, pg = pair
+    assert [(i.memory, i.metadata) for i in lite.export()] == [(i.memory, i.metadata) for i in pg.export()]
+    s1, s2 = lite.stats(), pg.stats()
+    for field in ("memories", "by_kind", "scopes", "history_rows", "embedder", "dimension"):
+        assert getattr(s1, field) == getattr(s2, field), field
+
+
+def test_postgres_reopens_and_refuses_another_embedder(postgres_url: str, default_embedder: Embedder) -> None:
+    with Memory(postgres_url, embedder=default_embedder) as m:
+        added = m.add("I keep bees", user_id="u").results[0].id
+    with Memory(postgres_url, embedder=default_embedder) as m:
+        assert m.get(added).memory == "I keep bees"
+    with pytest.raises(ConfigurationError):
+        Memory(postgres_url, embedder="hash:64")
+
+
+def test_async_memory_on_postgres(postgres_url: str, default_embedder: Embedder) -> None:
+    import asyncio
+
+    async def main() -> list[str]:
+        async with AsyncMemory(postgres_url, embedder=default_embedder) as m:
+            await m.add("I keep bees on the roof", user_id="u")
+            return texts(await m.search("hobbies", user_id="u"))
+
+    assert "I keep bees on the roof" in asyncio.run(main())
