@@ -417,6 +417,38 @@ def keys_revoke(key_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -
 
 
 @app.command()
+def migrate(
+    source: Annotated[str, typer.Option("--from", help="the store to copy, e.g. sqlite:///memory.db")],
+    target: Annotated[str, typer.Option("--to", help="an empty store, e.g. postgresql://user@host/db")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy everything (embeddings, history, keys) to another store, then verify counts and checksums."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .migrate import migrate_store
+
+    columns = (TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err, transient=as_json) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(table: str, done: int, total: int) -> None:
+                if table not in tasks:
+                    tasks[table] = bar.add_task(table, total=total)
+                bar.update(tasks[table], completed=done)
+
+            report = migrate_store(source, target, progress=progress)
+    except EngramError as exc:
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 5)
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(code) from None
+    table = Table("table", "rows", "sha256", "verified")
+    for t in report.tables:
+        table.add_row(t.table, str(t.target_rows), t.target_sha256[:16], "yes" if t.ok else "NO")
+    _emit(report, as_json, table)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8420,

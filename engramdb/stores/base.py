@@ -159,4 +159,16 @@ class Store(Protocol):
 
     def reset(self, tenant_id: str) -> None: ...
 
+    def binding(self) -> tuple[str, int] | None:
+        """The embedder name and dimension the vectors were made with, if any yet."""
+
+    def count_rows(self, table: str) -> int:
+        """Rows in one of ``portable.TABLES`` across all tenants (for migration checks)."""
+
+    def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every row of a ``portable.TABLES`` table in key order, in batches, as portable dicts."""
+
+    def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert portable rows as they are (ids, tenants, history, vectors) in one transaction."""
+
     def close(self) -> None: ...

@@ -42,8 +42,18 @@ from ...models import (
 )
 from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
 from ..cursor import decode_cursor, encode_cursor
+from ..portable import BY_NAME
 from .migrations import migrate
-from .rows import MEMORY_COLUMNS, history_from_row, item_from_row, item_params, job_from_row, jsonb, key_from_row
+from .rows import (
+    MEMORY_COLUMNS,
+    history_from_row,
+    item_from_row,
+    item_params,
+    job_from_row,
+    jsonb,
+    key_from_row,
+    utc,
+)
 from .sqlfilter import compile_filter
 
 TOUCH_FLUSH_S = 5.0
@@ -451,6 +461,49 @@ class PostgresStore:
                 [(count, at, memory_id) for memory_id, (count, at) in sorted(pending.items())],
             )
 
+    # --- whole-store copies (engramdb migrate) ------------------------------------------------
+
+    def binding(self) -> tuple[str, int] | None:
+        meta = self._meta()
+        return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
+
+    def count_rows(self, table: str) -> int:
+        return int(self._read(f"SELECT count(*) AS n FROM {BY_NAME[table].name}")[0]["n"])
+
+    def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        spec = BY_NAME[table]
+        key = ", ".join(spec.key)
+        last: tuple[Any, ...] | None = None
+        while True:
+            where = "" if last is None else f"WHERE ({key}) > ({', '.join('%s' for _ in spec.key)})"
+            rows = self._read(
+                f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT %s",
+                [*(last or ()), batch],
+            )
+            if not rows:
+                return
+            for row in rows:
+                for column in spec.datetimes:
+                    row[column] = utc(row[column])
+                if "embedding" in row:
+                    row["embedding"] = np.asarray(row["embedding"].to_numpy(), dtype=np.float32)
+            yield rows
+            last = tuple(rows[-1][k] for k in spec.key)
+
+    def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        spec = BY_NAME[table]
+        columns = ", ".join(spec.columns)
+        marks = ", ".join(f"%({c})s" for c in spec.columns)
+        if spec.name == "memories":
+            columns, marks = columns + ", tsv", marks + ", to_tsvector(%(cfg)s::regconfig, %(index_text)s)"
+        params = [
+            {**{c: jsonb(row[c]) if c in spec.json and row[c] is not None else row[c] for c in spec.columns},
+             "cfg": self._text_search}
+            for row in rows
+        ]  # fmt: skip
+        with self._write() as conn, conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {spec.name} ({columns}) VALUES ({marks})", params)
+
     # --- API keys ------------------------------------------------------------------------
 
     def save_key(self, key: ApiKey, key_hash: str) -> None:
@@ -677,4 +730,3 @@ def _query_sql(query: Query) -> tuple[str, list[Any]]:
     if query.where is not None:
         where += " AND " + compile_filter(query.where, params)
     return where, params
-

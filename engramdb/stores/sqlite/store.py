@@ -39,6 +39,7 @@ from ...models import (
 )
 from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
 from ..cursor import decode_cursor, encode_cursor
+from ..portable import BY_NAME, Table
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
 from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
@@ -414,6 +415,48 @@ class SQLiteStore:
                 self._end(conn, tenant_id, seq, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
         return len(ids)
 
+    # --- whole-store copies (engramdb migrate) ------------------------------------------------
+
+    def binding(self) -> tuple[str, int] | None:
+        meta = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+        return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
+
+    def count_rows(self, table: str) -> int:
+        return int(self._read(f"SELECT count(*) FROM {BY_NAME[table].name}")[0][0])
+
+    def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        spec = BY_NAME[table]
+        key = ", ".join(spec.key)
+        last: tuple[Any, ...] | None = None
+        while True:
+            where = "" if last is None else f"WHERE ({key}) > ({', '.join('?' for _ in spec.key)})"
+            rows = self._read(
+                f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT ?",
+                [*(last or ()), batch],
+            )
+            if not rows:
+                return
+            yield [_portable(spec, row) for row in rows]
+            last = tuple(rows[-1][k] for k in spec.key)
+
+    def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        spec = BY_NAME[table]
+        marks = ", ".join(f":{c}" for c in spec.columns)
+        with self._write() as (conn, seq):
+            for row in rows:
+                params = _from_portable(spec, row)
+                if spec.name != "memories":
+                    conn.execute(f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES ({marks})", params)
+                    continue
+                rowid = conn.execute(
+                    f"INSERT INTO memories ({', '.join(spec.columns)}, seq) VALUES ({marks}, :seq)",
+                    {**params, "seq": seq},
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
+                    (rowid, params["index_text"], params["speaker"] or ""),
+                )
+
     # --- API keys ------------------------------------------------------------------------
 
     def save_key(self, key: ApiKey, key_hash: str) -> None:
@@ -731,6 +774,32 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     )  # fmt: skip
 
 
+def _portable(spec: Table, row: sqlite3.Row) -> dict[str, Any]:
+    out: dict[str, Any] = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+    for column in spec.datetimes:
+        out[column] = from_db_time(out[column])
+    for column in spec.json:
+        out[column] = json.loads(out[column]) if out[column] is not None else None
+    if "embedding" in out:
+        out["embedding"] = np.frombuffer(out["embedding"], dtype=np.float32)
+    if "admin" in out:
+        out["admin"] = bool(out["admin"])
+    return out
+
+
+def _from_portable(spec: Table, row: dict[str, Any]) -> dict[str, Any]:
+    out = {column: row[column] for column in spec.columns}
+    for column in spec.datetimes:
+        out[column] = to_db_time(out[column])
+    for column in spec.json:
+        out[column] = json.dumps(out[column]) if out[column] is not None else None
+    if "embedding" in out:
+        out["embedding"] = np.ascontiguousarray(out["embedding"], dtype=np.float32).tobytes()
+    if "admin" in out:
+        out["admin"] = int(out["admin"])
+    return out
+
+
 def _connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -770,4 +839,3 @@ def _query_sql(query: Query) -> tuple[str, list[Any]]:
     if query.where is not None:
         where += " AND " + compile_filter(query.where, params)
     return where, params
-

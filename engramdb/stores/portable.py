@@ -1,0 +1,96 @@
+"""Whole-store copies between backends: the tables, their keys, and a canonical row form.
+
+``engramdb migrate`` streams every table out of one store and into another. Rows travel as
+plain dicts of Python values (datetimes, JSON objects, float32 vectors); each store converts
+them from and to its own column types. The canonical form gives both sides the same checksum
+for the same data, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ..filters import format_datetime
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: tuple[str, ...]  # the primary key: rows stream in its byte order
+    columns: tuple[str, ...]
+    datetimes: tuple[str, ...] = ()
+    json: tuple[str, ...] = ()
+
+
+_MEMORY = (
+    "id", "tenant_id", "user_id", "agent_id", "session_id", "kind", "text", "hash", "metadata", "role", "speaker",
+    "source_message_id", "source_session_id", "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
+    "invalidated_at", "superseded_by", "state", "importance", "access_count", "last_accessed_at", "expires_at",
+    "subject", "slot", "sources", "merged_from", "index_text", "embedding",
+)  # fmt: skip
+_TIMES = (
+    "created_at", "updated_at", "occurred_at", "valid_from", "valid_to", "invalidated_at", "last_accessed_at",
+    "expires_at",
+)  # fmt: skip
+
+TABLES = (
+    Table("memories", ("id",), _MEMORY, _TIMES, ("metadata", "sources", "merged_from")),
+    Table("memory_sources", ("source_id", "memory_id"), ("memory_id", "source_id")),
+    Table(
+        "history", ("id",),
+        ("id", "memory_id", "tenant_id", "user_id", "agent_id", "session_id", "event", "old_memory", "new_memory",
+         "old_metadata", "new_metadata", "reason", "created_at"),
+        ("created_at",), ("old_metadata", "new_metadata"),
+    ),
+    Table(
+        "jobs", ("id",),
+        ("id", "tenant_id", "user_id", "agent_id", "session_id", "state", "payload", "attempts", "error", "result",
+         "created_at", "updated_at"),
+        ("created_at", "updated_at"), ("payload", "result"),
+    ),
+    Table(
+        "api_keys", ("id",),
+        ("id", "hash", "tenant_id", "name", "user_ids", "admin", "created_at", "revoked_at"),
+        ("created_at", "revoked_at"), ("user_ids",),
+    ),
+)  # fmt: skip
+BY_NAME = {table.name: table for table in TABLES}
+
+
+def canonical(value: Any) -> Any:
+    """One representation per value, whichever store it came from."""
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(value, dtype=np.float32).tobytes()).hexdigest()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class Checksum:
+    """Count and SHA-256 of a table's rows in key order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._hash = hashlib.sha256()
+
+    def update(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            values = [canonical(row[c]) for c in table.columns]
+            self._hash.update(json.dumps(values, sort_keys=True, separators=(",", ":")).encode())
+            self._hash.update(b"\n")
+            self.count += 1
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
