@@ -242,6 +242,26 @@ def test_several_workers_share_one_store(tmp_path: Path) -> None:
         _stop(proc)
 
 
+def test_two_servers_share_one_postgres_database(postgres_url: str) -> None:
+    """Two separate server processes (each with two workers) on one database: every write is seen by all."""
+    with Memory(postgres_url) as m:
+        secret, _ = create_key(m.store, "t")
+    servers = [_start(postgres_url, "--workers", "2"), _start(postgres_url)]
+    try:
+        clients = [Client(url, secret) for _, url in servers for _ in range(2)]
+        ids = [c.add(f"note number {i} about gardening", user_id="w", infer=False).results[0].id
+               for i, c in enumerate(clients)]  # fmt: skip
+        for c in clients:
+            assert {h.id for h in c.search("gardening", user_id="w", limit=10).results} == set(ids)
+        clients[0].delete(ids[1])
+        assert ids[1] not in {h.id for h in clients[-1].search("gardening", user_id="w").results}
+        for c in clients:
+            c.close()
+    finally:
+        for proc, _ in servers:
+            _stop(proc)
+
+
 def test_an_admin_key_manages_its_tenants_keys(server: Server, opened: list[Client | httpx.Client]) -> None:
     admin = raw_client(opened, server, **{"X-API-Key": server.keys["admin_a"]})
     made = admin.post("/v1/keys", json={"user_ids": ["zoe"], "name": "zoe's app"}).json()

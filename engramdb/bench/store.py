@@ -1,4 +1,4 @@
-"""``engramdb bench store``: add throughput and search latency at 10k/100k memories.
+"""``engramdb bench store``: add throughput and search latency (one user, and a whole tenant).
 
 Texts are synthetic sentences drawn from the bundled model's word list with a fixed seed,
 so runs are comparable; every search embeds its query (that is what a chat turn pays).
@@ -48,7 +48,10 @@ def run_store_bench(
     texts = sentences(size, rng, words)
     tmp = tempfile.TemporaryDirectory()
     url = store_url or f"sqlite:///{tmp.name}/bench.db"
-    config = MemoryConfig(store=url, embedder=embedder, max_batch=2_000)
+    # each run its own tenant: one database given with --store holds several runs apart
+    config = MemoryConfig(
+        store=url, embedder=embedder, max_batch=2_000, tenant_id=f"bench-{size}-{scopes}-{time.time_ns()}"
+    )
     per_scope = max(1, size // scopes)
     with Memory(config=config) as memory, progress_bar(console) as progress:
         task = progress.add_task(f"add {size:,} in {scopes:,} scope(s)", total=size)
@@ -68,6 +71,14 @@ def run_store_bench(
             memory.search(query, user_id=user, limit=10)
             latencies.append((time.perf_counter() - t0) * 1000)
             progress.advance(qtask)
+        unscoped = []
+        utask = progress.add_task("search, whole tenant", total=max(1, queries // 3))
+        for _ in range(max(1, queries // 3)):
+            query = " ".join(words[j] for j in rng.integers(0, len(words), size=6))
+            t0 = time.perf_counter()
+            memory.search(query, limit=10)
+            unscoped.append((time.perf_counter() - t0) * 1000)
+            progress.advance(utask)
     first_search = fresh_process_first_search(url, embedder) if store_url is None else None
     tmp.cleanup()
     return {
@@ -75,6 +86,7 @@ def run_store_bench(
         "scopes": scopes,
         "add_per_s": round(size / add_seconds, 1),
         "search_ms": percentiles(latencies),
+        "unscoped_search_ms": percentiles(unscoped),
         "fresh_process_first_search_s": first_search,
         "peak_rss_mb": peak_rss_mb(),
     }

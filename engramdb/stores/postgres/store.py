@@ -173,7 +173,7 @@ class PostgresStore:
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
         with self._write() as conn:
-            outcomes = [self._add_one(conn, tenant_id, record) for record in records]
+            outcomes = self._add_many(conn, tenant_id, records)
             if job is not None:
                 payload = {**job.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
                 now = utcnow()
@@ -184,6 +184,83 @@ class PostgresStore:
                      jsonb(payload), now, now),
                 )  # fmt: skip
         return outcomes
+
+    def _add_many(
+        self, conn: psycopg.Connection[Any], tenant_id: str, records: Sequence[NewRecord]
+    ) -> list[tuple[str, Event]]:
+        """``_add_one`` for a batch in a few round trips: the lookups as one query each, the
+        inserts pipelined. Anything unusual (a clash with a concurrent writer, an id taken by
+        another tenant) goes through ``_add_one``, so the outcome is the same."""
+
+        def key(item: MemoryItem) -> tuple[str, str, str, str]:
+            return (item.user_id or "", item.agent_id or "", item.session_id or "", item.hash)
+
+        found = conn.execute(
+            "SELECT id, coalesce(user_id, '') AS u, coalesce(agent_id, '') AS a, coalesce(session_id, '') AS s, hash "
+            "FROM memories WHERE tenant_id = %s AND hash = ANY(%s) AND state = 'active'",
+            (tenant_id, [r.item.hash for r in records]),
+        ).fetchall()
+        known = {(r["u"], r["a"], r["s"], r["hash"]): r["id"] for r in found}
+        taken = {
+            r["id"] for r in conn.execute("SELECT id FROM memories WHERE id = ANY(%s)", ([r.item.id for r in records],))
+        }
+        outcomes: list[tuple[str, Event] | None] = []
+        fresh: list[tuple[int, NewRecord]] = []
+        for record in records:
+            k = key(record.item)
+            if k in known:
+                outcomes.append((known[k], Event.NOOP))
+            elif record.item.id in taken:
+                outcomes.append(self._add_one(conn, tenant_id, record))
+            else:
+                known[k] = record.item.id
+                taken.add(record.item.id)
+                outcomes.append(None)
+                fresh.append((len(outcomes) - 1, record))
+        inserted = self._insert_many(conn, tenant_id, [r for _, r in fresh])
+        for (position, record), ok in zip(fresh, inserted, strict=True):
+            outcomes[position] = (record.item.id, Event.ADD) if ok else self._add_one(conn, tenant_id, record)
+        return [o for o in outcomes if o is not None]
+
+    def _insert_many(self, conn: psycopg.Connection[Any], tenant_id: str, records: Sequence[NewRecord]) -> list[bool]:
+        if not records:
+            return []
+        rows = [self._row(tenant_id, record) for record in records]
+        columns = ", ".join(rows[0])
+        values = ", ".join(f"%({c})s" for c in rows[0])
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO memories ({columns}, tsv) VALUES ({values}, to_tsvector(%(cfg)s::regconfig, "
+                "%(index_text)s)) ON CONFLICT DO NOTHING RETURNING id",
+                [{**row, "cfg": self._text_search} for row in rows],
+                returning=True,
+            )
+            done: set[str] = set()
+            while True:
+                done.update(r["id"] for r in cur.fetchall())
+                if not cur.nextset():
+                    break
+            ok = [record.item.id in done for record in records]
+            cur.executemany(
+                "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [(r.item.id, s) for r, good in zip(records, ok, strict=True) if good for s in r.item.sources],
+            )
+            now = utcnow()
+            cur.executemany(
+                "INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, 'ADD', NULL, %s, NULL, %s, NULL, %s)",
+                [(new_id(), r.item.id, tenant_id, r.item.user_id, r.item.agent_id, r.item.session_id, r.item.memory,
+                  jsonb(r.item.metadata), now) for r, good in zip(records, ok, strict=True) if good],
+            )  # fmt: skip
+        return ok
+
+    def _row(self, tenant_id: str, record: NewRecord) -> dict[str, Any]:
+        params = item_params(record.item)
+        params.update(
+            tenant_id=tenant_id,
+            index_text=record.index_text,
+            embedding=np.ascontiguousarray(record.embedding, dtype=np.float32),
+        )
+        return params
 
     def _add_one(self, conn: psycopg.Connection[Any], tenant_id: str, record: NewRecord) -> tuple[str, Event]:
         for _ in range(3):
@@ -273,12 +350,7 @@ class PostgresStore:
 
     def _insert(self, conn: psycopg.Connection[Any], tenant_id: str, record: NewRecord) -> bool:
         """Insert one record; False when a concurrent writer took its id or text first."""
-        params = item_params(record.item)
-        params.update(
-            tenant_id=tenant_id,
-            index_text=record.index_text,
-            embedding=np.ascontiguousarray(record.embedding, dtype=np.float32),
-        )
+        params = self._row(tenant_id, record)
         columns = ", ".join(params)
         values = ", ".join(f"%({c})s" for c in params)
         inserted = conn.execute(
