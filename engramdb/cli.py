@@ -249,8 +249,12 @@ def export(
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="a JSON Lines file written by export")],
+    path: Annotated[Path, typer.Argument(help="a JSON Lines file written by export (or a mem0 file)")],
     batch: int = 500,
+    from_mem0: Annotated[
+        bool, typer.Option("--from-mem0", help="PATH is a mem0 export (.json/.jsonl) or history database (.db)")
+    ] = False,
+    user: UserOpt = None,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
@@ -258,7 +262,7 @@ def import_(
     """Read memories from JSON Lines (ids and timestamps kept; duplicates skipped)."""
     from .bench.progress import progress_bar
 
-    lines = _read_jsonl(path)
+    lines = _read_mem0(path, user) if from_mem0 else _read_jsonl(path)
     counts = {"ADD": 0, "NOOP": 0}
     with opened(store, embedder) as m, progress_bar(err) as progress:
         task = progress.add_task("importing", total=len(lines))
@@ -271,6 +275,16 @@ def import_(
         sys.stdout.write(json.dumps({"added": counts["ADD"], "skipped": counts["NOOP"]}) + "\n")
     else:
         out.print(f"imported {counts['ADD']} memories, skipped {counts['NOOP']} already present")
+
+
+def _read_mem0(path: Path, user: str | None) -> list[dict[str, Any]]:
+    from .compat.mem0 import read_mem0
+
+    try:
+        return read_mem0(path, user_id=user)
+    except ValidationError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Drop-in replacements for other memory libraries' APIs (``compat.mem0``)."""
