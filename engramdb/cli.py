@@ -491,6 +491,29 @@ def serve(
                 log_level="warning")  # fmt: skip
 
 
+@app.command()
+def proxy(
+    upstream: Annotated[
+        str, typer.Option(help="the OpenAI-compatible API to forward to, e.g. http://localhost:11434/v1")
+    ],
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8421,
+    max_tokens: Annotated[int, typer.Option(help="token budget of the context block added to each request")] = 1000,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Memory for an existing chat app: context in, turns recorded, per user (X-Engram-User or `user`)."""
+    import uvicorn
+
+    from .server.proxy import create_proxy
+
+    if not upstream.startswith(("http://", "https://")):
+        err.print("[red]error:[/red] --upstream must be an http(s) URL")
+        raise typer.Exit(2)
+    with opened(store, embedder) as m:
+        uvicorn.run(create_proxy(m, upstream, max_tokens=max_tokens), host=host, port=port, log_level="warning")
+
+
 @app.command("mcp")
 def mcp_(
     transport: Annotated[str, typer.Option(help="stdio | http (streamable HTTP at /mcp)")] = "stdio",

@@ -159,6 +159,25 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _stream(self, status: int, payload: dict[str, Any]) -> None:
+            """The reply as server-sent events, a word per chunk, as OpenAI streams it."""
+            if status != 200:
+                self._send(status, payload)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            text = payload["choices"][0]["message"]["content"]
+            pieces = [w + " " for w in text.split(" ")[:-1]] + [text.split(" ")[-1]]
+            base = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"],
+                    "model": payload["model"]}  # fmt: skip
+            for i, piece in enumerate(pieces):
+                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
@@ -175,6 +194,8 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append({"path": self.path, "body": body})
             if self.path == "/v1/embeddings":
                 self._send(*server.embeddings(body))
+            elif self.path == "/v1/chat/completions" and body.get("stream"):
+                self._stream(*server.chat(body))
             elif self.path == "/v1/chat/completions":
                 self._send(*server.chat(body))
             else:

@@ -1,0 +1,175 @@
+"""An OpenAI-compatible proxy that gives an existing chat app memory with one URL change.
+
+``engramdb proxy --upstream https://api.openai.com/v1`` listens for ``POST
+/v1/chat/completions``. For a request that names a user (the ``X-Engram-User`` header, else
+the request's ``user`` field) it puts engramdb's context block for the latest user message
+into the system prompt, forwards the request (the caller's ``Authorization`` goes upstream
+untouched), returns the answer as it came (streamed or not), and records the turn, the
+user's message and the reply, as memories. ``X-Engram-Session`` scopes the turn to a
+session. Requests without a user, and every other route, pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import EngramError
+from ..memory import Memory
+
+log = logging.getLogger("engramdb.proxy")
+_HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding", "keep-alive"}
+PREAMBLE = "What you remember about this user (cite nothing you do not see here):\n"
+
+
+def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> FastAPI:
+    upstream = upstream.rstrip("/")
+    client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    app = FastAPI(title="engramdb proxy", docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            return JSONResponse({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}}, 400)
+        named = body.get("user") if isinstance(body, dict) else None
+        user = request.headers.get("x-engram-user") or (named if isinstance(named, str) else None)
+        session = request.headers.get("x-engram-session")
+        said = _last_user_text(body) if user else None
+        if user and said:
+            body = await run_in_threadpool(_with_context, memory, body, said, user, session, max_tokens)
+        upstream_request = client.build_request(
+            "POST", upstream + "/chat/completions", headers=_forwarded(request), content=json.dumps(body).encode()
+        )
+        reply = await client.send(upstream_request, stream=True)
+        if reply.status_code != 200 or not user or not said:
+            return await _passthrough(reply)
+        if body.get("stream"):
+            return _relay_stream(reply, memory, said, user, session)
+        data = await reply.aread()
+        await reply.aclose()
+        answer = _answer_text(json.loads(data))
+        task = BackgroundTask(_record, memory, said, answer, user, session)
+        return Response(data, status_code=200, media_type="application/json", background=task)
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def other(path: str, request: Request) -> Response:
+        forwarded = client.build_request(
+            request.method, f"{upstream}/{path}", headers=_forwarded(request), content=await request.body(),
+            params=request.query_params,
+        )  # fmt: skip
+        return await _passthrough(await client.send(forwarded, stream=True))
+
+    return app
+
+
+def _forwarded(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() not in _HOP and not k.lower().startswith("x-engram")}
+
+
+async def _passthrough(reply: httpx.Response) -> Response:
+    data = await reply.aread()
+    await reply.aclose()
+    media = reply.headers.get("content-type", "application/json")
+    return Response(data, status_code=reply.status_code, media_type=media)
+
+
+def _last_user_text(body: Any) -> str | None:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: keep the text ones
+                content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return content.strip() or None if isinstance(content, str) else None
+    return None
+
+
+def _with_context(memory: Memory, body: dict[str, Any], said: str, user: str, session: str | None,
+                  max_tokens: int) -> dict[str, Any]:  # fmt: skip
+    """The request with the context block in its system prompt (added first when it has none)."""
+    try:
+        context = memory.context(said, user_id=user, session_id=session, max_tokens=max_tokens)
+    except EngramError as exc:  # memory must never break the chat: answer without it
+        log.warning("no context for user %r: %s", user, exc)
+        return body
+    if not context.text.strip():
+        return body
+    block = PREAMBLE + context.text
+    messages = list(body["messages"])
+    if messages and isinstance(messages[0], dict) and messages[0].get("role") in ("system", "developer"):
+        first = dict(messages[0])
+        first["content"] = f"{first.get('content') or ''}\n\n{block}".strip()
+        messages[0] = first
+    else:
+        messages.insert(0, {"role": "system", "content": block})
+    return {**body, "messages": messages}
+
+
+def _answer_text(payload: Any) -> str:
+    try:
+        return str(payload["choices"][0]["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        return ""
+
+
+def _relay_stream(reply: httpx.Response, memory: Memory, said: str, user: str, session: str | None) -> Response:
+    """Send each event on as it arrives; record the turn once the stream has ended."""
+    parts: list[str] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        buffer = b""
+        try:
+            async for chunk in reply.aiter_raw():
+                yield chunk
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                parts.extend(_deltas(lines))
+        finally:
+            await reply.aclose()
+
+    task = BackgroundTask(lambda: _record(memory, said, "".join(parts), user, session))
+    return StreamingResponse(events(), media_type="text/event-stream", background=task)
+
+
+def _deltas(lines: list[bytes]) -> list[str]:
+    out = []
+    for line in lines:
+        if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
+            continue
+        try:
+            choice = json.loads(line[6:])["choices"][0]
+            out.append(choice.get("delta", {}).get("content") or "")
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+    return out
+
+
+def _record(memory: Memory, said: str, answer: str, user: str, session: str | None) -> None:
+    turn = [{"role": "user", "content": said}] + ([{"role": "assistant", "content": answer}] if answer else [])
+    try:
+        memory.add(turn, user_id=user, session_id=session)
+    except EngramError as exc:
+        log.warning("could not record the turn for user %r: %s", user, exc)
+
+
+__all__ = ["create_proxy"]

@@ -1,0 +1,108 @@
+"""engramdb proxy: a real proxy process between the openai client and an OpenAI-protocol server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from engramdb import Memory
+from engramdb.testing import Reply, ScriptedOpenAIServer
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[ScriptedOpenAIServer, openai.OpenAI, str]]:
+    store = f"sqlite:///{tmp_path / 'proxy.db'}"
+    with ScriptedOpenAIServer() as upstream:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engramdb", "proxy", "--upstream", upstream.base_url, "--port", str(port),
+             "--store", store],
+            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+        try:
+            yield upstream, client, store
+        finally:
+            client.close()
+            proc.terminate()
+            proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()
+
+
+def _memories(store: str, user: str, count: int) -> list[str]:
+    """The turns the proxy recorded (after its response: wait for them)."""
+    deadline = time.monotonic() + 10
+    with Memory(store) as m:
+        while True:
+            found = [i.memory for i in m.get_all(user_id=user, kind="episode").results]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+
+def test_the_proxy_adds_context_and_records_turns(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Noted, no peanuts."), Reply(content="Try roasted chickpeas."))
+    first = client.chat.completions.create(
+        model="scripted", user="alice",
+        messages=[{"role": "user", "content": "I'm allergic to peanuts and I live in Lisbon"}],
+    )  # fmt: skip
+    assert first.choices[0].message.content == "Noted, no peanuts."
+    assert _memories(store, "alice", 2) == ["I'm allergic to peanuts and I live in Lisbon", "Noted, no peanuts."]
+
+    second = client.chat.completions.create(
+        model="scripted", user="alice",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which snack should I buy?"}],
+    )  # fmt: skip
+    assert second.choices[0].message.content == "Try roasted chickpeas."
+    sent = upstream.requests[-1]["body"]["messages"]
+    assert sent[0]["role"] == "system" and sent[0]["content"].startswith("Be brief.")
+    assert "allergic to peanuts" in sent[0]["content"] and sent[1:] == [
+        {"role": "user", "content": "Which snack should I buy?"}
+    ]
+
+
+def test_streams_are_relayed_and_recorded(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Sure, jazz it is tonight."))
+    stream = client.chat.completions.create(
+        model="scripted", stream=True, messages=[{"role": "user", "content": "Play me some jazz"}],
+        extra_headers={"X-Engram-User": "bob", "X-Engram-Session": "evening"},
+    )  # fmt: skip
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == "Sure, jazz it is tonight."
+    assert _memories(store, "bob", 2) == ["Play me some jazz", "Sure, jazz it is tonight."]
+    with Memory(store) as m:
+        assert {i.session_id for i in m.get_all(user_id="bob").results} == {"evening"}
+
+
+def test_requests_without_a_user_pass_through(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Hello!"), Reply(status=429, content="slow down"))
+    messages = [{"role": "user", "content": "Hi"}]
+    assert client.chat.completions.create(model="scripted", messages=messages).choices[0].message.content == "Hello!"
+    assert upstream.requests[-1]["body"]["messages"] == messages
+    with pytest.raises(openai.RateLimitError):  # upstream errors come back as they were
+        client.chat.completions.create(model="scripted", user="carol", messages=messages)
+    with Memory(store) as m:
+        assert m.stats().memories == 0
