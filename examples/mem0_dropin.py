@@ -1,0 +1,17 @@
+"""mem0 code on engramdb: only the import changes."""
+
+import tempfile
+from pathlib import Path
+
+from engramdb.compat.mem0 import Memory  # was: from mem0 import Memory
+
+with tempfile.TemporaryDirectory() as tmp:
+    m = Memory.from_config({"engramdb": {"store": f"sqlite:///{Path(tmp) / 'mem0.db'}"}})
+    print(m.add([{"role": "user", "content": "I'm vegetarian and I live in Paris"}], user_id="alice"))
+    results = m.search("where does alice live?", filters={"user_id": "alice"}, top_k=3)["results"]
+    for r in results:
+        print(f"{r['score']:.2f}  {r['memory']}")
+    fact = next(r for r in m.get_all(filters={"user_id": "alice"})["results"] if "Paris" in r["memory"])
+    m.update(fact["id"], data="The user lives in Lyon")
+    print([h["event"] for h in m.history(fact["id"])])
+    m.close()
