@@ -1,7 +1,9 @@
 """``AsyncMemory``: the same API as ``Memory`` for asyncio code, from the same source.
 
 Every method delegates to the synchronous implementation on a worker thread, so there is
-no second copy of any logic to drift. The SQLite store serialises access internally.
+no second copy of any logic to drift. The SQLite store serialises access internally. On a
+store with native async reads (PostgreSQL), ``search`` and ``get`` are awaited on the
+store's async connections instead, holding no thread: the per-turn path of a chat.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from .config import MemoryConfig
 from .embedders import Embedder
 from .memory import Memory
+from .models import MemoryItem, SearchResult
 from .stores import Store
+from .stores.base import AsyncReads
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,8 +49,22 @@ class AsyncMemory:
         self.sync = Memory(store, embedder=embedder, config=config)
 
     add = _threaded(Memory.add)
-    search = _threaded(Memory.search)
-    get = _threaded(Memory.get)
+    _threaded_search = _threaded(Memory.search)
+    _threaded_get = _threaded(Memory.get)
+
+    @functools.wraps(Memory.search)
+    async def search(self, query: str, **kwargs: Any) -> SearchResult:
+        if isinstance(self.sync.store, AsyncReads):
+            return await self.sync.asearch(query, **kwargs)
+        return await self._threaded_search(query, **kwargs)
+
+    @functools.wraps(Memory.get)
+    async def get(self, memory_id: str) -> MemoryItem:
+        store = self.sync.store
+        if isinstance(store, AsyncReads):
+            return await store.aget(self.sync.tenant_id, self.sync._check_id(memory_id))
+        return await self._threaded_get(memory_id)
+
     get_all = _threaded(Memory.get_all)
     update = _threaded(Memory.update)
     delete = _threaded(Memory.delete)
@@ -65,7 +83,12 @@ class AsyncMemory:
     job = _threaded(Memory.job)
     process_pending = _threaded(Memory.process_pending)
     wait_for_jobs = _threaded(Memory.wait_for_jobs)
-    close = _threaded(Memory.close)
+    _threaded_close = _threaded(Memory.close)
+
+    async def close(self) -> None:
+        if isinstance(self.sync.store, AsyncReads):
+            await self.sync.store.aclose()
+        await self._threaded_close()
 
     async def __aenter__(self) -> AsyncMemory:
         return self

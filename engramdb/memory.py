@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -23,7 +23,7 @@ from .config import MemoryConfig, SearchOptions
 from .context import Context, Section, assemble, token_counter
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
 from .episodes import list_sessions, summarize
-from .errors import ValidationError
+from .errors import ConfigurationError, ValidationError
 from .extraction import Deriver, make_extractor
 from .extraction.runner import ExtractionRunner
 from .filters import parse_filter
@@ -58,10 +58,10 @@ from .models import (
     new_id,
     utcnow,
 )
-from .retrieval.hybrid import favour_in_range, hybrid_search
+from .retrieval.hybrid import ahybrid_search, favour_in_range, hybrid_search
 from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter
 from .stores import Change, NewRecord, Query, Store, open_store
-from .stores.base import NewJob
+from .stores.base import AsyncReads, NewJob
 
 MAX_PAGE = 1000
 
@@ -333,6 +333,55 @@ class Memory:
         Raises:
             ValidationError: empty query, bad filter, limit or threshold out of range.
         """
+        plan = self._search_plan(query, user_id=user_id, agent_id=agent_id, session_id=session_id, filters=filters,
+                                 limit=limit, threshold=threshold, explain=explain, options=options,
+                                 include_invalid=include_invalid, as_of=as_of, time_range=time_range,
+                                 reference_date=reference_date)  # fmt: skip
+        run = functools.partial(hybrid_search, self.store, self.embedder, limit=plan.limit,
+                                threshold=plan.threshold, options=plan.options, explain=plan.explain)  # fmt: skip
+        hits = run(plan.query, query)
+        if plan.timed is not None and plan.spoken is not None:
+            hits = favour_in_range(run(plan.timed, query), hits, plan.spoken, plan.options.time_weight, limit)
+        self.store.touch(self.tenant_id, [h.id for h in hits])
+        return SearchResult(results=hits)
+
+    async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
+        """``search`` on a store with native async reads (PostgreSQL): awaited, no thread held.
+
+        Raises:
+            ConfigurationError: the store has no async reads (use AsyncMemory, which picks).
+        """
+        store = self.store
+        if not isinstance(store, AsyncReads):
+            raise ConfigurationError("this store has no native async reads; use AsyncMemory.search")
+        plan = self._search_plan(query, **kwargs)
+        run = functools.partial(ahybrid_search, store, self.embedder, limit=plan.limit,
+                                threshold=plan.threshold, options=plan.options, explain=plan.explain)  # fmt: skip
+        hits = await run(plan.query, query)
+        if plan.timed is not None and plan.spoken is not None:
+            timed = await run(plan.timed, query)
+            hits = favour_in_range(timed, hits, plan.spoken, plan.options.time_weight, plan.limit)
+        self.store.touch(self.tenant_id, [h.id for h in hits])
+        return SearchResult(results=hits)
+
+    def _search_plan(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        explain: bool = False,
+        options: SearchOptions | dict[str, Any] | None = None,
+        include_invalid: bool = False,
+        as_of: datetime | str | None = None,
+        time_range: tuple[datetime | str | None, datetime | str | None] | None = None,
+        reference_date: datetime | str | None = None,
+    ) -> _SearchPlan:
+        """Validate a search and decide what to run: the query, and the time-confined one if it names a time."""
         check_text(query, self.config, "query")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise ValidationError(f"limit must be an integer between 1 and {MAX_PAGE}")
@@ -347,17 +396,12 @@ class Memory:
         if time_range is not None:
             filters = _both(filters, range_filter(_range(time_range)))
         q = Query(self.tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
-        run = functools.partial(hybrid_search, self.store, self.embedder, limit=limit, threshold=threshold,
-                                options=search_options, explain=explain)  # fmt: skip
-        hits = run(q, query)
-        spoken = None
+        spoken = timed = None
         if time_range is None and search_options.time_weight > 0:
             spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
         if spoken is not None:
             timed = replace(q, where=parse_filter(_both(filters, range_filter(spoken))))
-            hits = favour_in_range(run(timed, query), hits, spoken, search_options.time_weight, limit)
-        self.store.touch(self.tenant_id, [h.id for h in hits])
-        return SearchResult(results=hits)
+        return _SearchPlan(q, timed, spoken, search_options, limit, threshold, explain)
 
     def get(self, memory_id: str) -> MemoryItem:
         """One memory by id. Raises NotFoundError if it does not exist in this tenant."""
@@ -569,6 +613,17 @@ class Memory:
         if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
             raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
         return memory_id
+
+
+@dataclass(frozen=True)
+class _SearchPlan:
+    query: Query
+    timed: Query | None
+    spoken: TimeRange | None
+    options: SearchOptions
+    limit: int
+    threshold: float | None
+    explain: bool
 
 
 def _search_options(base: SearchOptions, override: SearchOptions | dict[str, Any] | None) -> SearchOptions:

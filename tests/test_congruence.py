@@ -184,12 +184,32 @@ def test_postgres_reopens_and_refuses_another_embedder(postgres_url: str, defaul
         Memory(postgres_url, embedder="hash:64")
 
 
-def test_async_memory_on_postgres(postgres_url: str, default_embedder: Embedder) -> None:
+def test_async_memory_on_postgres_awaits_the_store(
+    postgres_url: str, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Native async reads give what the sync path gives, across event loops, without a thread per search."""
     import asyncio
 
-    async def main() -> list[str]:
-        async with AsyncMemory(postgres_url, embedder=default_embedder) as m:
-            await m.add("I keep bees on the roof", user_id="u")
-            return texts(await m.search("hobbies", user_id="u"))
+    def no_thread(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the threaded path was used")
 
-    assert "I keep bees on the roof" in asyncio.run(main())
+    monkeypatch.setattr(AsyncMemory, "_threaded_search", no_thread)
+    monkeypatch.setattr(AsyncMemory, "_threaded_get", no_thread)
+
+    async def main(queries: list[str]) -> list[list[str]]:
+        async with AsyncMemory(postgres_url, embedder=default_embedder) as m:
+            if (await m.get_all(user_id="u")).total == 0:
+                for text in SENTENCES:
+                    await m.add(text, user_id="u", occurred_at="2024-05-02T10:00:00Z")
+            found = [texts(await m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries]
+            first = (await m.search(queries[0], user_id="u")).results[0]
+            assert (await m.get(first.id)).memory == first.memory
+            with pytest.raises(NotFoundError):
+                await m.get("01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+            return found
+
+    queries = [*QUERIES, "what happened earlier this month?"]
+    native = asyncio.run(main(queries))
+    assert asyncio.run(main(queries)) == native  # a second event loop gets its own connections
+    with Memory(postgres_url, embedder=default_embedder) as m:
+        assert [texts(m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries] == native

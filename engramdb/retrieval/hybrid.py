@@ -9,7 +9,7 @@ from datetime import datetime
 from ..config import SearchOptions
 from ..embedders import Embedder
 from ..models import MemoryItem, ScoreDetail, SearchHit, utcnow
-from ..stores.base import Query, Store, StoreHit
+from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
 from .temporal import TimeRange
@@ -29,12 +29,57 @@ def hybrid_search(
     explain: bool,
 ) -> list[SearchHit]:
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
-    lists = _candidates(store, embedder, query, text, options)
+    fused = _fuse(_candidates(store, embedder, query, text, options), options, limit)
+    items = store.get_many(query.tenant_id, [f.id for f in fused])
+    return _rank(items, fused, query, options, limit, threshold, explain)
+
+
+async def ahybrid_search(
+    store: AsyncReads,
+    embedder: Embedder,
+    query: Query,
+    text: str,
+    *,
+    limit: int,
+    threshold: float | None,
+    options: SearchOptions,
+    explain: bool,
+) -> list[SearchHit]:
+    """``hybrid_search`` on a store with native async reads: the two retrievers are awaited together."""
+    import asyncio
+
+    lists: dict[str, list[StoreHit]] = {}
+    pending = {}
+    if options.lexical_weight > 0:
+        pending["lexical"] = store.alexical_search(query, lexical_terms(text), options.candidates)
+    if options.dense_weight > 0:
+        vector = embedder.embed([text], kind="query")[0]  # CPU, a fraction of a millisecond
+        pending["dense"] = store.adense_search(query, vector, options.candidates)
+    for name, found in zip(pending, await asyncio.gather(*pending.values()), strict=True):
+        lists[name] = found
+    fused = _fuse(lists, options, limit)
+    items = await store.aget_many(query.tenant_id, [f.id for f in fused])
+    return _rank(items, fused, query, options, limit, threshold, explain)
+
+
+def _fuse(lists: dict[str, list[StoreHit]], options: SearchOptions, limit: int) -> list[Fused]:
     weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
     fused = rrf(lists, weights, k=options.rrf_k)
     if options.recency_weight == 0 and options.importance_weight == 0:
         fused = fused[:limit]  # the order is final: load only the memories that will be returned
-    items = {m.id: m for m in store.get_many(query.tenant_id, [f.id for f in fused])}
+    return fused
+
+
+def _rank(
+    loaded: list[MemoryItem],
+    fused: list[Fused],
+    query: Query,
+    options: SearchOptions,
+    limit: int,
+    threshold: float | None,
+    explain: bool,
+) -> list[SearchHit]:
+    items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     hits = [_hit(items[f.id], f, options, now, explain) for f in fused if f.id in items]
     hits.sort(key=lambda h: (-h.score, h.id))

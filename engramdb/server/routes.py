@@ -16,6 +16,7 @@ from ..errors import NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
+from ..stores.base import AsyncReads
 from .app import AddBody, ContextBody, Forbidden, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
 from .auth import create_key
 
@@ -36,19 +37,28 @@ def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
     )  # fmt: skip
 
 
-def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
-    check_user(key, body.user_id)
-    return m.search(
-        body.query, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
+def _search_args(body: SearchBody) -> dict[str, Any]:
+    return dict(
+        user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
         limit=body.limit, threshold=body.threshold, include_invalid=body.include_invalid, as_of=body.as_of,
         reference_date=body.reference_date,
     )  # fmt: skip
 
 
+def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
+    check_user(key, body.user_id)
+    return m.search(body.query, **_search_args(body))
+
+
 async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     """A search with the local embedder is a few milliseconds of CPU: run it on the event loop
-    (a thread hop costs more than it). A remote embedder means network I/O: use a thread."""
-    if m.embedder.name.startswith(("openai:", "ollama:")):
+    (a thread hop costs more than it). A remote embedder means network I/O: use a thread.
+    A store with native async reads (PostgreSQL) is awaited: its I/O never blocks the loop."""
+    remote_embedder = m.embedder.name.startswith(("openai:", "ollama:"))
+    if isinstance(m.store, AsyncReads) and not remote_embedder:
+        check_user(key, body.user_id)
+        return await m.asearch(body.query, **_search_args(body))
+    if remote_embedder:
         return await run_in_threadpool(_search, m, key, body)
     return _search(m, key, body)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -80,6 +80,26 @@ class PendingJob:
     job: Job
     scope: Scope
     payload: dict[str, Any]
+
+
+@runtime_checkable
+class AsyncReads(Protocol):
+    """Native async reads for the search path, offered by stores reached over a network.
+
+    AsyncMemory and the server await these instead of holding a thread per search. Same
+    semantics as the synchronous methods of the same names.
+    """
+
+    async def adense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]: ...
+
+    async def alexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]: ...
+
+    async def aget_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]: ...
+
+    async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
+
+    async def aclose(self) -> None:
+        """Close the connections opened for the running event loop."""
 
 
 class Store(Protocol):

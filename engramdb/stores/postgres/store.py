@@ -43,7 +43,11 @@ from ...models import (
 from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
 from ..cursor import decode_cursor, encode_cursor
 from ..portable import BY_NAME
+from . import queries
+from .aio import AsyncConnections
 from .migrations import migrate
+from .queries import query_sql as _query_sql
+from .queries import scope_sql as _scope_sql
 from .rows import (
     MEMORY_COLUMNS,
     history_from_row,
@@ -54,7 +58,6 @@ from .rows import (
     key_from_row,
     utc,
 )
-from .sqlfilter import compile_filter
 
 TOUCH_FLUSH_S = 5.0
 OWN_PARAMS = ("text_search", "pool_size")  # URL query parameters engramdb reads itself
@@ -109,6 +112,7 @@ class PostgresStore:
         meta = self._meta()
         self._text_search = meta["text_search"]
         self._dimension = int(meta["dimension"]) if "dimension" in meta else 0
+        self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)))
         self._lock = threading.Lock()  # the touch buffer
         self._pending_touch: dict[str, tuple[int, datetime]] = {}
         self._last_flush = time.monotonic()
@@ -658,9 +662,8 @@ class PostgresStore:
     def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         if not ids:
             return []
-        rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, list(ids))
-        )
+        plan = queries.get_many(tenant_id, ids)
+        rows = self._read(plan.sql, plan.params)
         by_id = {row["id"]: item_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -731,48 +734,44 @@ class PostgresStore:
     # --- search ---------------------------------------------------------------------------
 
     def dense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]:
-        """Exact within a user's or session's rows; through the HNSW index across a tenant or agent.
-
-        A user's rows are few and found by a B-tree, so scoring them all is both exact and
-        fast. A tenant-wide query uses the index with iterative scanning (pgvector >= 0.8),
-        which keeps going until ``k`` rows pass the filter.
-        """
-        where, params = _query_sql(query)
-        vec = np.ascontiguousarray(vector, dtype=np.float32)
-        scope = query.scope
-        if scope.user_id is not None or scope.session_id is not None or not self._dimension:
-            rows = self._read(
-                f"SELECT m.id, 1 - (m.embedding <=> %s) AS s FROM memories m WHERE {where} "
-                "ORDER BY m.embedding <=> %s, m.id LIMIT %s",
-                [vec, *params, vec, k],
-            )
-            return [StoreHit(r["id"], float(r["s"])) for r in rows]
-        typed = f"vector({self._dimension})"
-        with self._write() as conn:  # SET LOCAL needs a transaction
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * k))}")
-            rows = conn.execute(
-                f"SELECT id, s FROM (SELECT m.id, 1 - ((m.embedding::{typed}) <=> %s::{typed}) AS s "
-                f"FROM memories m WHERE {where} ORDER BY (m.embedding::{typed}) <=> %s::{typed} LIMIT %s) c "
-                "ORDER BY s DESC, id",
-                [vec, *params, vec, k],
-            ).fetchall()
-        return [StoreHit(r["id"], float(r["s"])) for r in rows]
+        return self._hits(queries.dense(query, vector, k, self._dimension))
 
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
-        """Rows whose text matches any term, by ``ts_rank`` plus half the rank of a speaker match."""
-        words = [t.replace('"', " ").strip() for t in terms]
-        text = " OR ".join(f'"{w}"' for w in words if w)
-        if not text:
+        plan = queries.lexical(query, terms, k, self._text_search)
+        return self._hits(plan) if plan is not None else []
+
+    def _hits(self, plan: queries.Plan) -> list[StoreHit]:
+        if not plan.settings:
+            return [StoreHit(r["id"], float(r["s"])) for r in self._read(plan.sql, plan.params)]
+        with self._write() as conn:  # SET LOCAL needs a transaction
+            for setting in plan.settings:
+                conn.execute(setting)
+            return [StoreHit(r["id"], float(r["s"])) for r in conn.execute(plan.sql, plan.params).fetchall()]
+
+    # --- native async reads (AsyncReads) ---------------------------------------------------
+
+    async def adense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]:
+        return await self._async.hits(queries.dense(query, vector, k, self._dimension))
+
+    async def alexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
+        plan = queries.lexical(query, terms, k, self._text_search)
+        return await self._async.hits(plan) if plan is not None else []
+
+    async def aget_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        if not ids:
             return []
-        where, params = _query_sql(query)
-        rows = self._read(
-            "SELECT m.id, ts_rank(m.tsv, q, 1) + 0.5 * ts_rank(to_tsvector(%s::regconfig, coalesce(m.speaker, '')), q) "
-            f"AS s FROM memories m, websearch_to_tsquery(%s::regconfig, %s) q WHERE m.tsv @@ q AND {where} "
-            "ORDER BY s DESC, m.id LIMIT %s",
-            [self._text_search, self._text_search, text, *params, k],
-        )
-        return [StoreHit(r["id"], float(r["s"])) for r in rows]
+        rows = await self._async.rows(queries.get_many(tenant_id, ids))
+        by_id = {row["id"]: item_from_row(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem:
+        rows = await self._async.rows(queries.get_many(tenant_id, [memory_id]))
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return item_from_row(rows[0])
+
+    async def aclose(self) -> None:
+        await self._async.close()
 
     def close(self) -> None:
         if self._closed:
@@ -782,23 +781,3 @@ class PostgresStore:
         finally:
             self._closed = True
             self._pool.close()
-
-
-def _scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
-    clauses, params = ["m.tenant_id = %s"], [tenant_id]
-    for column in ("user_id", "agent_id", "session_id"):
-        value = getattr(scope, column)
-        if value is not None:
-            clauses.append(f"m.{column} = %s")
-            params.append(value)
-    return " AND ".join(clauses), params
-
-
-def _query_sql(query: Query) -> tuple[str, list[Any]]:
-    where, params = _scope_sql(query.tenant_id, query.scope)
-    if not query.include_inactive:
-        where += " AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > %s)"
-        params.append(query.now or utcnow())
-    if query.where is not None:
-        where += " AND " + compile_filter(query.where, params)
-    return where, params

@@ -1,0 +1,85 @@
+"""The read statements the sync and async paths of the PostgreSQL store share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...models import Scope, utcnow
+from ..base import Query
+from .rows import MEMORY_COLUMNS
+from .sqlfilter import compile_filter
+
+
+@dataclass(frozen=True)
+class Plan:
+    sql: str
+    params: list[Any]
+    settings: tuple[str, ...] = field(default=())  # SET LOCAL statements: run in a transaction first
+
+
+def scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
+    clauses, params = ["m.tenant_id = %s"], [tenant_id]
+    for column in ("user_id", "agent_id", "session_id"):
+        value = getattr(scope, column)
+        if value is not None:
+            clauses.append(f"m.{column} = %s")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def query_sql(query: Query) -> tuple[str, list[Any]]:
+    where, params = scope_sql(query.tenant_id, query.scope)
+    if not query.include_inactive:
+        where += " AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > %s)"
+        params.append(query.now or utcnow())
+    if query.where is not None:
+        where += " AND " + compile_filter(query.where, params)
+    return where, params
+
+
+def dense(query: Query, vector: np.ndarray, k: int, dimension: int) -> Plan:
+    """Exact within a user's or session's rows; through the HNSW index across a tenant or agent.
+
+    A user's rows are few and found by a B-tree, so scoring them all is both exact and fast.
+    A tenant-wide query uses the index with iterative scanning (pgvector >= 0.8), which keeps
+    going until ``k`` rows pass the filter.
+    """
+    where, params = query_sql(query)
+    vec = np.ascontiguousarray(vector, dtype=np.float32)
+    if query.scope.user_id is not None or query.scope.session_id is not None or not dimension:
+        return Plan(
+            f"SELECT m.id, 1 - (m.embedding <=> %s) AS s FROM memories m WHERE {where} "
+            "ORDER BY m.embedding <=> %s, m.id LIMIT %s",
+            [vec, *params, vec, k],
+        )
+    typed = f"vector({int(dimension)})"
+    return Plan(
+        f"SELECT id, s FROM (SELECT m.id, 1 - ((m.embedding::{typed}) <=> %s::{typed}) AS s "
+        f"FROM memories m WHERE {where} ORDER BY (m.embedding::{typed}) <=> %s::{typed} LIMIT %s) c "
+        "ORDER BY s DESC, id",
+        [vec, *params, vec, k],
+        ("SET LOCAL hnsw.iterative_scan = relaxed_order", f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * k))}"),
+    )
+
+
+def lexical(query: Query, terms: Sequence[str], k: int, text_search: str) -> Plan | None:
+    """Rows whose text matches any term, by ``ts_rank`` plus half the rank of a speaker match."""
+    words = [t.replace('"', " ").strip() for t in terms]
+    text = " OR ".join(f'"{w}"' for w in words if w)
+    if not text:
+        return None
+    where, params = query_sql(query)
+    return Plan(
+        "SELECT m.id, ts_rank(m.tsv, q, 1) + 0.5 * ts_rank(to_tsvector(%s::regconfig, coalesce(m.speaker, '')), q) "
+        f"AS s FROM memories m, websearch_to_tsquery(%s::regconfig, %s) q WHERE m.tsv @@ q AND {where} "
+        "ORDER BY s DESC, m.id LIMIT %s",
+        [text_search, text_search, text, *params, k],
+    )
+
+
+def get_many(tenant_id: str, ids: Sequence[str]) -> Plan:
+    return Plan(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id = ANY(%s)", [tenant_id, list(ids)])
