@@ -213,3 +213,13 @@ def test_async_memory_on_postgres_awaits_the_store(
     assert asyncio.run(main(queries)) == native  # a second event loop gets its own connections
     with Memory(postgres_url, embedder=default_embedder) as m:
         assert [texts(m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries] == native
+
+
+def test_the_full_text_language_is_configurable(postgres_url: str, default_embedder: Embedder) -> None:
+    german = postgres_url + ("&" if "?" in postgres_url else "?") + "text_search=german"
+    with Memory(german, embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+        m.add("Die Kinder spielen im Garten", user_id="u")
+        hits = m.search("Kind", user_id="u", options={"dense_weight": 0})  # German stemming: Kinder → kind
+        assert [h.memory for h in hits.results] == ["Die Kinder spielen im Garten"]
+    with pytest.raises(ConfigurationError):
+        Memory(postgres_url.replace("?", "?text_search=klingon&", 1), embedder=default_embedder)
