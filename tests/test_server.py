@@ -278,3 +278,18 @@ def test_an_admin_key_manages_its_tenants_keys(server: Server, opened: list[Clie
     with Memory(server.store) as m:
         other = m.store.list_keys("tenant-b")[0]
     assert admin.delete(f"/v1/keys/{other.id}").status_code == 404  # another tenant's key
+
+
+def test_framework_adapters_work_over_the_client(server: Server, opened: list[Client | httpx.Client]) -> None:
+    """The LangChain retriever and chat history take a remote Client as they take a Memory."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from engramdb.integrations.langchain import EngramChatMessageHistory, EngramRetriever
+
+    remote = client(opened, server, "a")
+    remote.add("Dana keeps bees on her roof", user_id="dana", infer=False)
+    docs = EngramRetriever(memory=remote, user_id="dana", k=1).invoke("hobbies with insects")
+    assert [d.page_content for d in docs] == ["Dana keeps bees on her roof"]
+    history = EngramChatMessageHistory(remote, "chat-9", user_id="dana", infer=False)
+    history.add_messages([HumanMessage(content="Hello"), AIMessage(content="Hi Dana")])
+    assert [(type(m), m.content) for m in history.messages] == [(HumanMessage, "Hello"), (AIMessage, "Hi Dana")]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...filters import format_datetime
-from ...models import HistoryEntry, MemoryItem, Provenance
+from ...models import HistoryEntry, MemoryItem, MemoryState, Provenance
 
 MEMORY_COLUMNS = (
     "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
@@ -40,13 +40,15 @@ def item_from_row(row: sqlite3.Row) -> MemoryItem:
     data["metadata"] = json.loads(data["metadata"])
     data["sources"] = json.loads(data["sources"])
     data["merged_from"] = json.loads(data["merged_from"])
-    data["provenance"] = Provenance(
+    data["provenance"] = Provenance.model_construct(
         role=data.pop("role"),
         name=data.pop("speaker"),
         message_id=data.pop("source_message_id"),
         session_id=data.pop("source_session_id"),
     )
-    return MemoryItem.model_validate(data)
+    data["state"] = MemoryState(data["state"])
+    # rows were validated when written: rebuilding them skips a second validation (search's hot path)
+    return MemoryItem.model_construct(**data)
 
 
 def item_params(item: MemoryItem) -> dict[str, Any]:
