@@ -29,20 +29,17 @@ from ...models import (
     AddedItem,
     ApiKey,
     Event,
-    HistoryEntry,
     Job,
     MemoryItem,
-    Page,
     Scope,
-    StoreStats,
     Usage,
     content_hash,
     new_id,
     utcnow,
 )
-from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
-from ..cursor import decode_cursor, encode_cursor
+from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME
+from ..sqlreads import SQLReads
 from . import queries
 from .aio import AsyncConnections
 from .migrations import migrate
@@ -86,12 +83,22 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
-class PostgresStore:
+class PostgresStore(SQLReads):
     """A Store on one PostgreSQL database with pgvector. Thread-safe; a pool of connections.
 
     URL parameters besides libpq's: ``text_search`` (the text search configuration, default
     ``english``, fixed when the schema is created) and ``pool_size`` (default 10).
     """
+
+    P = "%s"
+    COLUMNS = MEMORY_COLUMNS
+    item_row = staticmethod(item_from_row)
+    history_row = staticmethod(history_from_row)
+    key_row = staticmethod(key_from_row)
+    job_row = staticmethod(job_from_row)
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        return _query_sql(query)
 
     def __init__(self, url: str, *, text_search: str = "english", pool_size: int = 10) -> None:
         conninfo, own = split_url(url)
@@ -590,45 +597,12 @@ class PostgresStore:
                  jsonb(key.user_ids) if key.user_ids is not None else None, key.admin, key.created_at),
             )  # fmt: skip
 
-    def find_key(self, key_hash: str) -> ApiKey | None:
-        rows = self._read("SELECT * FROM api_keys WHERE hash = %s AND revoked_at IS NULL", (key_hash,))
-        return key_from_row(rows[0]) if rows else None
-
-    def list_keys(self, tenant_id: str | None) -> list[ApiKey]:
-        if tenant_id is None:
-            return [key_from_row(r) for r in self._read("SELECT * FROM api_keys ORDER BY id")]
-        rows = self._read("SELECT * FROM api_keys WHERE tenant_id = %s ORDER BY id", (tenant_id,))
-        return [key_from_row(r) for r in rows]
-
     def revoke_key(self, key_id: str) -> ApiKey:
         with self._write() as conn:
             conn.execute("UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (utcnow(), key_id))
-        rows = self._read("SELECT * FROM api_keys WHERE id = %s", (key_id,))
-        if not rows:
-            raise NotFoundError(f"no API key with id {key_id!r}")
-        return key_from_row(rows[0])
+        return self._key(key_id)
 
     # --- jobs ---------------------------------------------------------------------------
-
-    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:
-        where, params = (
-            ("state = 'pending'", []) if tenant_id is None else ("state = 'pending' AND tenant_id = %s", [tenant_id])
-        )
-        rows = self._read(f"SELECT * FROM jobs WHERE {where} ORDER BY id LIMIT %s", [*params, limit])
-        return [
-            PendingJob(
-                job=job_from_row(r),
-                scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
-                payload={**r["payload"], "tenant_id": r["tenant_id"]},
-            )
-            for r in rows
-        ]
-
-    def get_job(self, tenant_id: str, job_id: str) -> Job:
-        rows = self._read("SELECT * FROM jobs WHERE id = %s AND tenant_id = %s", (job_id, tenant_id))
-        if not rows:
-            raise NotFoundError(f"no job with id {job_id!r}")
-        return job_from_row(rows[0])
 
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
         with self._write() as conn:
@@ -666,70 +640,6 @@ class PostgresStore:
         rows = self._read(plan.sql, plan.params)
         by_id = {row["id"]: item_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
-
-    def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page:
-        where, params = _query_sql(query)
-        total = self._read(f"SELECT count(*) AS n FROM memories m WHERE {where}", params)[0]["n"]
-        page_where, page_params = where, list(params)
-        if cursor is not None:
-            page_where += " AND m.id > %s"
-            page_params.append(decode_cursor(cursor))
-        rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {page_where} ORDER BY m.id LIMIT %s",
-            [*page_params, limit + 1],
-        )
-        items = [item_from_row(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
-        return Page(results=items, total=total, next_cursor=next_cursor)
-
-    def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
-        where, params = _query_sql(query)
-        rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT %s", [*params, limit]
-        )
-        return [item_from_row(r) for r in reversed(rows)]
-
-    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
-        rows = self._read(
-            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, reason, created_at "
-            "FROM history WHERE tenant_id = %s AND memory_id = %s ORDER BY id",
-            (tenant_id, memory_id),
-        )
-        if not rows:
-            raise NotFoundError(f"no memory with id {memory_id!r}")
-        return [history_from_row(r) for r in rows]
-
-    def export(self, tenant_id: str) -> Iterator[MemoryItem]:
-        last = ""
-        while True:
-            rows = self._read(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id > %s ORDER BY id LIMIT 1000",
-                (tenant_id, last),
-            )
-            if not rows:
-                return
-            yield from (item_from_row(r) for r in rows)
-            last = rows[-1]["id"]
-
-    def stats(self, tenant_id: str) -> StoreStats:
-        kinds = self._read("SELECT kind, count(*) AS n FROM memories WHERE tenant_id = %s GROUP BY kind", (tenant_id,))
-        scopes = self._read(
-            "SELECT count(*) AS n FROM (SELECT DISTINCT user_id, agent_id, session_id FROM memories "
-            "WHERE tenant_id = %s) s",
-            (tenant_id,),
-        )[0]["n"]
-        history = self._read("SELECT count(*) AS n FROM history WHERE tenant_id = %s", (tenant_id,))[0]["n"]
-        meta = self._meta()
-        return StoreStats(
-            memories=sum(r["n"] for r in kinds),
-            by_kind={r["kind"]: r["n"] for r in kinds},
-            scopes=scopes,
-            history_rows=history,
-            embedder=meta.get("embedder"),
-            dimension=int(meta["dimension"]) if "dimension" in meta else None,
-            schema_version=self.schema_version,
-            location=self.location,
-        )
 
     # --- search ---------------------------------------------------------------------------
 

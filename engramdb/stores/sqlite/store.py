@@ -26,20 +26,17 @@ from ...models import (
     AddedItem,
     ApiKey,
     Event,
-    HistoryEntry,
     Job,
     MemoryItem,
-    Page,
     Scope,
-    StoreStats,
     Usage,
     content_hash,
     new_id,
     utcnow,
 )
-from ..base import Change, NewJob, NewRecord, Operation, PendingJob, Query, StoreHit
-from ..cursor import decode_cursor, encode_cursor
+from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, Table
+from ..sqlreads import Row, SQLReads
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
 from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
@@ -51,8 +48,31 @@ MMAP_BYTES = 1 << 30
 SNAPSHOT_MIN_ROWS = 5_000  # below this the vector index rebuilds from the file in milliseconds
 
 
-class SQLiteStore:
+class SQLiteStore(SQLReads):
     """A Store on one SQLite file (or ``:memory:``). Thread-safe; one connection per store."""
+
+    P = "?"
+    COLUMNS = MEMORY_COLUMNS
+    item_row = staticmethod(item_from_row)
+    history_row = staticmethod(history_from_row)
+
+    @staticmethod
+    def key_row(row: Row) -> ApiKey:
+        return _key_from_row(row)
+
+    @staticmethod
+    def job_row(row: Row) -> Job:
+        return _job_from_row(row)
+
+    @staticmethod
+    def json_value(value: Any) -> Any:
+        return json.loads(value)
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        return _query_sql(query)
+
+    def _meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.location = path
@@ -468,48 +488,14 @@ class SQLiteStore:
                  int(key.admin), to_db_time(key.created_at)),
             )  # fmt: skip
 
-    def find_key(self, key_hash: str) -> ApiKey | None:
-        rows = self._read("SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (key_hash,))
-        return _key_from_row(rows[0]) if rows else None
-
-    def list_keys(self, tenant_id: str | None) -> list[ApiKey]:
-        if tenant_id is None:
-            return [_key_from_row(r) for r in self._read("SELECT * FROM api_keys ORDER BY id")]
-        return [
-            _key_from_row(r) for r in self._read("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY id", (tenant_id,))
-        ]
-
     def revoke_key(self, key_id: str) -> ApiKey:
         with self._write() as (conn, _):
             conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (to_db_time(utcnow()), key_id)
             )
-        rows = self._read("SELECT * FROM api_keys WHERE id = ?", (key_id,))
-        if not rows:
-            raise NotFoundError(f"no API key with id {key_id!r}")
-        return _key_from_row(rows[0])
+        return self._key(key_id)
 
     # --- jobs ---------------------------------------------------------------------------
-
-    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:
-        where, params = (
-            ("state = 'pending'", []) if tenant_id is None else ("state = 'pending' AND tenant_id = ?", [tenant_id])
-        )
-        rows = self._read(f"SELECT * FROM jobs WHERE {where} ORDER BY id LIMIT ?", [*params, limit])
-        return [
-            PendingJob(
-                job=_job_from_row(r),
-                scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
-                payload={**json.loads(r["payload"]), "tenant_id": r["tenant_id"]},
-            )
-            for r in rows
-        ]
-
-    def get_job(self, tenant_id: str, job_id: str) -> Job:
-        rows = self._read("SELECT * FROM jobs WHERE id = ? AND tenant_id = ?", (job_id, tenant_id))
-        if not rows:
-            raise NotFoundError(f"no job with id {job_id!r}")
-        return _job_from_row(rows[0])
 
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
         with self._write() as (conn, _):
@@ -591,69 +577,6 @@ class SQLiteStore:
         )
         by_id = {row["id"]: item_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
-
-    def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page:
-        where, params = _query_sql(query)
-        total = self._read(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
-        page_where, page_params = where, list(params)
-        if cursor is not None:
-            page_where += " AND m.id > ?"
-            page_params.append(decode_cursor(cursor))
-        rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {page_where} ORDER BY m.id LIMIT ?",
-            [*page_params, limit + 1],
-        )
-        items = [item_from_row(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
-        return Page(results=items, total=total, next_cursor=next_cursor)
-
-    def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
-        where, params = _query_sql(query)
-        rows = self._read(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT ?", [*params, limit]
-        )
-        return [item_from_row(r) for r in reversed(rows)]
-
-    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
-        rows = self._read(
-            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, reason, created_at "
-            "FROM history WHERE tenant_id = ? AND memory_id = ? ORDER BY id",
-            (tenant_id, memory_id),
-        )
-        if not rows:
-            raise NotFoundError(f"no memory with id {memory_id!r}")
-        return [history_from_row(r) for r in rows]
-
-    def export(self, tenant_id: str) -> Iterator[MemoryItem]:
-        last = ""
-        while True:
-            rows = self._read(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT 1000",
-                (tenant_id, last),
-            )
-            if not rows:
-                return
-            yield from (item_from_row(r) for r in rows)
-            last = rows[-1]["id"]
-
-    def stats(self, tenant_id: str) -> StoreStats:
-        kinds = self._read("SELECT kind, count(*) FROM memories WHERE tenant_id = ? GROUP BY kind", (tenant_id,))
-        scopes = self._read(
-            "SELECT count(*) FROM (SELECT DISTINCT user_id, agent_id, session_id FROM memories WHERE tenant_id = ?)",
-            (tenant_id,),
-        )[0][0]
-        history = self._read("SELECT count(*) FROM history WHERE tenant_id = ?", (tenant_id,))[0][0]
-        meta = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
-        return StoreStats(
-            memories=sum(r[1] for r in kinds),
-            by_kind={r[0]: r[1] for r in kinds},
-            scopes=scopes,
-            history_rows=history,
-            embedder=meta.get("embedder"),
-            dimension=int(meta["dimension"]) if "dimension" in meta else None,
-            schema_version=self.schema_version,
-            location=self.location,
-        )
 
     # --- search ---------------------------------------------------------------------------
 
@@ -757,7 +680,7 @@ class SQLiteStore:
             self._conn.close()
 
 
-def _key_from_row(row: sqlite3.Row) -> ApiKey:
+def _key_from_row(row: Row) -> ApiKey:
     return ApiKey(
         id=row["id"], tenant_id=row["tenant_id"], name=row["name"],
         user_ids=json.loads(row["user_ids"]) if row["user_ids"] is not None else None, admin=bool(row["admin"]),
@@ -765,7 +688,7 @@ def _key_from_row(row: sqlite3.Row) -> ApiKey:
     )  # fmt: skip
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_from_row(row: Row) -> Job:
     result = json.loads(row["result"]) if row["result"] else {}
     return Job(
         id=row["id"], state=row["state"], attempts=row["attempts"], error=row["error"],

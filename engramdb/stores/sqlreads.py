@@ -1,0 +1,160 @@
+"""The reads both SQL stores run with the same statements: pages, history, keys, jobs, stats.
+
+Only the placeholder (``?`` or ``%s``), the row converters and the scope/filter compiler
+differ between SQLite and PostgreSQL; each store supplies those, and the logic lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import NotFoundError
+from ..models import ApiKey, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats
+from .base import PendingJob, Query
+from .cursor import decode_cursor, encode_cursor
+
+Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
+
+
+class SQLReads:
+    P: str  # the driver's placeholder
+    COLUMNS: str  # the memory columns item_row reads
+    location: str
+    schema_version: int
+
+    # --- supplied by each store -----------------------------------------------------------
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def _meta(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @staticmethod
+    def item_row(row: Row) -> MemoryItem:
+        raise NotImplementedError
+
+    @staticmethod
+    def history_row(row: Row) -> HistoryEntry:
+        raise NotImplementedError
+
+    @staticmethod
+    def key_row(row: Row) -> ApiKey:
+        raise NotImplementedError
+
+    @staticmethod
+    def job_row(row: Row) -> Job:
+        raise NotImplementedError
+
+    @staticmethod
+    def json_value(value: Any) -> Any:
+        """A JSON column as Python (SQLite keeps text, PostgreSQL decodes jsonb itself)."""
+        return value
+
+    # --- memories -------------------------------------------------------------------------
+
+    def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page:
+        where, params = self._where(query)
+        total = self._read(f"SELECT count(*) AS n FROM memories m WHERE {where}", params)[0]["n"]
+        page_where, page_params = where, list(params)
+        if cursor is not None:
+            page_where += f" AND m.id > {self.P}"
+            page_params.append(decode_cursor(cursor))
+        rows = self._read(
+            f"SELECT {self.COLUMNS} FROM memories m WHERE {page_where} ORDER BY m.id LIMIT {self.P}",
+            [*page_params, limit + 1],
+        )
+        items = [self.item_row(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+        return Page(results=items, total=total, next_cursor=next_cursor)
+
+    def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
+        where, params = self._where(query)
+        rows = self._read(
+            f"SELECT {self.COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT {self.P}", [*params, limit]
+        )
+        return [self.item_row(r) for r in reversed(rows)]
+
+    def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
+        rows = self._read(
+            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, reason, created_at "
+            f"FROM history WHERE tenant_id = {self.P} AND memory_id = {self.P} ORDER BY id",
+            (tenant_id, memory_id),
+        )
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return [self.history_row(r) for r in rows]
+
+    def export(self, tenant_id: str) -> Iterator[MemoryItem]:
+        last = ""
+        while True:
+            rows = self._read(
+                f"SELECT {self.COLUMNS} FROM memories WHERE tenant_id = {self.P} AND id > {self.P} "
+                "ORDER BY id LIMIT 1000",
+                (tenant_id, last),
+            )
+            if not rows:
+                return
+            yield from (self.item_row(r) for r in rows)
+            last = rows[-1]["id"]
+
+    def stats(self, tenant_id: str) -> StoreStats:
+        p = self.P
+        kinds = self._read(
+            f"SELECT kind, count(*) AS n FROM memories WHERE tenant_id = {p} GROUP BY kind", (tenant_id,)
+        )
+        scopes = self._read(
+            "SELECT count(*) AS n FROM (SELECT DISTINCT user_id, agent_id, session_id FROM memories "
+            f"WHERE tenant_id = {p}) s",
+            (tenant_id,),
+        )[0]["n"]
+        history = self._read(f"SELECT count(*) AS n FROM history WHERE tenant_id = {p}", (tenant_id,))[0]["n"]
+        meta = self._meta()
+        return StoreStats(
+            memories=sum(r["n"] for r in kinds), by_kind={r["kind"]: r["n"] for r in kinds}, scopes=scopes,
+            history_rows=history, embedder=meta.get("embedder"),
+            dimension=int(meta["dimension"]) if "dimension" in meta else None,
+            schema_version=self.schema_version, location=self.location,
+        )  # fmt: skip
+
+    # --- API keys and jobs -----------------------------------------------------------------
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._read(f"SELECT * FROM api_keys WHERE hash = {self.P} AND revoked_at IS NULL", (key_hash,))
+        return self.key_row(rows[0]) if rows else None
+
+    def list_keys(self, tenant_id: str | None) -> list[ApiKey]:
+        if tenant_id is None:
+            return [self.key_row(r) for r in self._read("SELECT * FROM api_keys ORDER BY id")]
+        rows = self._read(f"SELECT * FROM api_keys WHERE tenant_id = {self.P} ORDER BY id", (tenant_id,))
+        return [self.key_row(r) for r in rows]
+
+    def _key(self, key_id: str) -> ApiKey:
+        rows = self._read(f"SELECT * FROM api_keys WHERE id = {self.P}", (key_id,))
+        if not rows:
+            raise NotFoundError(f"no API key with id {key_id!r}")
+        return self.key_row(rows[0])
+
+    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]:
+        where, params = "state = 'pending'", []
+        if tenant_id is not None:
+            where, params = f"state = 'pending' AND tenant_id = {self.P}", [tenant_id]
+        rows = self._read(f"SELECT * FROM jobs WHERE {where} ORDER BY id LIMIT {self.P}", [*params, limit])
+        return [
+            PendingJob(
+                job=self.job_row(r),
+                scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
+                payload={**self.json_value(r["payload"]), "tenant_id": r["tenant_id"]},
+            )
+            for r in rows
+        ]
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job:
+        rows = self._read(f"SELECT * FROM jobs WHERE id = {self.P} AND tenant_id = {self.P}", (job_id, tenant_id))
+        if not rows:
+            raise NotFoundError(f"no job with id {job_id!r}")
+        return self.job_row(rows[0])
