@@ -21,6 +21,7 @@ when the field is missing; ``contains`` is substring on strings and membership o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Union
@@ -200,3 +201,23 @@ def _datetime_value(name: str, value: Any) -> str:
         except ValueError:
             pass
     raise ValidationError(f"field {name!r} takes an ISO 8601 datetime, got {value!r}")
+
+
+def compile_sql(node: Node, leaf: Callable[[Cond], str], false: str) -> str:
+    """The boolean skeleton of a filter in SQL, every leaf made two-valued (NULL → ``false``).
+
+    SQL's three-valued logic would otherwise make ``NOT`` disagree with the documented
+    semantics on missing fields. Each store compiles the leaves in its own dialect.
+    """
+    if isinstance(node, And):
+        return "(" + " AND ".join(compile_sql(c, leaf, false) for c in node.children) + ")"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(compile_sql(c, leaf, false) for c in node.children) + ")"
+    if isinstance(node, Not):
+        return f"(NOT {compile_sql(node.child, leaf, false)})"
+    return f"coalesce({leaf(node)}, {false})"
+
+
+def positive(cond: Cond) -> Cond:
+    """``ne``/``nin`` as the ``eq``/``in`` they negate."""
+    return Cond(cond.field, "eq" if cond.op == "ne" else "in", cond.value, cond.path)

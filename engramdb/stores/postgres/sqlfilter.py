@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...filters import FIELDS, And, Cond, Node, Not, Or
+from ...filters import FIELDS, Cond, Node, compile_sql, positive
 
 _SQL_OP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _CAST = {"str": "", "number": "", "datetime": "::timestamptz"}
 
 
 def compile_filter(node: Node, params: list[Any]) -> str:
-    if isinstance(node, And):
-        return "(" + " AND ".join(compile_filter(c, params) for c in node.children) + ")"
-    if isinstance(node, Or):
-        return "(" + " OR ".join(compile_filter(c, params) for c in node.children) + ")"
-    if isinstance(node, Not):
-        return f"(NOT {compile_filter(node.child, params)})"
-    return f"coalesce({_leaf(node, params)}, false)"
+    return compile_sql(node, lambda cond: _leaf(cond, params), "false")
 
 
 def _leaf(cond: Cond, params: list[Any]) -> str:
     if cond.op in ("ne", "nin"):
-        positive = Cond(cond.field, "eq" if cond.op == "ne" else "in", cond.value, cond.path)
-        return f"NOT coalesce({_leaf(positive, params)}, false)"
+        return f"NOT coalesce({_leaf(positive(cond), params)}, false)"
     if cond.is_metadata:
         return _metadata_leaf(cond, params)
     column = f"m.{cond.field}"

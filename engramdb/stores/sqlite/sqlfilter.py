@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...filters import FIELDS, And, Cond, Node, Not, Or
+from ...filters import FIELDS, Cond, Node, compile_sql, positive
 
 COLUMN = {name: f"m.{name}" for name in FIELDS}
 COLUMN["speaker"] = "m.speaker"
@@ -17,19 +17,12 @@ _SQL_OP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def compile_filter(node: Node, params: list[Any]) -> str:
-    if isinstance(node, And):
-        return "(" + " AND ".join(compile_filter(c, params) for c in node.children) + ")"
-    if isinstance(node, Or):
-        return "(" + " OR ".join(compile_filter(c, params) for c in node.children) + ")"
-    if isinstance(node, Not):
-        return f"(NOT {compile_filter(node.child, params)})"
-    return f"coalesce({_leaf(node, params)}, 0)"
+    return compile_sql(node, lambda cond: _leaf(cond, params), "0")
 
 
 def _leaf(cond: Cond, params: list[Any]) -> str:
     if cond.op in ("ne", "nin"):
-        positive = Cond(cond.field, "eq" if cond.op == "ne" else "in", cond.value, cond.path)
-        return f"NOT coalesce({_leaf(positive, params)}, 0)"
+        return f"NOT coalesce({_leaf(positive(cond), params)}, 0)"
     if cond.is_metadata:
         return _metadata_leaf(cond, params)
     column = COLUMN[cond.field]
