@@ -18,35 +18,47 @@ from engramdb import Memory
 from engramdb.testing import Reply, ScriptedOpenAIServer
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_proxy(upstream: str, store: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engramdb", "proxy", "--upstream", upstream, "--port", str(port), "--store", store],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/models", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, url
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ScriptedOpenAIServer, openai.OpenAI, str]]:
     store = f"sqlite:///{tmp_path / 'proxy.db'}"
     with ScriptedOpenAIServer() as upstream:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engramdb", "proxy", "--upstream", upstream.base_url, "--port", str(port),
-             "--store", store],
-            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        proc, url = _start_proxy(upstream.base_url, store)
         client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
         try:
             yield upstream, client, store
         finally:
             client.close()
-            proc.terminate()
-            proc.wait(10)
-            assert proc.stderr is not None
-            proc.stderr.close()
+            _stop(proc)
 
 
 def _memories(store: str, user: str, count: int) -> list[str]:
@@ -106,3 +118,14 @@ def test_requests_without_a_user_pass_through(setup: tuple[ScriptedOpenAIServer,
         client.chat.completions.create(model="scripted", user="carol", messages=messages)
     with Memory(store) as m:
         assert m.stats().memories == 0
+
+
+def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
+    proc, url = _start_proxy(f"http://127.0.0.1:{_free_port()}/v1", f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        reply = httpx.post(url + "/chat/completions", json={"model": "m", "user": "u",
+                           "messages": [{"role": "user", "content": "hello"}]}, timeout=30)  # fmt: skip
+        assert reply.status_code == 502 and reply.json()["error"]["type"] == "upstream_error"
+        assert httpx.post(url + "/chat/completions", content=b"{not json", timeout=30).status_code == 400
+    finally:
+        _stop(proc)

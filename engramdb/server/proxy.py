@@ -58,7 +58,10 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> Fa
         upstream_request = client.build_request(
             "POST", upstream + "/chat/completions", headers=_forwarded(request), content=json.dumps(body).encode()
         )
-        reply = await client.send(upstream_request, stream=True)
+        try:
+            reply = await client.send(upstream_request, stream=True)
+        except httpx.HTTPError as exc:
+            return _unreachable(upstream, exc)
         if reply.status_code != 200 or not user or not said:
             return await _passthrough(reply)
         if body.get("stream"):
@@ -75,9 +78,17 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> Fa
             request.method, f"{upstream}/{path}", headers=_forwarded(request), content=await request.body(),
             params=request.query_params,
         )  # fmt: skip
-        return await _passthrough(await client.send(forwarded, stream=True))
+        try:
+            return await _passthrough(await client.send(forwarded, stream=True))
+        except httpx.HTTPError as exc:
+            return _unreachable(upstream, exc)
 
     return app
+
+
+def _unreachable(upstream: str, exc: httpx.HTTPError) -> JSONResponse:
+    message = f"the upstream {upstream} did not answer: {type(exc).__name__}"
+    return JSONResponse({"error": {"message": message, "type": "upstream_error"}}, status_code=502)
 
 
 def _forwarded(request: Request) -> dict[str, str]:
