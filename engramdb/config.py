@@ -72,6 +72,11 @@ class MemoryConfig(BaseModel):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     context_turns: int = Field(1, ge=0, le=8, description="preceding messages of the same add indexed with each one")
     search: SearchOptions = SearchOptions()
+    parallel_search: bool = Field(
+        True,
+        description="run the dense and lexical retrievers side by side: lower latency on an idle machine; "
+        "a server under load gains throughput without the thread hand-off (engramdb serve turns it off)",
+    )
     llm: LLMConfig | None = Field(None, description="None: the rule-based extractor, no network")
     infer: bool = Field(True, description="derive facts and preferences on add (LLM if configured, else rules)")
     background: bool = Field(False, description="run LLM extraction in a worker thread by default (wait=False)")

@@ -124,6 +124,13 @@ class Memory:
         deriver = Deriver(self.store, self.embedder, make_extractor(config), config)
         self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)
 
+    def with_config(self, **changes: Any) -> Memory:
+        """A view of the same store and embedder with some settings changed (e.g. ``parallel_search``)."""
+        view = object.__new__(Memory)
+        view.__dict__.update(self.__dict__)
+        view.config = MemoryConfig.model_validate({**self.config.model_dump(), **changes})
+        return view
+
     def for_tenant(self, tenant_id: str) -> Memory:
         """A view of the same store and embedder confined to another tenant (used by the server)."""
         view = object.__new__(Memory)
@@ -337,8 +344,9 @@ class Memory:
                                  limit=limit, threshold=threshold, explain=explain, options=options,
                                  include_invalid=include_invalid, as_of=as_of, time_range=time_range,
                                  reference_date=reference_date)  # fmt: skip
-        run = functools.partial(hybrid_search, self.store, self.embedder, limit=plan.limit,
-                                threshold=plan.threshold, options=plan.options, explain=plan.explain)  # fmt: skip
+        run = functools.partial(hybrid_search, self.store, self.embedder, limit=plan.limit, threshold=plan.threshold,
+                                options=plan.options, explain=plan.explain,
+                                parallel=self.config.parallel_search)  # fmt: skip
         hits = run(plan.query, query)
         if plan.timed is not None and plan.spoken is not None:
             hits = favour_in_range(run(plan.timed, query), hits, plan.spoken, plan.options.time_weight, limit)

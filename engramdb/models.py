@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
@@ -59,6 +59,25 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], data: dict[str, Any]) -> M:
+    """A model from data that is already valid (a row the store validated when writing it).
+
+    Search builds a dozen of these per query; pydantic's ``model_construct`` costs ~8 µs
+    each, this ~1.5 µs. Anything but a complete set of fields goes through ``model_construct``.
+    """
+    if len(data) != len(cls.model_fields):
+        return cls.model_construct(**data)
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", data)
+    object.__setattr__(model, "__pydantic_fields_set__", set(data))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 def content_hash(text: str) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..config import SearchOptions
 from ..embedders import Embedder
-from ..models import MemoryItem, ScoreDetail, SearchHit, utcnow
+from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
@@ -27,9 +27,10 @@ def hybrid_search(
     threshold: float | None,
     options: SearchOptions,
     explain: bool,
+    parallel: bool = True,
 ) -> list[SearchHit]:
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
-    fused = _fuse(_candidates(store, embedder, query, text, options), options, limit)
+    fused = _fuse(_candidates(store, embedder, query, text, options, parallel), options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     return _rank(items, fused, query, options, limit, threshold, explain)
 
@@ -89,13 +90,15 @@ def _rank(
 
 
 def _candidates(
-    store: Store, embedder: Embedder, query: Query, text: str, options: SearchOptions
+    store: Store, embedder: Embedder, query: Query, text: str, options: SearchOptions, parallel: bool
 ) -> dict[str, list[StoreHit]]:
-    """Dense and lexical candidates, the two run side by side (both release the GIL)."""
+    """Dense and lexical candidates, the two side by side when ``parallel`` (both release the GIL)."""
     lists: dict[str, list[StoreHit]] = {}
     lexical = None
-    if options.lexical_weight > 0:
+    if options.lexical_weight > 0 and parallel:
         lexical = _POOL.submit(store.lexical_search, query, lexical_terms(text), options.candidates)
+    elif options.lexical_weight > 0:
+        lists["lexical"] = store.lexical_search(query, lexical_terms(text), options.candidates)
     if options.dense_weight > 0:
         vector = embedder.embed([text], kind="query")[0]
         lists["dense"] = store.dense_search(query, vector, options.candidates)
@@ -132,7 +135,7 @@ def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, 
             importance=importance,
         )
     # the item is already validated: build the hit from its fields without validating it twice
-    return SearchHit.model_construct(**dict(item), score=round(score, 6), explain=detail)
+    return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})
 
 
 def favour_in_range(

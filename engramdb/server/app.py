@@ -135,6 +135,8 @@ class RateLimiter:
 
 def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
+    # requests run concurrently: a second thread per search would only add a hand-off
+    memory = memory.with_config(parallel_search=False)
     app = FastAPI(title="engramdb", version="1", description="Long-term memory for AI agents.")
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ...models import ApiKey, HistoryEntry, Job, MemoryItem, MemoryState, Provenance
+from ...models import ApiKey, HistoryEntry, Job, MemoryItem, MemoryState, Provenance, trusted
 
 MEMORY_COLUMNS = (
     "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
@@ -35,16 +35,15 @@ def item_from_row(row: dict[str, Any]) -> MemoryItem:
     for key in DATETIMES:
         data[key] = utc(data[key])
     data["memory"] = data.pop("text")
-    data["provenance"] = Provenance.model_construct(
-        role=data.pop("role"),
-        name=data.pop("speaker"),
-        message_id=data.pop("source_message_id"),
-        session_id=data.pop("source_session_id"),
-    )
+    data["provenance"] = trusted(
+        Provenance,
+        {"role": data.pop("role"), "name": data.pop("speaker"), "message_id": data.pop("source_message_id"),
+         "session_id": data.pop("source_session_id")},
+    )  # fmt: skip
     data["state"] = MemoryState(data["state"])
     data["importance"] = float(data["importance"])
     # rows were validated when written: rebuilding them skips a second validation (search's hot path)
-    return MemoryItem.model_construct(**data)
+    return trusted(MemoryItem, data)
 
 
 def item_params(item: MemoryItem) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ...filters import format_datetime
-from ...models import HistoryEntry, MemoryItem, MemoryState, Provenance
+from ...models import HistoryEntry, MemoryItem, MemoryState, Provenance, trusted
 
 MEMORY_COLUMNS = (
     "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
@@ -29,26 +29,34 @@ def to_db_time(value: datetime | None) -> str | None:
 def from_db_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)  # stored as ...ffffffZ
+    return datetime.fromisoformat(value)  # stored as ...ffffffZ, which Python reads as UTC
 
 
 def item_from_row(row: sqlite3.Row) -> MemoryItem:
-    data: dict[str, Any] = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+    data: dict[str, Any] = dict(zip(row.keys(), row, strict=True))
     for key in _DATETIMES:
         data[key] = from_db_time(data[key])
     data["memory"] = data.pop("text")
-    data["metadata"] = json.loads(data["metadata"])
-    data["sources"] = json.loads(data["sources"])
-    data["merged_from"] = json.loads(data["merged_from"])
-    data["provenance"] = Provenance.model_construct(
-        role=data.pop("role"),
-        name=data.pop("speaker"),
-        message_id=data.pop("source_message_id"),
-        session_id=data.pop("source_session_id"),
-    )
+    data["metadata"] = _json(data["metadata"])
+    data["sources"] = _json(data["sources"])
+    data["merged_from"] = _json(data["merged_from"])
+    data["provenance"] = trusted(
+        Provenance,
+        {"role": data.pop("role"), "name": data.pop("speaker"), "message_id": data.pop("source_message_id"),
+         "session_id": data.pop("source_session_id")},
+    )  # fmt: skip
     data["state"] = MemoryState(data["state"])
     # rows were validated when written: rebuilding them skips a second validation (search's hot path)
-    return MemoryItem.model_construct(**data)
+    return trusted(MemoryItem, data)
+
+
+def _json(text: str) -> Any:
+    """Most rows hold empty JSON: skip the parser for it (search converts rows on every query)."""
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
 
 
 def item_params(item: MemoryItem) -> dict[str, Any]:
