@@ -9,10 +9,11 @@ are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a st
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -210,18 +211,60 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error(500, "internal_error", "internal error")
 
-    @app.middleware("http")
-    async def limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return error(413, "body_too_large", f"request bodies are limited to {settings.max_body_bytes} bytes")
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        _METRICS["requests"].labels(path, str(response.status_code)).inc()
-        _METRICS["latency"].labels(path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
+
+
+class Limits:
+    """Body size (declared or streamed) and per-route metrics, as plain ASGI.
+
+    Starlette's ``@app.middleware("http")`` runs every response through an extra task and
+    stream; on the search path that hand-off cost more than the search itself.
+    """
+
+    def __init__(self, app: Any, *, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._too_large(send)
+            return
+        started, status, received, rejected = time.perf_counter(), 500, 0, False
+
+        async def counted() -> Any:
+            nonlocal received, rejected, status
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes and not rejected:  # a chunked body with no declared length
+                rejected, status = True, 413
+                await self._too_large(send)
+                return {"type": "http.disconnect"}  # the app stops reading; what it answers is dropped
+            return message
+
+        async def sent(message: dict[str, Any]) -> None:
+            nonlocal status
+            if rejected:
+                return
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sent)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            _METRICS["requests"].labels(path, str(status)).inc()
+            _METRICS["latency"].labels(path).observe(time.perf_counter() - started)
+
+    async def _too_large(self, send: Any) -> None:
+        message = f"request bodies are limited to {self.max_body_bytes} bytes"
+        body = json.dumps({"error": {"code": "body_too_large", "message": message}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 _METRICS: dict[str, Any] = {}
