@@ -87,6 +87,16 @@ def test_bench_store_small(tmp_path: Path) -> None:
     assert all(r["add_per_s"] > 0 and r["search_ms"]["p50"] > 0 for r in rows)
 
 
+def test_bench_store_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    out = tmp_path / "pg.json"
+    proc = run("bench", "store", "--sizes", "300", "--scopes", "1,10", "--queries", "20", "--store", postgres_url,
+               "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())
+    assert [(r["memories"], r["scopes"]) for r in rows] == [(300, 1), (300, 10)]  # each run in its own tenant
+    assert all(r["search_ms"]["p50"] > 0 and r["unscoped_search_ms"]["p50"] > 0 for r in rows)
+
+
 def test_bench_extract_small(tmp_path: Path) -> None:
     out = tmp_path / "extract.json"
     proc = run("bench", "extract", "--adds", "40", "--llm-adds", "8", "--out", str(out))
