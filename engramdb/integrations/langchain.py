@@ -68,7 +68,8 @@ class EngramChatMessageHistory(BaseChatMessageHistory):
 
     Use it with ``RunnableWithMessageHistory``. System messages are instructions, not
     memories: they are not stored. ``infer=True`` also derives facts and preferences from
-    the turns (rules offline, or the configured LLM).
+    the turns (rules offline, or the configured LLM). A message repeated word for word in
+    the same session is kept once (engramdb's exact-duplicate rule).
     """
 
     def __init__(
