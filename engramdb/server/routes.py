@@ -63,6 +63,11 @@ async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     return _search(m, key, body)
 
 
+def _delete(m: Memory, key: ApiKey, memory_id: str) -> DeleteResult:
+    owned(m, key, memory_id)
+    return m.delete(memory_id)
+
+
 def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
     owned(m, key, memory_id)
     return m.update(memory_id, body.text or body.memory or body.data, metadata=body.metadata)
@@ -107,9 +112,7 @@ def register(app: FastAPI, tenant: Tenant) -> None:
 
     @app.delete("/v1/memories/{memory_id}", response_model=DeleteResult, tags=["memories"])
     def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
-        m, key = t
-        owned(m, key, memory_id)
-        return m.delete(memory_id)
+        return _delete(*t, memory_id)
 
     @app.delete("/v1/memories", response_model=DeleteResult, tags=["memories"])
     def delete_scope(
@@ -237,9 +240,7 @@ def register_mem0(app: FastAPI, tenant: Tenant) -> None:
 
     @app.delete("/memories/{memory_id}", response_model=DeleteResult, tags=["mem0"])
     def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
-        m, key = t
-        owned(m, key, memory_id)
-        return m.delete(memory_id)
+        return _delete(*t, memory_id)
 
     @app.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["mem0"])
     def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:

@@ -29,19 +29,22 @@ class Table:
     json: tuple[str, ...] = ()
 
 
-_MEMORY = (
-    "id", "tenant_id", "user_id", "agent_id", "session_id", "kind", "text", "hash", "metadata", "role", "speaker",
+ITEM_COLUMNS = (
+    "id", "kind", "text", "hash", "user_id", "agent_id", "session_id", "metadata", "role", "speaker",
     "source_message_id", "source_session_id", "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
     "invalidated_at", "superseded_by", "state", "importance", "access_count", "last_accessed_at", "expires_at",
-    "subject", "slot", "sources", "merged_from", "index_text", "embedding",
+    "subject", "slot", "sources", "merged_from",
 )  # fmt: skip
-_TIMES = (
+"""The columns of a memories row that make a MemoryItem, in both stores."""
+ITEM_TIMES = (
     "created_at", "updated_at", "occurred_at", "valid_from", "valid_to", "invalidated_at", "last_accessed_at",
     "expires_at",
 )  # fmt: skip
+MEMORY_COLUMNS = ", ".join(ITEM_COLUMNS)  # for SELECT lists
+_MEMORY = ("tenant_id", *ITEM_COLUMNS, "index_text", "embedding")
 
 TABLES = (
-    Table("memories", ("id",), _MEMORY, _TIMES, ("metadata", "sources", "merged_from")),
+    Table("memories", ("id",), _MEMORY, ITEM_TIMES, ("metadata", "sources", "merged_from")),
     Table("memory_sources", ("source_id", "memory_id"), ("memory_id", "source_id")),
     Table(
         "history", ("id",),

@@ -6,15 +6,41 @@ differ between SQLite and PostgreSQL; each store supplies those, and the logic l
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
-from ..models import ApiKey, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats
+from ..filters import Node
+from ..models import ApiKey, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, utcnow
 from .base import PendingJob, Query
 from .cursor import decode_cursor, encode_cursor
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
+
+
+def scope_sql(tenant_id: str, scope: Scope, p: str) -> tuple[str, list[Any]]:
+    """``WHERE`` text and parameters for a tenant and scope, with the driver's placeholder ``p``."""
+    clauses, params = [f"m.tenant_id = {p}"], [tenant_id]
+    for column in ("user_id", "agent_id", "session_id"):
+        value = getattr(scope, column)
+        if value is not None:
+            clauses.append(f"m.{column} = {p}")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def query_sql(
+    query: Query, p: str, compile_filter: Callable[[Node, list[Any]], str], db_time: Callable[[datetime], Any]
+) -> tuple[str, list[Any]]:
+    """Scope, validity (active, not expired at ``query.now``) and the filter, in one ``WHERE``."""
+    where, params = scope_sql(query.tenant_id, query.scope, p)
+    if not query.include_inactive:
+        where += f" AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > {p})"
+        params.append(db_time(query.now or utcnow()))
+    if query.where is not None:
+        where += " AND " + compile_filter(query.where, params)
+    return where, params
 
 
 class SQLReads:

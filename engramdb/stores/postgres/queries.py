@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ...models import Scope, utcnow
+from ...models import Scope
+from .. import sqlreads
 from ..base import Query
-from .rows import MEMORY_COLUMNS
+from ..portable import MEMORY_COLUMNS
 from .sqlfilter import compile_filter
 
 
@@ -22,23 +23,11 @@ class Plan:
 
 
 def scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
-    clauses, params = ["m.tenant_id = %s"], [tenant_id]
-    for column in ("user_id", "agent_id", "session_id"):
-        value = getattr(scope, column)
-        if value is not None:
-            clauses.append(f"m.{column} = %s")
-            params.append(value)
-    return " AND ".join(clauses), params
+    return sqlreads.scope_sql(tenant_id, scope, "%s")
 
 
 def query_sql(query: Query) -> tuple[str, list[Any]]:
-    where, params = scope_sql(query.tenant_id, query.scope)
-    if not query.include_inactive:
-        where += " AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > %s)"
-        params.append(query.now or utcnow())
-    if query.where is not None:
-        where += " AND " + compile_filter(query.where, params)
-    return where, params
+    return sqlreads.query_sql(query, "%s", compile_filter, lambda when: when)
 
 
 def dense(query: Query, vector: np.ndarray, k: int, dimension: int) -> Plan:

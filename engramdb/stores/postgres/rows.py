@@ -9,17 +9,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from ...models import ApiKey, HistoryEntry, Job, MemoryItem, MemoryState, Provenance, trusted
-
-MEMORY_COLUMNS = (
-    "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
-    "source_session_id, created_at, updated_at, occurred_at, valid_from, valid_to, invalidated_at, "
-    "superseded_by, state, importance, access_count, last_accessed_at, expires_at, subject, slot, sources, "
-    "merged_from"
-)
-DATETIMES = (
-    "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
-    "invalidated_at", "last_accessed_at", "expires_at",
-)  # fmt: skip
+from ..portable import ITEM_TIMES
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -32,7 +22,7 @@ def jsonb(value: Any) -> Jsonb:
 
 def item_from_row(row: dict[str, Any]) -> MemoryItem:
     data = dict(row)
-    for key in DATETIMES:
+    for key in ITEM_TIMES:
         data[key] = utc(data[key])
     data["memory"] = data.pop("text")
     data["provenance"] = trusted(
@@ -55,7 +45,7 @@ def item_params(item: MemoryItem) -> dict[str, Any]:
         "metadata": jsonb(item.metadata),
         "role": p.role, "speaker": p.name, "source_message_id": p.message_id,
         "source_session_id": p.session_id,
-        **{key: getattr(item, key) for key in DATETIMES},
+        **{key: getattr(item, key) for key in ITEM_TIMES},
         "superseded_by": item.superseded_by, "state": item.state.value,
         "importance": item.importance, "access_count": item.access_count,
         "subject": item.subject, "slot": item.slot,

@@ -38,7 +38,7 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
-from ..portable import BY_NAME
+from ..portable import BY_NAME, MEMORY_COLUMNS
 from ..sqlreads import SQLReads
 from . import queries
 from .aio import AsyncConnections
@@ -46,7 +46,6 @@ from .migrations import migrate
 from .queries import query_sql as _query_sql
 from .queries import scope_sql as _scope_sql
 from .rows import (
-    MEMORY_COLUMNS,
     history_from_row,
     item_from_row,
     item_params,

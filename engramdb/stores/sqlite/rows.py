@@ -9,17 +9,7 @@ from typing import Any
 
 from ...filters import format_datetime
 from ...models import HistoryEntry, MemoryItem, MemoryState, Provenance, trusted
-
-MEMORY_COLUMNS = (
-    "id, kind, text, hash, user_id, agent_id, session_id, metadata, role, speaker, source_message_id, "
-    "source_session_id, created_at, updated_at, occurred_at, valid_from, valid_to, invalidated_at, "
-    "superseded_by, state, importance, access_count, last_accessed_at, expires_at, subject, slot, sources, "
-    "merged_from"
-)
-_DATETIMES = (
-    "created_at", "updated_at", "occurred_at", "valid_from", "valid_to",
-    "invalidated_at", "last_accessed_at", "expires_at",
-)  # fmt: skip
+from ..portable import ITEM_TIMES
 
 
 def to_db_time(value: datetime | None) -> str | None:
@@ -34,7 +24,7 @@ def from_db_time(value: str | None) -> datetime | None:
 
 def item_from_row(row: sqlite3.Row) -> MemoryItem:
     data: dict[str, Any] = dict(zip(row.keys(), row, strict=True))
-    for key in _DATETIMES:
+    for key in ITEM_TIMES:
         data[key] = from_db_time(data[key])
     data["memory"] = data.pop("text")
     data["metadata"] = _json(data["metadata"])
@@ -68,7 +58,7 @@ def item_params(item: MemoryItem) -> dict[str, Any]:
         "metadata": json.dumps(item.metadata, allow_nan=False, separators=(",", ":")),
         "role": p.role, "speaker": p.name, "source_message_id": p.message_id,
         "source_session_id": p.session_id,
-        **{key: to_db_time(getattr(item, key)) for key in _DATETIMES},
+        **{key: to_db_time(getattr(item, key)) for key in ITEM_TIMES},
         "superseded_by": item.superseded_by, "state": item.state.value,
         "importance": item.importance, "access_count": item.access_count,
         "subject": item.subject, "slot": item.slot,

@@ -35,11 +35,11 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
-from ..portable import BY_NAME, Table
-from ..sqlreads import Row, SQLReads
+from ..portable import BY_NAME, MEMORY_COLUMNS, Table
+from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
-from .rows import MEMORY_COLUMNS, from_db_time, history_from_row, item_from_row, item_params, to_db_time
+from .rows import from_db_time, history_from_row, item_from_row, item_params, to_db_time
 from .sqlfilter import compile_filter
 
 BUSY_TIMEOUT_S = 30.0
@@ -745,20 +745,8 @@ def _index_row(row: sqlite3.Row) -> IndexRow:
 
 
 def _scope_sql(tenant_id: str, scope: Scope) -> tuple[str, list[Any]]:
-    clauses, params = ["m.tenant_id = ?"], [tenant_id]
-    for column in ("user_id", "agent_id", "session_id"):
-        value = getattr(scope, column)
-        if value is not None:
-            clauses.append(f"m.{column} = ?")
-            params.append(value)
-    return " AND ".join(clauses), params
+    return scope_sql(tenant_id, scope, "?")
 
 
 def _query_sql(query: Query) -> tuple[str, list[Any]]:
-    where, params = _scope_sql(query.tenant_id, query.scope)
-    if not query.include_inactive:
-        where += " AND m.state = 'active' AND (m.expires_at IS NULL OR m.expires_at > ?)"
-        params.append(to_db_time(query.now or utcnow()))
-    if query.where is not None:
-        where += " AND " + compile_filter(query.where, params)
-    return where, params
+    return query_sql(query, "?", compile_filter, to_db_time)
