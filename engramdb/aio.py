@@ -18,7 +18,6 @@ from .embedders import Embedder
 from .memory import Memory
 from .models import MemoryItem, SearchResult
 from .stores import Store
-from .stores.base import AsyncReads
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,14 +53,14 @@ class AsyncMemory:
 
     @functools.wraps(Memory.search)
     async def search(self, query: str, **kwargs: Any) -> SearchResult:
-        if isinstance(self.sync.store, AsyncReads):
+        if self.sync.async_reads is not None:
             return await self.sync.asearch(query, **kwargs)
         return await self._threaded_search(query, **kwargs)
 
     @functools.wraps(Memory.get)
     async def get(self, memory_id: str) -> MemoryItem:
-        store = self.sync.store
-        if isinstance(store, AsyncReads):
+        store = self.sync.async_reads
+        if store is not None:
             return await store.aget(self.sync.tenant_id, self.sync._check_id(memory_id))
         return await self._threaded_get(memory_id)
 
@@ -86,8 +85,8 @@ class AsyncMemory:
     _threaded_close = _threaded(Memory.close)
 
     async def close(self) -> None:
-        if isinstance(self.sync.store, AsyncReads):
-            await self.sync.store.aclose()
+        if self.sync.async_reads is not None:
+            await self.sync.async_reads.aclose()
         await self._threaded_close()
 
     async def __aenter__(self) -> AsyncMemory:

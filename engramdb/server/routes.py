@@ -16,7 +16,6 @@ from ..errors import NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
-from ..stores.base import AsyncReads
 from .app import AddBody, ContextBody, Forbidden, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
 from .auth import create_key
 
@@ -55,7 +54,7 @@ async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     (a thread hop costs more than it). A remote embedder means network I/O: use a thread.
     A store with native async reads (PostgreSQL) is awaited: its I/O never blocks the loop."""
     remote_embedder = m.embedder.name.startswith(("openai:", "ollama:"))
-    if isinstance(m.store, AsyncReads) and not remote_embedder:
+    if m.async_reads is not None and not remote_embedder:
         check_user(key, body.user_id)
         return await m.asearch(body.query, **_search_args(body))
     if remote_embedder:
