@@ -121,3 +121,12 @@ def test_a_bad_mem0_export_is_refused(tmp_path: Path, content: str) -> None:
     bad.write_text(content)
     result = _import(str(bad), "--from-mem0", "--store", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 2 and "error" in result.stderr
+
+
+def test_a_mem0_configuration_engramdb_cannot_honour_is_refused() -> None:
+    from engramdb import ValidationError
+
+    with pytest.raises(ValidationError, match="no engramdb counterpart"):
+        map_config({"embedder": {"provider": "vertexai", "config": {"model": "x"}}})
+    with pytest.raises(ValidationError):
+        map_config("not a dict")  # type: ignore[arg-type]

@@ -74,3 +74,11 @@ def test_migrate_refuses_a_target_that_is_not_empty(tmp_path: Path, default_embe
     result = _migrate(a, b)
     assert result.returncode == 4
     assert "not empty" in result.stderr
+
+
+def test_migrate_refuses_the_same_store_and_an_unknown_scheme(tmp_path: Path) -> None:
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    same = _migrate(a, a)
+    assert same.returncode == 4 and "same store" in same.stderr
+    unknown = _migrate(a, "mysql://db/x")
+    assert unknown.returncode == 4 and "unsupported store URL" in unknown.stderr

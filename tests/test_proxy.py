@@ -129,3 +129,9 @@ def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
         assert httpx.post(url + "/chat/completions", content=b"{not json", timeout=30).status_code == 400
     finally:
         _stop(proc)
+
+
+def test_the_proxy_refuses_an_upstream_that_is_not_a_url(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "engramdb", "proxy", "--upstream", "localhost:11434"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "http(s) URL" in result.stderr
