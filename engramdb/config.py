@@ -19,8 +19,8 @@ from .embedders import EmbedderOptions
 class SearchOptions(BaseModel):
     """Knobs of hybrid recall; every one can be set per call or in config.
 
-    Scores: ``score = fused × recency_factor × importance_factor``, each factor in [0, 1],
-    where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``).
+    Scores: ``score = fused × recency_factor × importance_factor × speaker_factor``, each
+    factor in [0, 1], where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,6 +32,9 @@ class SearchOptions(BaseModel):
     recency_weight: float = Field(0.0, ge=0, le=1, description="0 ignores age; 1 ranks by recency alone")
     recency_half_life_days: float = Field(30.0, gt=0)
     importance_weight: float = Field(0.0, ge=0, le=1)
+    speaker_weight: float = Field(
+        0.5, ge=0, le=1, description="a query naming a speaker ('what does alice eat?'): others' memories × (1 − w)"
+    )
     time_weight: float = Field(
         0.5, ge=0, le=1, description="a time expression in the query ('last week'): out-of-range memories × (1 − w)"
     )
@@ -70,7 +73,7 @@ class MemoryConfig(BaseModel):
     max_batch: int = Field(1_000, ge=1)
     max_metadata_bytes: int = Field(16_384, ge=2)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    context_turns: int = Field(1, ge=0, le=8, description="preceding messages of the same add indexed with each one")
+    context_turns: int = Field(2, ge=0, le=8, description="preceding messages of the session indexed with each one")
     search: SearchOptions = SearchOptions()
     parallel_search: bool = Field(
         True,

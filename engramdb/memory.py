@@ -189,7 +189,7 @@ class Memory:
         items = [build_item(m, scope, **options) for m in parsed if m.role != "system"]  # type: ignore[arg-type]
         if not items:
             return AddResult(results=[])
-        texts = index_texts([item.memory for item in items], self.config.context_turns)
+        texts = self._index_texts(items, scope)
         # the vector is of the message alone, the BM25 entry carries its context: the two
         # retrievers then disagree usefully (LoCoMo dev R@1 0.24 -> 0.32, docs/benchmarks.md)
         vectors = self.embedder.embed([item.memory for item in items], kind="document")
@@ -205,6 +205,19 @@ class Memory:
             return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
         payload["episode_ids"] = [memory_id for memory_id, _ in outcomes]
         return self._derive(job.id, scope, payload, results, wait)
+
+    def _index_texts(self, items: list[MemoryItem], scope: Scope) -> list[str]:
+        """Each turn's full-text entry, with the turns before it in its session (``context_turns``).
+
+        The preceding turns come from the same add, then from the store: a chat that adds one
+        message at a time is indexed as one that adds a whole session at once.
+        """
+        turns = self.config.context_turns
+        before: list[str] = []
+        if turns and scope.session_id is not None and items[0].kind == "episode":
+            recent = self.store.recent(Query(self.tenant_id, scope, parse_filter({"kind": "episode"})), limit=turns)
+            before = [turn.memory for turn in recent]
+        return index_texts(before + [item.memory for item in items], turns)[len(before) :]
 
     def _derive(
         self, job_id: str, scope: Scope, payload: dict[str, Any], results: list[AddedItem], wait: bool | None

@@ -191,6 +191,9 @@ class ScoreDetail(BaseModel):
     fused: float
     recency: float | None = None
     importance: float | None = None
+    speaker: float | None = Field(
+        None, description="1 − speaker_weight when the query names speakers and this memory's is another, else 1"
+    )
 
 
 class SearchHit(MemoryItem):

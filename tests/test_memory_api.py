@@ -399,7 +399,7 @@ def test_config_limits_apply(tmp_path: Path) -> None:
             m.add(["a", "b", "c"], user_id="u")
 
 
-@pytest.mark.parametrize(("context_turns", "found"), [(1, True), (0, False)])
+@pytest.mark.parametrize(("context_turns", "found"), [(2, True), (1, True), (0, False)])
 def test_a_reply_is_indexed_with_the_turn_it_answers(
     tmp_path: Path, default_embedder: Embedder, context_turns: int, found: bool
 ) -> None:
@@ -426,3 +426,39 @@ def test_a_name_in_the_query_prefers_that_speakers_matching_turn(memory: Memory)
     assert "My cat is called Pixel" not in [h.memory for h in hits]  # a speaker match alone is no match
     hits = memory.search("where did Bob go hiking?", user_id="group", options=lexical_only).results
     assert hits[0].memory == "I went hiking in the Alps"
+
+
+@pytest.mark.parametrize("turn_by_turn", [True, False])
+def test_context_turns_reach_back_across_adds_in_a_session(memory: Memory, turn_by_turn: bool) -> None:
+    turns = [
+        {"role": "user", "name": "Ana", "content": "We finally adopted a rescue greyhound"},
+        {"role": "user", "name": "Ben", "content": "Lovely! What did you call him?"},
+        {"role": "user", "name": "Ana", "content": "Biscuit, after his colour"},
+    ]
+    for batch in ([t] for t in turns) if turn_by_turn else [turns]:
+        memory.add(batch, user_id="u", session_id="s1")
+    memory.add("Biscuit recipes need butter", user_id="u", session_id="s2")  # another session: no context
+    hits = memory.search("greyhound", user_id="u", options={"dense_weight": 0}).results
+    assert {h.memory for h in hits} == {t["content"] for t in turns}  # two turns back, in the same session only
+
+
+def test_a_named_speaker_outranks_a_turn_that_only_addresses_them(memory: Memory) -> None:
+    memory.add(
+        [{"role": "user", "name": "Dana", "content": "Eli, how was the pottery class with your sister?"},
+         {"role": "user", "name": "Eli", "content": "Wonderful, we made two bowls at the pottery class"}],
+        user_id="pair",
+        session_id="s1",
+    )  # fmt: skip
+    memory.add("Remember the pottery class fee", user_id="pair")  # no speaker's name: nobody else's
+    hits = memory.search("what did Eli make at the pottery class?", user_id="pair", explain=True).results
+    by_text = {h.memory: h for h in hits}
+    assert hits[0].memory.startswith("Wonderful")
+    asked = by_text["Eli, how was the pottery class with your sister?"]
+    assert asked.explain is not None and asked.explain.speaker == 0.5
+    assert by_text["Remember the pottery class fee"].explain.speaker == 1.0  # type: ignore[union-attr]
+    assert all(0 <= h.score <= 1 for h in hits)
+    unweighted = memory.search("what did Eli make at the pottery class?", user_id="pair", explain=True,
+                               options={"speaker_weight": 0}).results  # fmt: skip
+    assert {h.explain.speaker for h in unweighted} == {1.0}  # type: ignore[union-attr]
+    neutral = memory.search("pottery class", user_id="pair", explain=True).results  # names nobody
+    assert {h.explain.speaker for h in neutral} == {1.0}  # type: ignore[union-attr]

@@ -106,6 +106,9 @@ def bench_locomo(
     option: Annotated[
         Optional[list[str]], typer.Option("--option", "-o", help="search option as key=value, repeatable")
     ] = None,
+    context_turns: Annotated[
+        Optional[int], typer.Option(min=0, max=8, help="preceding turns indexed with each (default: config)")
+    ] = None,
     out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of recall@k per category")] = None,
 ) -> None:
@@ -129,7 +132,13 @@ def bench_locomo(
         console.print(f"[red]error:[/red] bad --k or --option: {exc}")
         raise typer.Exit(2) from None
     result = run_locomo(
-        data, ks=ks, embedder=embedder, limit_conversations=limit_conversations, options=options, console=console
+        data,
+        ks=ks,
+        embedder=embedder,
+        limit_conversations=limit_conversations,
+        options=options,
+        context_turns=context_turns,
+        console=console,
     )
     Console().print(render(result, ks))
     write_json(out, result)

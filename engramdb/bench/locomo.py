@@ -107,6 +107,7 @@ def run_locomo(
     limit_conversations: int | None,
     options: SearchOptions,
     console: Console,
+    context_turns: int | None = None,
 ) -> dict[str, Any]:
     conversations = load(data, limit_conversations)
     max_k = max(ks)
@@ -116,9 +117,9 @@ def run_locomo(
     turns = 0
     ingest_seconds = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        config = MemoryConfig(
-            store=f"sqlite:///{tmp}/locomo.db", embedder=embedder, search=options, synchronous="NORMAL"
-        )
+        ingest_options = {} if context_turns is None else {"context_turns": context_turns}
+        store = f"sqlite:///{tmp}/locomo.db"
+        config = MemoryConfig(store=store, embedder=embedder, search=options, synchronous="NORMAL", **ingest_options)
         with Memory(config=config) as memory, progress_bar(console) as progress:
             task = progress.add_task("conversations", total=len(conversations))
             for conv in conversations:
@@ -138,7 +139,8 @@ def run_locomo(
                         recall[q.category][k].append(len(found) / len(q.evidence))
                         complete[q.category][k].append(float(found == q.evidence))
                 progress.advance(task)
-    return summarise(recall, complete, ks, latencies, turns, ingest_seconds, len(conversations), options)
+    result = summarise(recall, complete, ks, latencies, turns, ingest_seconds, len(conversations), options)
+    return {**result, "context_turns": config.context_turns}
 
 
 def _mean(values: list[float]) -> float:

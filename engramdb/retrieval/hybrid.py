@@ -15,6 +15,7 @@ from .lexical import lexical_terms
 from .temporal import TimeRange
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
+RESCORED = 30  # fused candidates loaded and rescored when a factor beyond the fusion can reorder them
 
 
 def hybrid_search(
@@ -32,7 +33,7 @@ def hybrid_search(
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
     fused = _fuse(_candidates(store, embedder, query, text, options, parallel), options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
-    return _rank(items, fused, query, options, limit, threshold, explain)
+    return _rank(items, fused, query, text, options, limit, threshold, explain)
 
 
 async def ahybrid_search(
@@ -60,14 +61,15 @@ async def ahybrid_search(
         lists[name] = found
     fused = _fuse(lists, options, limit)
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
-    return _rank(items, fused, query, options, limit, threshold, explain)
+    return _rank(items, fused, query, text, options, limit, threshold, explain)
 
 
 def _fuse(lists: dict[str, list[StoreHit]], options: SearchOptions, limit: int) -> list[Fused]:
     weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
     fused = rrf(lists, weights, k=options.rrf_k)
     if options.recency_weight == 0 and options.importance_weight == 0:
-        fused = fused[:limit]  # the order is final: load only the memories that will be returned
+        # load only what can be returned: the first ``limit``, or the few the speaker factor may promote
+        fused = fused[: limit if options.speaker_weight == 0 else max(limit, RESCORED)]
     return fused
 
 
@@ -75,6 +77,7 @@ def _rank(
     loaded: list[MemoryItem],
     fused: list[Fused],
     query: Query,
+    text: str,
     options: SearchOptions,
     limit: int,
     threshold: float | None,
@@ -82,7 +85,8 @@ def _rank(
 ) -> list[SearchHit]:
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
-    hits = [_hit(items[f.id], f, options, now, explain) for f in fused if f.id in items]
+    named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
+    hits = [_hit(items[f.id], f, options, now, named, explain) for f in fused if f.id in items]
     hits.sort(key=lambda h: (-h.score, h.id))
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
@@ -114,9 +118,35 @@ def recency_factor(item: MemoryItem, now: datetime, half_life_days: float) -> fl
     return math.pow(0.5, age_days / half_life_days)
 
 
-def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, explain: bool) -> SearchHit:
+def named_speakers(text: str, items: list[MemoryItem]) -> set[str] | None:
+    """The speakers of ``items`` that the query names ("what does alice eat?"), or None.
+
+    A question about a person is best answered by what that person said: a turn of someone
+    else that merely addresses them ("Wow, Alice, ...") matches the name too, and outranks
+    the answer when it is short. A name counts if any word of it is among the query's terms.
+    """
+    terms = set(lexical_terms(text))
+    names = {item.provenance.name for item in items if item.provenance.name}
+    return {name for name in names if not terms.isdisjoint(lexical_terms(name))} or None
+
+
+def speaker_factor(item: MemoryItem, named: set[str] | None, weight: float) -> float:
+    """1 − weight for a memory of a speaker other than those the query names, else 1.
+
+    A memory without a speaker's name (a user's own message, a fact added directly) is
+    nobody else's: it keeps its score.
+    """
+    name = item.provenance.name
+    return 1.0 if named is None or name is None or name in named else 1.0 - weight
+
+
+def _hit(
+    item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, named: set[str] | None, explain: bool
+) -> SearchHit:
     score = fused.score
     recency = importance = None
+    speaker = speaker_factor(item, named, options.speaker_weight)
+    score *= speaker
     if options.recency_weight > 0:
         recency = recency_factor(item, now, options.recency_half_life_days)
         score *= 1 - options.recency_weight + options.recency_weight * recency
@@ -133,6 +163,7 @@ def _hit(item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, 
             fused=fused.score,
             recency=recency,
             importance=importance,
+            speaker=speaker,
         )
     # the item is already validated: build the hit from its fields without validating it twice
     return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})
