@@ -59,14 +59,15 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     data.write_text(json.dumps(TINY_LOCOMO))
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     proc = run(
-        "bench", "locomo", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png), "-o", "rrf_k=30"
-    )
+        "bench", "locomo", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png), "-o", "rrf_k=30",
+        "--context-turns", "1",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "single-hop" in proc.stdout and "R@3" in proc.stdout
     result = json.loads(out.read_text())
     assert result["overall_1_4"]["questions"] == 4
     assert result["per_category"]["single-hop"]["R@3"] == 1.0  # kitten and the photo caption are found
-    assert result["options"]["rrf_k"] == 30
+    assert result["options"]["rrf_k"] == 30 and result["context_turns"] == 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
