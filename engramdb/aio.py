@@ -2,25 +2,39 @@
 
 Every method delegates to the synchronous implementation on a worker thread, so there is
 no second copy of any logic to drift. The SQLite store serialises access internally. On a
-store with native async reads (PostgreSQL), ``search`` and ``get`` are awaited on the
-store's async connections instead, holding no thread: the per-turn path of a chat.
+store with native async access (PostgreSQL), the per-turn path of a chat — ``search``,
+``get``, ``add``, ``update``, ``delete``, ``delete_all`` — awaits the store's async
+connections instead: ``Memory``'s own validation and planning steps run inline, embedding
+(CPU) on a worker thread, and the store's transactions are the same bodies the sync API
+runs (``stores.postgres.tx``). Deriving facts after an add (rules, or an LLM's reply) runs
+on a worker thread, as before; the messages are written, durable and searchable first.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .config import MemoryConfig
 from .embedders import Embedder
+from .errors import ConfigurationError
+from .ingest import MessagesInput, make_scope
 from .memory import Memory
-from .models import MemoryItem, SearchResult
+from .models import AddResult, DeleteResult, MemoryItem, SearchResult
 from .stores import Store
+from .stores.base import AsyncWrites
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# Memory.add's keyword defaults, for its steps (which take every option explicitly)
+_ADD_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(Memory.add).parameters.items()
+    if p.kind is p.KEYWORD_ONLY and name != "wait"
+}
 
 
 def _threaded(
@@ -47,7 +61,10 @@ class AsyncMemory:
     ) -> None:
         self.sync = Memory(store, embedder=embedder, config=config)
 
-    add = _threaded(Memory.add)
+    _threaded_add = _threaded(Memory.add)
+    _threaded_update = _threaded(Memory.update)
+    _threaded_delete = _threaded(Memory.delete)
+    _threaded_delete_all = _threaded(Memory.delete_all)
     _threaded_search = _threaded(Memory.search)
     _threaded_get = _threaded(Memory.get)
 
@@ -64,10 +81,33 @@ class AsyncMemory:
             return await store.aget(self.sync.tenant_id, self.sync._check_id(memory_id))
         return await self._threaded_get(memory_id)
 
+    @functools.wraps(Memory.add)
+    async def add(self, messages: MessagesInput, **kwargs: Any) -> AddResult:
+        if self.sync.async_writes is None:
+            return await self._threaded_add(messages, **kwargs)
+        return await native_add(self.sync, messages, **kwargs)
+
+    @functools.wraps(Memory.update)
+    async def update(
+        self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
+    ) -> MemoryItem:
+        if self.sync.async_writes is None:
+            return await self._threaded_update(memory_id, text, metadata=metadata)
+        return await native_update(self.sync, memory_id, text, metadata=metadata)
+
+    @functools.wraps(Memory.delete)
+    async def delete(self, memory_id: str) -> DeleteResult:
+        if self.sync.async_writes is None:
+            return await self._threaded_delete(memory_id)
+        return await native_delete(self.sync, memory_id)
+
+    @functools.wraps(Memory.delete_all)
+    async def delete_all(self, **kwargs: Any) -> DeleteResult:
+        if self.sync.async_writes is None:
+            return await self._threaded_delete_all(**kwargs)
+        return await native_delete_all(self.sync, **kwargs)
+
     get_all = _threaded(Memory.get_all)
-    update = _threaded(Memory.update)
-    delete = _threaded(Memory.delete)
-    delete_all = _threaded(Memory.delete_all)
     history = _threaded(Memory.history)
     reset = _threaded(Memory.reset)
     stats = _threaded(Memory.stats)
@@ -96,3 +136,57 @@ class AsyncMemory:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+# --- native async writes: Memory's own steps, with the store's transactions awaited ---------------
+
+
+def _writes(m: Memory) -> AsyncWrites:
+    if m.async_writes is None:
+        raise ConfigurationError("this store has no native async writes; use AsyncMemory")
+    return m.async_writes
+
+
+async def native_add(m: Memory, messages: MessagesInput, *, wait: bool | None = None, **kwargs: Any) -> AddResult:
+    """``Memory.add`` on a store with native async writes (see the module's docstring)."""
+    import asyncio
+
+    store = _writes(m)
+    plan = m._plan_add(messages, **{**_ADD_DEFAULTS, **kwargs})
+    if not plan.items:
+        return AddResult(results=[])
+    context = m._context_query(plan)
+    before = [t.memory for t in await store.arecent(context, limit=m.config.context_turns)] if context else []
+    records, job = await asyncio.to_thread(m._records, plan, before)
+    outcomes = await store.aadd(m.tenant_id, records, job=job)
+    if job is None:
+        return m._added(plan, outcomes, job, wait)
+    return await asyncio.to_thread(m._added, plan, outcomes, job, wait)
+
+
+async def native_update(
+    m: Memory, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
+) -> MemoryItem:
+    import asyncio
+
+    store = _writes(m)
+    memory_id, change = await asyncio.to_thread(m._change, memory_id, text, metadata)
+    return await store.aupdate(m.tenant_id, memory_id, change)
+
+
+async def native_delete(m: Memory, memory_id: str) -> DeleteResult:
+    await _writes(m).adelete(m.tenant_id, m._check_id(memory_id))
+    return DeleteResult(deleted=1, message="memory deleted")
+
+
+async def native_delete_all(
+    m: Memory,
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    hard: bool = False,
+) -> DeleteResult:
+    scope = make_scope(user_id, agent_id, session_id, required=True)
+    count = await _writes(m).adelete_scope(m.tenant_id, scope, hard=hard)
+    return DeleteResult(deleted=count, message=f"{count} memories deleted")

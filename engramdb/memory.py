@@ -45,6 +45,7 @@ from .models import (
     AddedItem,
     AddResult,
     DeleteResult,
+    Event,
     ExtractionStatus,
     HistoryEntry,
     Job,
@@ -61,7 +62,7 @@ from .models import (
 from .retrieval.hybrid import ahybrid_search, favour_in_range, hybrid_search
 from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter
 from .stores import Change, NewRecord, Query, Store, open_store
-from .stores.base import AsyncReads, NewJob
+from .stores.base import AsyncReads, AsyncWrites, NewJob
 
 MAX_PAGE = 1000
 
@@ -123,6 +124,7 @@ class Memory:
         self.tenant_id = config.tenant_id
         # decided once: a runtime Protocol check costs ~12 µs, too much for every search
         self.async_reads: AsyncReads | None = self.store if isinstance(self.store, AsyncReads) else None
+        self.async_writes: AsyncWrites | None = self.store if isinstance(self.store, AsyncWrites) else None
         deriver = Deriver(self.store, self.embedder, make_extractor(config), config)
         self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)
 
@@ -173,6 +175,32 @@ class Memory:
         Raises:
             ValidationError: no scope, empty or oversized text, bad metadata or types.
         """
+        plan = self._plan_add(messages, user_id=user_id, agent_id=agent_id, session_id=session_id,
+                              metadata=metadata, kind=kind, occurred_at=occurred_at, importance=importance,
+                              expires_at=expires_at, infer=infer)  # fmt: skip
+        if not plan.items:
+            return AddResult(results=[])
+        context = self._context_query(plan)
+        turns = self.store.recent(context, limit=self.config.context_turns) if context else []
+        before = [turn.memory for turn in turns]
+        records, job = self._records(plan, before)
+        return self._added(plan, self.store.add(self.tenant_id, records, job=job), job, wait)
+
+    def _plan_add(
+        self,
+        messages: MessagesInput,
+        *,
+        user_id: str | None,
+        agent_id: str | None,
+        session_id: str | None,
+        metadata: dict[str, Any] | None,
+        kind: str,
+        occurred_at: datetime | str | None,
+        importance: float,
+        expires_at: datetime | str | None,
+        infer: bool | None,
+    ) -> _AddPlan:
+        """Validate an add and build its items; nothing is written, nothing is embedded."""
         scope = make_scope(user_id, agent_id, session_id, required=True)
         kind = check_kind(kind)
         derive = (self.config.infer if infer is None else infer) and kind in ("episode", "procedure")
@@ -187,37 +215,41 @@ class Memory:
         for i, message in enumerate(parsed):
             check_text(message.content, self.config, f"message {i} content")
         items = [build_item(m, scope, **options) for m in parsed if m.role != "system"]  # type: ignore[arg-type]
-        if not items:
-            return AddResult(results=[])
-        texts = self._index_texts(items, scope)
-        # the vector is of the message alone, the BM25 entry carries its context: the two
-        # retrievers then disagree usefully (LoCoMo dev R@1 0.24 -> 0.32, docs/benchmarks.md)
-        vectors = self.embedder.embed([item.memory for item in items], kind="document")
-        records = [NewRecord(item, text, vector) for item, text, vector in zip(items, texts, vectors, strict=True)]
         payload: dict[str, Any] = {"kind": kind, "metadata": options["metadata"], "importance": options["importance"]}
-        job = NewJob(new_id(), scope, payload) if derive else None
-        outcomes = self.store.add(self.tenant_id, records, job=job)
-        results = [
-            AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
-            for (memory_id, event), item in zip(outcomes, items, strict=True)
-        ]
-        if job is None:
-            return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
-        payload["episode_ids"] = [memory_id for memory_id, _ in outcomes]
-        return self._derive(job.id, scope, payload, results, wait)
+        return _AddPlan(scope, items, payload, derive)
 
-    def _index_texts(self, items: list[MemoryItem], scope: Scope) -> list[str]:
-        """Each turn's full-text entry, with the turns before it in its session (``context_turns``).
+    def _context_query(self, plan: _AddPlan) -> Query | None:
+        """The session's latest turns to index the first new ones with (``context_turns``), if any apply.
 
         The preceding turns come from the same add, then from the store: a chat that adds one
         message at a time is indexed as one that adds a whole session at once.
         """
-        turns = self.config.context_turns
-        before: list[str] = []
-        if turns and scope.session_id is not None and items[0].kind == "episode":
-            recent = self.store.recent(Query(self.tenant_id, scope, parse_filter({"kind": "episode"})), limit=turns)
-            before = [turn.memory for turn in recent]
-        return index_texts(before + [item.memory for item in items], turns)[len(before) :]
+        if not self.config.context_turns or plan.scope.session_id is None or plan.items[0].kind != "episode":
+            return None
+        return Query(self.tenant_id, plan.scope, parse_filter({"kind": "episode"}))
+
+    def _records(self, plan: _AddPlan, before: list[str]) -> tuple[list[NewRecord], NewJob | None]:
+        """Embed the plan's items: what the store writes, and the extraction job to write with them."""
+        texts = [item.memory for item in plan.items]
+        index = index_texts(before + texts, self.config.context_turns)[len(before) :]
+        # the vector is of the message alone, the BM25 entry carries its context: the two
+        # retrievers then disagree usefully (LoCoMo dev R@1 0.24 -> 0.32, docs/benchmarks.md)
+        vectors = self.embedder.embed(texts, kind="document")
+        records = [NewRecord(item, t, v) for item, t, v in zip(plan.items, index, vectors, strict=True)]
+        return records, NewJob(new_id(), plan.scope, plan.payload) if plan.derive else None
+
+    def _added(
+        self, plan: _AddPlan, outcomes: list[tuple[str, Event]], job: NewJob | None, wait: bool | None
+    ) -> AddResult:
+        """The add's result once its records are written: then derive memories from them."""
+        results = [
+            AddedItem(id=memory_id, memory=item.memory, event=event, kind=item.kind)
+            for (memory_id, event), item in zip(outcomes, plan.items, strict=True)
+        ]
+        if job is None:
+            return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
+        payload = {**plan.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
+        return self._derive(job.id, plan.scope, payload, results, wait)
 
     def _derive(
         self, job_id: str, scope: Scope, payload: dict[str, Any], results: list[AddedItem], wait: bool | None
@@ -253,6 +285,10 @@ class Memory:
             NotFoundError: no such memory in this tenant.
             ValidationError: nothing to change, or bad text/metadata.
         """
+        return self.store.update(self.tenant_id, *self._change(memory_id, text, metadata))
+
+    def _change(self, memory_id: str, text: str | None, metadata: dict[str, Any] | None) -> tuple[str, Change]:
+        """Validate an update and embed its new text: the memory's id and the change to write."""
         if text is None and metadata is None:
             raise ValidationError("update needs new text, new metadata, or both")
         change = Change(metadata=check_metadata(metadata, self.config) if metadata is not None else None)
@@ -261,7 +297,7 @@ class Memory:
             change.text = check_text(text, self.config)
             change.index_text = index_text(text)
             change.embedding = self.embedder.embed([change.index_text], kind="document")[0]
-        return self.store.update(self.tenant_id, memory_id, change)
+        return memory_id, change
 
     def delete(self, memory_id: str) -> DeleteResult:
         """Delete one memory. Its history keeps a DELETE entry."""
@@ -636,6 +672,14 @@ class Memory:
         if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
             raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
         return memory_id
+
+
+@dataclass(frozen=True)
+class _AddPlan:
+    scope: Scope
+    items: list[MemoryItem]
+    payload: dict[str, Any]
+    derive: bool
 
 
 @dataclass(frozen=True)

@@ -223,3 +223,67 @@ def test_the_full_text_language_is_configurable(postgres_url: str, default_embed
         assert [h.memory for h in hits.results] == ["Die Kinder spielen im Garten"]
     with pytest.raises(ConfigurationError):
         Memory(postgres_url.replace("?", "?text_search=klingon&", 1), embedder=default_embedder)
+
+
+def _script(user: str) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """Writes of a chat's turn path: turns added one by one, a derived fact, an update, deletes."""
+    turn = {"user_id": user, "session_id": "s1"}
+    return [
+        ("add", ([{"role": "user", "name": "Ana", "content": "We finally adopted a rescue greyhound"}],), turn),
+        ("add", ([{"role": "user", "name": "Ben", "content": "Lovely! What did you call him?"}],), turn),
+        ("add", ([{"role": "user", "name": "Ana", "content": "Biscuit, after his colour"}],), turn),
+        ("add", ("I'm allergic to peanuts",), {"user_id": user}),
+        ("add", ("Book a table for Friday",), {"user_id": user, "infer": False}),
+        ("add", ("A note for someone else",), {"user_id": user + "-other"}),
+    ]
+
+
+def test_async_memory_on_postgres_writes_natively(
+    tmp_path: Path, postgres_url: str, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add/update/delete/delete_all awaited on PostgreSQL do what the sync API does on SQLite."""
+    import asyncio
+
+    from engramdb.stores.postgres import PostgresStore
+
+    def no_thread(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the threaded or sync write path was used")
+
+    user = f"w{uuid.uuid4().hex[:8]}"
+
+    def check(m: Any, results: list[Any]) -> list[Any]:
+        return [*results, texts(m.search("greyhound", user_id=user, options={"dense_weight": 0}))]
+
+    with Memory(str(tmp_path / "ref.db"), embedder=default_embedder) as lite:
+        expected = [[(r.memory, r.event, r.kind) for r in getattr(lite, name)(*a, **kw).results]
+                    for name, a, kw in _script(user)]  # fmt: skip
+        table = next(r for r in lite.get_all(user_id=user).results if r.memory.startswith("Book"))
+        expected.append(lite.update(table.id, "Book a table for Saturday").memory)
+        expected.append(lite.delete(table.id).deleted)
+        expected.append(lite.delete_all(user_id=user + "-other").deleted)
+        expected = check(lite, expected)
+        expected.append(sorted(r.memory for r in lite.get_all(user_id=user).results))
+
+    for name in ("_threaded_add", "_threaded_update", "_threaded_delete", "_threaded_delete_all"):
+        monkeypatch.setattr(AsyncMemory, name, no_thread)
+    for name in ("add", "update", "delete", "delete_scope"):
+        monkeypatch.setattr(PostgresStore, name, no_thread)
+
+    async def main() -> list[Any]:
+        async with AsyncMemory(postgres_url, embedder=default_embedder) as m:
+            got = [[(r.memory, r.event, r.kind) for r in (await getattr(m, name)(*a, **kw)).results]
+                   for name, a, kw in _script(user)]  # fmt: skip
+            table = next(r for r in (await m.get_all(user_id=user)).results if r.memory.startswith("Book"))
+            got.append((await m.update(table.id, "Book a table for Saturday")).memory)
+            got.append((await m.delete(table.id)).deleted)
+            got.append((await m.delete_all(user_id=user + "-other")).deleted)
+            got = check(m.sync, got)
+            got.append(sorted(r.memory for r in (await m.get_all(user_id=user)).results))
+            assert [h.event for h in await m.history(table.id)] == ["ADD", "UPDATE", "DELETE"]
+            with pytest.raises(NotFoundError):
+                await m.delete(table.id)
+            with pytest.raises(ValidationError):
+                await m.add("", user_id=user)
+            return got
+
+    assert asyncio.run(main()) == expected

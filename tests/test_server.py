@@ -295,3 +295,38 @@ def test_framework_adapters_work_over_the_client(server: Server, opened: list[Cl
     history = EngramChatMessageHistory(remote, "chat-9", user_id="dana", infer=False)
     history.add_messages([HumanMessage(content="Hello"), AIMessage(content="Hi Dana")])
     assert [(type(m), m.content) for m in history.messages] == [(HumanMessage, "Hello"), (AIMessage, "Hi Dana")]
+
+
+def test_the_server_awaits_postgres_writes(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the write routes await the store's async transactions: no sync write runs."""
+    import asyncio
+
+    from engramdb.server import create_app
+    from engramdb.server.app import ServerSettings
+    from engramdb.stores.postgres import PostgresStore
+
+    def no_sync(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a synchronous store write or read ran")
+
+    for name in ("add", "update", "delete", "delete_scope", "get"):
+        monkeypatch.setattr(PostgresStore, name, no_sync)
+
+    async def main(memory: Memory) -> None:
+        app = create_app(memory, ServerSettings(auth=False))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://engram") as c:
+            body = {"messages": "note about the async garden", "user_id": "aw", "infer": False}
+            added = (await c.post("/v1/memories", json=body)).json()["results"][0]
+            again = (await c.post("/memories", json=body)).json()["results"][0]  # the mem0 route
+            assert added["event"] == "ADD" and again == {**added, "event": "NOOP"}
+            changed = await c.put(f"/v1/memories/{added['id']}", json={"text": "note about the async orchard"})
+            assert changed.json()["memory"] == "note about the async orchard"
+            hits = (await c.post("/v1/search", json={"query": "orchard", "user_id": "aw"})).json()["results"]
+            assert [h["id"] for h in hits] == [added["id"]]
+            assert (await c.delete(f"/memories/{added['id']}")).json()["deleted"] == 1
+            assert (await c.delete(f"/v1/memories/{added['id']}")).status_code == 404
+            await c.post("/v1/memories", json={**body, "messages": "one more"})
+            assert (await c.delete("/v1/memories", params={"user_id": "aw"})).json()["deleted"] == 1
+            assert (await c.post("/v1/memories", json={"messages": "", "user_id": "aw"})).status_code == 400
+
+    with Memory(postgres_url) as memory:
+        asyncio.run(main(memory))

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -288,9 +289,19 @@ def check_user(key: ApiKey, user_id: str | None) -> None:
 
 def owned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
     """The memory, if this key may see it; another user's memory is answered as not found."""
-    item = m.get(memory_id)
+    return _visible(key, m.get(memory_id))
+
+
+async def aowned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
+    """``owned``, awaited on a store with native async reads (else on a worker thread)."""
+    if m.async_reads is None:
+        return await run_in_threadpool(owned, m, key, memory_id)
+    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(memory_id)))
+
+
+def _visible(key: ApiKey, item: MemoryItem) -> MemoryItem:
     if key.user_ids is not None and item.user_id not in key.user_ids:
-        raise NotFoundError(f"no memory with id {memory_id!r}")
+        raise NotFoundError(f"no memory with id {item.id!r}")
     return item
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,12 +12,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from ..aio import native_add, native_delete, native_delete_all, native_update
 from ..context import Context
 from ..errors import NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
-from .app import AddBody, ContextBody, Forbidden, PruneBody, ScopeBody, SearchBody, UpdateBody, check_user, owned
+from .app import (
+    AddBody,
+    ContextBody,
+    Forbidden,
+    PruneBody,
+    ScopeBody,
+    SearchBody,
+    UpdateBody,
+    aowned,
+    check_user,
+    owned,
+)
 from .auth import create_key
 
 Tenant = Callable[..., Any]
@@ -27,13 +40,17 @@ def _json(model: BaseModel) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
-def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
+async def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
+    """Native async writes (PostgreSQL) are awaited; otherwise the add runs on a worker thread."""
     check_user(key, body.user_id)
-    return m.add(
-        body.messages, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session,
-        metadata=body.metadata, kind=body.kind, infer=body.infer, occurred_at=body.occurred_at,
-        expires_at=body.expires_at, importance=body.importance,
+    args: dict[str, Any] = dict(
+        user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, metadata=body.metadata,
+        kind=body.kind, infer=body.infer, occurred_at=body.occurred_at, expires_at=body.expires_at,
+        importance=body.importance,
     )  # fmt: skip
+    if m.async_writes is not None:
+        return await native_add(m, body.messages, **args)
+    return await run_in_threadpool(functools.partial(m.add, body.messages, **args))
 
 
 def _search_args(body: SearchBody) -> dict[str, Any]:
@@ -62,20 +79,25 @@ async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     return _search(m, key, body)
 
 
-def _delete(m: Memory, key: ApiKey, memory_id: str) -> DeleteResult:
-    owned(m, key, memory_id)
-    return m.delete(memory_id)
+async def _delete(m: Memory, key: ApiKey, memory_id: str) -> DeleteResult:
+    await aowned(m, key, memory_id)
+    if m.async_writes is not None:
+        return await native_delete(m, memory_id)
+    return await run_in_threadpool(m.delete, memory_id)
 
 
-def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
-    owned(m, key, memory_id)
-    return m.update(memory_id, body.text or body.memory or body.data, metadata=body.metadata)
+async def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
+    await aowned(m, key, memory_id)
+    text = body.text or body.memory or body.data
+    if m.async_writes is not None:
+        return await native_update(m, memory_id, text, metadata=body.metadata)
+    return await run_in_threadpool(functools.partial(m.update, memory_id, text, metadata=body.metadata))
 
 
 def register(app: FastAPI, tenant: Tenant) -> None:
     @app.post("/v1/memories", response_model=AddResult, tags=["memories"])
-    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
-        return _json(_add(*t, body))
+    async def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(await _add(*t, body))
 
     @app.post("/v1/search", response_model=SearchResult, tags=["memories"])
     async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
@@ -106,15 +128,15 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         return owned(*t, memory_id)
 
     @app.put("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
-    def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
-        return _update(*t, memory_id, body)
+    async def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return await _update(*t, memory_id, body)
 
     @app.delete("/v1/memories/{memory_id}", response_model=DeleteResult, tags=["memories"])
-    def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
-        return _delete(*t, memory_id)
+    async def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+        return await _delete(*t, memory_id)
 
     @app.delete("/v1/memories", response_model=DeleteResult, tags=["memories"])
-    def delete_scope(
+    async def delete_scope(
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
@@ -123,7 +145,10 @@ def register(app: FastAPI, tenant: Tenant) -> None:
     ) -> DeleteResult:
         m, key = t
         check_user(key, user_id)
-        return m.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id, hard=hard)
+        scope: dict[str, Any] = dict(user_id=user_id, agent_id=agent_id, session_id=session_id, hard=hard)
+        if m.async_writes is not None:
+            return await native_delete_all(m, **scope)
+        return await run_in_threadpool(functools.partial(m.delete_all, **scope))
 
     @app.get("/v1/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["memories"])
     def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:
@@ -222,8 +247,8 @@ def register_mem0(app: FastAPI, tenant: Tenant) -> None:
     """mem0's REST routes, so existing mem0 clients keep working."""
 
     @app.post("/memories", response_model=AddResult, tags=["mem0"])
-    def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
-        return _json(_add(*t, body))
+    async def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+        return _json(await _add(*t, body))
 
     @app.post("/search", response_model=SearchResult, tags=["mem0"])
     async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
@@ -234,12 +259,12 @@ def register_mem0(app: FastAPI, tenant: Tenant) -> None:
         return owned(*t, memory_id)
 
     @app.put("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
-    def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
-        return _update(*t, memory_id, body)
+    async def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        return await _update(*t, memory_id, body)
 
     @app.delete("/memories/{memory_id}", response_model=DeleteResult, tags=["mem0"])
-    def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
-        return _delete(*t, memory_id)
+    async def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+        return await _delete(*t, memory_id)
 
     @app.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["mem0"])
     def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:

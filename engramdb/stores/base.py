@@ -102,6 +102,26 @@ class AsyncReads(Protocol):
         """Close the connections opened for the running event loop."""
 
 
+@runtime_checkable
+class AsyncWrites(Protocol):
+    """Native async writes of the memory path (add, update, delete), from the same stores.
+
+    Same semantics, in one transaction each, as the synchronous methods of the same names.
+    """
+
+    async def aadd(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
+    ) -> list[tuple[str, Event]]: ...
+
+    async def aupdate(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem: ...
+
+    async def adelete(self, tenant_id: str, memory_id: str) -> None: ...
+
+    async def adelete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int: ...
+
+    async def arecent(self, query: Query, *, limit: int) -> list[MemoryItem]: ...
+
+
 class Store(Protocol):
     location: str
 

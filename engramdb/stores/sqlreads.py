@@ -99,11 +99,13 @@ class SQLReads:
         return Page(results=items, total=total, next_cursor=next_cursor)
 
     def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
+        return [self.item_row(r) for r in reversed(self._read(*self._recent_sql(query, limit)))]
+
+    def _recent_sql(self, query: Query, limit: int) -> tuple[str, list[Any]]:
+        """The latest ``limit`` memories visible to ``query``, newest first."""
         where, params = self._where(query)
-        rows = self._read(
-            f"SELECT {self.COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT {self.P}", [*params, limit]
-        )
-        return [self.item_row(r) for r in reversed(rows)]
+        sql = f"SELECT {self.COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT {self.P}"
+        return sql, [*params, limit]
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
         rows = self._read(

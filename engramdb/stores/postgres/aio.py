@@ -1,4 +1,4 @@
-"""Async connections for the PostgreSQL store's native async reads.
+"""Async connections for the PostgreSQL store's native async reads and writes.
 
 An async pool belongs to one event loop, and a program may run several in turn (each
 ``asyncio.run``), so there is one pool per running loop, opened on first use; pools of
@@ -8,7 +8,8 @@ loops that have closed are dropped.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -17,6 +18,9 @@ from psycopg_pool import AsyncConnectionPool
 from ...errors import StoreError
 from ..base import StoreHit
 from .queries import Plan
+from .tx import Connection
+
+R = TypeVar("R")
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -53,6 +57,14 @@ class AsyncConnections:
                     for setting in plan.settings:
                         await conn.execute(setting)
                     return await (await conn.execute(plan.sql, plan.params)).fetchall()  # type: ignore[no-any-return]
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL error: {exc}") from exc
+
+    async def transaction(self, body: Callable[[Connection], Coroutine[Any, Any, R]]) -> R:
+        """Await a write body (``writes``) in one transaction; database errors become StoreError."""
+        try:
+            async with (await self._pool()).connection() as conn, conn.transaction():
+                return await body(conn)
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {exc}") from exc
 

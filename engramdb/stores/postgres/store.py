@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ...errors import ConfigurationError, NotFoundError, StoreError, ValidationError
+from ...errors import ConfigurationError, NotFoundError, StoreError
 from ...models import (
     AddedItem,
     ApiKey,
@@ -33,22 +33,18 @@ from ...models import (
     MemoryItem,
     Scope,
     Usage,
-    content_hash,
-    new_id,
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS
 from ..sqlreads import SQLReads
-from . import queries
+from . import queries, tx, writes
 from .aio import AsyncConnections
 from .migrations import migrate
 from .queries import query_sql as _query_sql
-from .queries import scope_sql as _scope_sql
 from .rows import (
     history_from_row,
     item_from_row,
-    item_params,
     job_from_row,
     jsonb,
     key_from_row,
@@ -56,6 +52,7 @@ from .rows import (
 )
 
 TOUCH_FLUSH_S = 5.0
+R = TypeVar("R")
 OWN_PARAMS = ("text_search", "pool_size")  # URL query parameters engramdb reads itself
 
 
@@ -177,348 +174,54 @@ class PostgresStore(SQLReads):
             )
         self.bind_embedder(name, dimension)  # another process may have won the race
 
-    # --- writes ---------------------------------------------------------------------------
+    # --- writes: each body in ``writes``, run here on a sync connection, awaited in ``a…`` ----------
+
+    def _run(self, body: Callable[[tx.Connection], Coroutine[Any, Any, R]]) -> R:
+        with self._write() as conn:
+            return tx.run(body(tx.SyncConnection(conn)))
 
     def add(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
-        with self._write() as conn:
-            outcomes = self._add_many(conn, tenant_id, records)
-            if job is not None:
-                payload = {**job.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
-                now = utcnow()
-                conn.execute(
-                    "INSERT INTO jobs (id, tenant_id, user_id, agent_id, session_id, state, payload, created_at, "
-                    "updated_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
-                    (job.id, tenant_id, job.scope.user_id, job.scope.agent_id, job.scope.session_id,
-                     jsonb(payload), now, now),
-                )  # fmt: skip
-        return outcomes
+        return self._run(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
 
-    def _add_many(
-        self, conn: psycopg.Connection[Any], tenant_id: str, records: Sequence[NewRecord]
+    async def aadd(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
-        """``_add_one`` for a batch in a few round trips: the lookups as one query each, the
-        inserts pipelined. Anything unusual (a clash with a concurrent writer, an id taken by
-        another tenant) goes through ``_add_one``, so the outcome is the same."""
-
-        def key(item: MemoryItem) -> tuple[str, str, str, str]:
-            return (item.user_id or "", item.agent_id or "", item.session_id or "", item.hash)
-
-        found = conn.execute(
-            "SELECT id, coalesce(user_id, '') AS u, coalesce(agent_id, '') AS a, coalesce(session_id, '') AS s, hash "
-            "FROM memories WHERE tenant_id = %s AND hash = ANY(%s) AND state = 'active'",
-            (tenant_id, [r.item.hash for r in records]),
-        ).fetchall()
-        known = {(r["u"], r["a"], r["s"], r["hash"]): r["id"] for r in found}
-        taken = {
-            r["id"] for r in conn.execute("SELECT id FROM memories WHERE id = ANY(%s)", ([r.item.id for r in records],))
-        }
-        outcomes: list[tuple[str, Event] | None] = []
-        fresh: list[tuple[int, NewRecord]] = []
-        for record in records:
-            k = key(record.item)
-            if k in known:
-                outcomes.append((known[k], Event.NOOP))
-            elif record.item.id in taken:
-                outcomes.append(self._add_one(conn, tenant_id, record))
-            else:
-                known[k] = record.item.id
-                taken.add(record.item.id)
-                outcomes.append(None)
-                fresh.append((len(outcomes) - 1, record))
-        inserted = self._insert_many(conn, tenant_id, [r for _, r in fresh])
-        for (position, record), ok in zip(fresh, inserted, strict=True):
-            outcomes[position] = (record.item.id, Event.ADD) if ok else self._add_one(conn, tenant_id, record)
-        return [o for o in outcomes if o is not None]
-
-    def _insert_many(self, conn: psycopg.Connection[Any], tenant_id: str, records: Sequence[NewRecord]) -> list[bool]:
-        if not records:
-            return []
-        rows = [self._row(tenant_id, record) for record in records]
-        columns = ", ".join(rows[0])
-        values = ", ".join(f"%({c})s" for c in rows[0])
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO memories ({columns}, tsv) VALUES ({values}, to_tsvector(%(cfg)s::regconfig, "
-                "%(index_text)s)) ON CONFLICT DO NOTHING RETURNING id",
-                [{**row, "cfg": self._text_search} for row in rows],
-                returning=True,
-            )
-            done: set[str] = set()
-            while True:
-                done.update(r["id"] for r in cur.fetchall())
-                if not cur.nextset():
-                    break
-            ok = [record.item.id in done for record in records]
-            cur.executemany(
-                "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                [(r.item.id, s) for r, good in zip(records, ok, strict=True) if good for s in r.item.sources],
-            )
-            now = utcnow()
-            cur.executemany(
-                "INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, 'ADD', NULL, %s, NULL, %s, NULL, %s)",
-                [(new_id(), r.item.id, tenant_id, r.item.user_id, r.item.agent_id, r.item.session_id, r.item.memory,
-                  jsonb(r.item.metadata), now) for r, good in zip(records, ok, strict=True) if good],
-            )  # fmt: skip
-        return ok
-
-    def _row(self, tenant_id: str, record: NewRecord) -> dict[str, Any]:
-        params = item_params(record.item)
-        params.update(
-            tenant_id=tenant_id,
-            index_text=record.index_text,
-            embedding=np.ascontiguousarray(record.embedding, dtype=np.float32),
-        )
-        return params
-
-    def _add_one(self, conn: psycopg.Connection[Any], tenant_id: str, record: NewRecord) -> tuple[str, Event]:
-        for _ in range(3):
-            item = record.item
-            existing = conn.execute(
-                "SELECT id FROM memories WHERE tenant_id = %s AND coalesce(user_id, '') = %s AND "
-                "coalesce(agent_id, '') = %s AND coalesce(session_id, '') = %s AND hash = %s AND state = 'active'",
-                (tenant_id, item.user_id or "", item.agent_id or "", item.session_id or "", item.hash),
-            ).fetchone()
-            if existing is not None:
-                return existing["id"], Event.NOOP
-            owner = conn.execute("SELECT tenant_id FROM memories WHERE id = %s", (item.id,)).fetchone()
-            if owner is not None and owner["tenant_id"] == tenant_id:
-                return item.id, Event.NOOP
-            if owner is not None:  # another tenant's id: never reveal it exists, store under a fresh id
-                record.item = item = item.model_copy(update={"id": new_id()})
-            if self._insert(conn, tenant_id, record):
-                return item.id, Event.ADD
-            # a concurrent transaction committed the same text or id first: look again
-        raise StoreError("could not add a memory: concurrent writers kept conflicting")
+        return await self._async.transaction(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
 
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
     ) -> list[AddedItem] | None:
-        with self._write() as conn:
-            if job_id is not None:
-                sql = "SELECT state FROM jobs WHERE id = %s AND tenant_id = %s FOR UPDATE"
-                row = conn.execute(sql, (job_id, tenant_id)).fetchone()
-                if row is None or row["state"] == "done":
-                    return None
-            results = [self._apply_one(conn, tenant_id, op) for op in operations]
-            if job_id is not None:
-                result = {
-                    "results": [r.model_dump(mode="json") for r in results],
-                    "usage": (usage or Usage()).model_dump(),
-                }
-                conn.execute(
-                    "UPDATE jobs SET state = 'done', result = %s, error = NULL, updated_at = %s WHERE id = %s",
-                    (jsonb(result), utcnow(), job_id),
-                )
-            return results
-
-    def _apply_one(self, conn: psycopg.Connection[Any], tenant_id: str, op: Operation) -> AddedItem:
-        item = op.record.item if op.record is not None else None
-        text, kind, sources = (item.memory, item.kind, item.sources) if item else ("", "fact", [])
-        if op.event in (Event.ADD, Event.UPDATE) and op.record is not None:
-            memory_id, event = self._add_one(conn, tenant_id, op.record)
-            if event is Event.ADD and op.event is Event.UPDATE and op.target_id is not None:
-                when = op.record.item.valid_from or utcnow()
-                self._end(conn, tenant_id, op.target_id, "superseded", when, op.reason, superseded_by=memory_id)
-                event = Event.UPDATE
-            previous = op.target_id if event is Event.UPDATE else None
-            return AddedItem(id=memory_id, memory=text, event=event, kind=kind, previous_id=previous,
-                             sources=sources, reason=op.reason)  # fmt: skip
-        if op.event is Event.INVALIDATE and op.target_id is not None:
-            old = self._get(conn, tenant_id, op.target_id)
-            self._end(conn, tenant_id, op.target_id, "invalidated", utcnow(), op.reason)
-            return AddedItem(id=old.id, memory=old.memory, event=Event.INVALIDATE, kind=old.kind,
-                             sources=sources, reason=op.reason)  # fmt: skip
-        return AddedItem(id=op.target_id or "", memory=text, event=Event.NOOP, kind=kind, sources=sources,
-                         reason=op.reason)  # fmt: skip
-
-    def _end(
-        self,
-        conn: psycopg.Connection[Any],
-        tenant_id: str,
-        memory_id: str,
-        state: str,
-        valid_to: datetime,
-        reason: str | None,
-        *,
-        superseded_by: str | None = None,
-    ) -> None:
-        """Close a memory's validity: it leaves recall and stays in the store and its history."""
-        old = self._get(conn, tenant_id, memory_id, lock=True)
-        if old.state.value != "active":
-            return
-        now = utcnow()
-        conn.execute(
-            "UPDATE memories SET state = %s, valid_to = %s, invalidated_at = %s, superseded_by = %s, "
-            "updated_at = %s WHERE id = %s",
-            (state, valid_to, now, superseded_by, now, memory_id),
-        )
-        new = self._get(conn, tenant_id, superseded_by) if superseded_by else None
-        event = Event.UPDATE if superseded_by else Event.INVALIDATE
-        self._log(conn, tenant_id, old, event, old=old, new=new, reason=reason or state)
-
-    def _insert(self, conn: psycopg.Connection[Any], tenant_id: str, record: NewRecord) -> bool:
-        """Insert one record; False when a concurrent writer took its id or text first."""
-        params = self._row(tenant_id, record)
-        columns = ", ".join(params)
-        values = ", ".join(f"%({c})s" for c in params)
-        inserted = conn.execute(
-            f"INSERT INTO memories ({columns}, tsv) VALUES ({values}, to_tsvector(%(cfg)s::regconfig, %(index_text)s))"
-            " ON CONFLICT DO NOTHING RETURNING id",
-            {**params, "cfg": self._text_search},
-        ).fetchone()
-        if inserted is None:
-            return False
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                [(record.item.id, s) for s in record.item.sources],
-            )
-        self._log(conn, tenant_id, record.item, Event.ADD, new=record.item)
-        return True
-
-    def _log(
-        self,
-        conn: psycopg.Connection[Any],
-        tenant_id: str,
-        item: MemoryItem,
-        event: Event,
-        *,
-        old: MemoryItem | None = None,
-        new: MemoryItem | None = None,
-        reason: str | None = None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                new_id(), item.id, tenant_id, item.user_id, item.agent_id, item.session_id, event.value,
-                old.memory if old else None, new.memory if new else None,
-                jsonb(old.metadata) if old else None, jsonb(new.metadata) if new else None,
-                reason, utcnow(),
-            ),
-        )  # fmt: skip
+        return self._run(lambda c: writes.apply(c, tenant_id, operations, job_id, usage, self._text_search))
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
-        with self._write() as conn:
-            old = self._get(conn, tenant_id, memory_id, lock=True)
-            values: dict[str, Any] = {"updated_at": utcnow()}
-            if change.text is not None and change.embedding is not None and change.index_text is not None:
-                values.update(
-                    text=change.text,
-                    hash=old.hash if change.text == old.memory else content_hash(change.text),
-                    index_text=change.index_text,
-                    embedding=np.ascontiguousarray(change.embedding, dtype=np.float32),
-                )
-            if change.metadata is not None:
-                values["metadata"] = jsonb(change.metadata)
-            values.update(change.updates)
-            assignments = ", ".join(f"{key} = %({key})s" for key in values)
-            if "index_text" in values:
-                assignments += ", tsv = to_tsvector(%(cfg)s::regconfig, %(index_text)s)"
-            try:
-                with conn.transaction():  # a savepoint: a clash leaves the outer transaction usable
-                    conn.execute(
-                        f"UPDATE memories SET {assignments} WHERE id = %(id)s",
-                        {**values, "id": memory_id, "cfg": self._text_search},
-                    )
-            except psycopg.errors.UniqueViolation as exc:
-                raise ValidationError("another memory in this scope already has exactly this text") from exc
-            new = self._get(conn, tenant_id, memory_id)
-            self._log(conn, tenant_id, new, Event.UPDATE, old=old, new=new)
-            return new
+        return self._run(lambda c: writes.update(c, tenant_id, memory_id, change, self._text_search))
+
+    async def aupdate(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
+        cfg = self._text_search
+        return await self._async.transaction(lambda c: writes.update(c, tenant_id, memory_id, change, cfg))
 
     def delete(self, tenant_id: str, memory_id: str) -> None:
-        with self._write() as conn:
-            item = self._get(conn, tenant_id, memory_id, lock=True)
-            conn.execute("DELETE FROM memories WHERE id = %s", (memory_id,))
-            self._log(conn, tenant_id, item, Event.DELETE, old=item)
-            self._retract_derived(conn, tenant_id, [memory_id])
+        self._run(lambda c: writes.delete(c, tenant_id, memory_id))
 
-    def _retract_derived(self, conn: psycopg.Connection[Any], tenant_id: str, gone: Sequence[str]) -> None:
-        """Invalidate memories derived only from deleted sources: retraction propagates."""
-        if not gone:
-            return
-        derived = conn.execute(
-            "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
-            "WHERE s.source_id = ANY(%s) AND m.tenant_id = %s ORDER BY s.memory_id",
-            (list(gone), tenant_id),
-        ).fetchall()
-        for row in derived:
-            alive = conn.execute(
-                "SELECT 1 FROM memory_sources s JOIN memories m ON m.id = s.source_id WHERE s.memory_id = %s LIMIT 1",
-                (row["memory_id"],),
-            ).fetchone()
-            if alive is None:
-                self._end(conn, tenant_id, row["memory_id"], "invalidated", utcnow(), "its source was deleted")
+    async def adelete(self, tenant_id: str, memory_id: str) -> None:
+        await self._async.transaction(lambda c: writes.delete(c, tenant_id, memory_id))
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
-        where, params = _scope_sql(tenant_id, scope)
-        with self._write() as conn:
-            rows = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY id FOR UPDATE", params
-            ).fetchall()
-            ids = [r["id"] for r in rows]
-            if hard:
-                self._erase_traces(conn, tenant_id, scope, ids)
-            else:
-                for row in rows:
-                    item = item_from_row(row)
-                    self._log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
-            conn.execute(f"DELETE FROM memories m WHERE {where}", params)
-            if not hard:
-                self._retract_derived(conn, tenant_id, ids)
-        return len(rows)
+        return self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
 
-    def _erase_traces(self, conn: psycopg.Connection[Any], tenant_id: str, scope: Scope, ids: Sequence[str]) -> None:
-        """History, sources and jobs of a scope: what a hard delete removes besides the rows."""
-        where, params = _scope_sql(tenant_id, scope)
-        conn.execute(f"DELETE FROM history m WHERE {where}", params)
-        conn.execute(f"DELETE FROM jobs m WHERE {where}", params)
-        conn.execute("DELETE FROM history WHERE tenant_id = %s AND memory_id = ANY(%s)", (tenant_id, list(ids)))
-        conn.execute(
-            "DELETE FROM memory_sources WHERE memory_id = ANY(%s) OR source_id = ANY(%s)", (list(ids), list(ids))
-        )
+    async def adelete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
+        return await self._async.transaction(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
 
     def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
-        if not ids:
-            return 0
-        with self._write() as conn:
-            rows = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
-                (tenant_id, list(ids)),
-            ).fetchall()
-            items = [item_from_row(r) for r in rows]
-            found = [item.id for item in items]
-            if hard:
-                conn.execute("DELETE FROM history WHERE tenant_id = %s AND memory_id = ANY(%s)", (tenant_id, found))
-                conn.execute("DELETE FROM memory_sources WHERE memory_id = ANY(%s)", (found,))
-                conn.execute("DELETE FROM memories WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, found))
-            else:
-                conn.execute(
-                    "UPDATE memories SET state = 'forgotten', updated_at = %s WHERE tenant_id = %s AND id = ANY(%s)",
-                    (utcnow(), tenant_id, found),
-                )
-                for item in items:
-                    self._log(conn, tenant_id, item, Event.DELETE, old=item, reason=reason)
-        return len(items)
+        return self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard)) if ids else 0
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
-        with self._write() as conn:
-            self._get(conn, tenant_id, by_id)
-            for memory_id in ids:
-                conn.execute(
-                    "INSERT INTO memory_sources SELECT %s, source_id FROM memory_sources WHERE memory_id = %s "
-                    "ON CONFLICT DO NOTHING",
-                    (by_id, memory_id),
-                )
-                self._end(conn, tenant_id, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
-        return len(ids)
+        return self._run(lambda c: writes.supersede(c, tenant_id, ids, by_id, reason))
 
     def reset(self, tenant_id: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM memories WHERE tenant_id = %s", (tenant_id,))
-            conn.execute("DELETE FROM history WHERE tenant_id = %s", (tenant_id,))
+        self._run(lambda c: writes.reset(c, tenant_id))
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
         """Buffer access counts and flush them at most every few seconds (a retention hint, as in SQLite)."""
@@ -615,15 +318,6 @@ class PostgresStore(SQLReads):
 
     # --- reads ----------------------------------------------------------------------------
 
-    def _get(self, conn: psycopg.Connection[Any], tenant_id: str, memory_id: str, *, lock: bool = False) -> MemoryItem:
-        row = conn.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = %s AND tenant_id = %s" + (" FOR UPDATE" if lock else ""),
-            (memory_id, tenant_id),
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no memory with id {memory_id!r}")
-        return item_from_row(row)
-
     def get(self, tenant_id: str, memory_id: str) -> MemoryItem:
         rows = self._read(
             f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = %s AND tenant_id = %s", (memory_id, tenant_id)
@@ -678,6 +372,10 @@ class PostgresStore(SQLReads):
         if not rows:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         return item_from_row(rows[0])
+
+    async def arecent(self, query: Query, *, limit: int) -> list[MemoryItem]:
+        rows = await self._async.rows(queries.Plan(*self._recent_sql(query, limit)))
+        return [item_from_row(r) for r in reversed(rows)]
 
     async def aclose(self) -> None:
         await self._async.close()
