@@ -53,6 +53,20 @@ def _rule(regex: str, kind: DerivedKind, template: str, slot: str | None = None,
     return Rule(re.compile(regex + (_END if open_value else ""), re.IGNORECASE), kind, template, slot, retraction)
 
 
+# "Always there for you", "never had a chance": a description, not an instruction
+_NOT_IMPERATIVE = (
+    r"(?:am|is|are|was|were|be|been|being|had|has|have|did|does|knew|thought|felt|got|seen|there|here|so|too|"
+    r"such|very|really|a|an|the|this|that|my|your|his|her|our|their|with|in|on|at|for|down|up|fun|easy|"
+    r"good|great|nice|happy|glad|ready|like)\b"
+)
+# what a liked thing cannot be: a pronoun or a clause about the listener ("I love it", "I love
+# your cake", "I love when you...") says nothing about the speaker worth keeping
+_EMPTY_VALUE = re.compile(
+    r"^(?:(?:that|this|them|those|these|to|so|too|all|everything|one|much)(?: \w+)?|.*\byour?\b.*|"
+    r"(?:it|is|are|was|were|when|how|what|where|why|if|seeing|hearing|the thought)\b.*)$",
+    re.IGNORECASE,
+)
+
 _SINGLE_RELATIONS = "wife|husband|partner|boyfriend|girlfriend|fiancée?|mother|mom|mum|father|dad|boss"
 _RELATIONS = _SINGLE_RELATIONS + "|daughter|son|brother|sister|dog|cat|best friend|friend|grandmother|grandfather"
 
@@ -118,8 +132,9 @@ RULES: list[Rule] = [
     _rule(r"\bI (?:need|have|must|should) to " + _VALUE, "task", "{S} needs to {v}"),
     _rule(r"\bI am (?:planning|going|hoping) to " + _VALUE, "task", "{S} plans to {v}"),
     _rule(r"\bI plan to " + _VALUE, "task", "{S} plans to {v}"),
-    # standing instructions for the agent
-    _rule(r"\b(?:please )?(?P<how>always|never) " + _VALUE, "procedure", "{how_cap} {v}"),
+    # standing instructions for the agent: an imperative that opens its clause
+    _rule(r"^\s*(?:please )?(?P<how>always|never) (?!" + _NOT_IMPERATIVE + r"|\w+(?:ing|[^s]s)\b)" + _VALUE,
+          "procedure", "{how_cap} {v}"),
 ]  # fmt: skip
 
 _ANY_RULE = re.compile(r"\b(?:I|I'\w+|my|me|always|never)\b", re.IGNORECASE)  # every rule needs one
@@ -180,6 +195,8 @@ def _third_person(value: str, table: dict[str, str]) -> str:
 def _fill(rule: Rule, match: re.Match[str], subject: str) -> tuple[str, str | None] | None:
     groups = {k: (v or "") for k, v in match.groupdict().items()}
     value = _clean(groups.get("v", ""), timeless=rule.kind in ("fact", "preference"))
+    if rule.kind == "preference" and _EMPTY_VALUE.match(value):
+        return None
     value = _third_person(value, _PRONOUNS_FOR_AGENT if rule.kind == "procedure" else _PRONOUNS)
     if not value or len(value.split()) > 8:
         return None
