@@ -19,7 +19,7 @@ from .embedders import EmbedderOptions
 class SearchOptions(BaseModel):
     """Knobs of hybrid recall; every one can be set per call or in config.
 
-    Scores: ``score = fused × recency_factor × importance_factor × speaker_factor``, each
+    Scores: ``score = fused × recency_factor × importance_factor × speaker_factor × when_factor``, each
     factor in [0, 1], where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``).
     """
 
@@ -37,6 +37,9 @@ class SearchOptions(BaseModel):
     )
     time_weight: float = Field(
         0.5, ge=0, le=1, description="a time expression in the query ('last week'): out-of-range memories × (1 − w)"
+    )
+    when_weight: float = Field(
+        0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"
     )
 
 

@@ -59,8 +59,8 @@ from .models import (
     new_id,
     utcnow,
 )
-from .retrieval.hybrid import ahybrid_search, favour_in_range, hybrid_search
-from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter
+from .retrieval.hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
+from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_later
 from .stores import Change, NewRecord, Query, Store, open_store
 from .stores.base import AsyncReads, AsyncWrites, NewJob
 
@@ -400,7 +400,8 @@ class Memory:
                                 parallel=self.config.parallel_search)  # fmt: skip
         hits = run(plan.query, query)
         if plan.timed is not None and plan.spoken is not None:
-            hits = favour_in_range(run(plan.timed, query), hits, plan.spoken, plan.options.time_weight, limit)
+            timed = run(plan.timed, query, limit=max(limit, RESCORED))
+            hits = favour_in_range(timed, hits, plan.spoken, plan.options.time_weight, limit)
         self.store.touch(self.tenant_id, [h.id for h in hits])
         return SearchResult(results=hits)
 
@@ -418,7 +419,7 @@ class Memory:
                                 threshold=plan.threshold, options=plan.options, explain=plan.explain)  # fmt: skip
         hits = await run(plan.query, query)
         if plan.timed is not None and plan.spoken is not None:
-            timed = await run(plan.timed, query)
+            timed = await run(plan.timed, query, limit=max(plan.limit, RESCORED))
             hits = favour_in_range(timed, hits, plan.spoken, plan.options.time_weight, plan.limit)
         self.store.touch(self.tenant_id, [h.id for h in hits])
         return SearchResult(results=hits)
@@ -459,7 +460,8 @@ class Memory:
         if time_range is None and search_options.time_weight > 0:
             spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
         if spoken is not None:
-            timed = replace(q, where=parse_filter(_both(filters, range_filter(spoken))))
+            # what was said up to a period after the range may tell of it: favour_in_range decides
+            timed = replace(q, where=parse_filter(_both(filters, range_filter(told_later(spoken)))))
         return _SearchPlan(q, timed, spoken, search_options, limit, threshold, explain)
 
     def get(self, memory_id: str) -> MemoryItem:
@@ -685,7 +687,7 @@ class _AddPlan:
 @dataclass(frozen=True)
 class _SearchPlan:
     query: Query
-    timed: Query | None
+    timed: Query | None  # confined to the time the query names and the stretch after it (told_later)
     spoken: TimeRange | None
     options: SearchOptions
     limit: int

@@ -194,6 +194,9 @@ class ScoreDetail(BaseModel):
     speaker: float | None = Field(
         None, description="1 − speaker_weight when the query names speakers and this memory's is another, else 1"
     )
+    when: float | None = Field(
+        None, description="1 − when_weight when the query asks when and this memory names no time, else 1"
+    )
 
 
 class SearchHit(MemoryItem):

@@ -124,3 +124,60 @@ def test_sessions_are_episodes_with_summaries_that_expand(months: Memory) -> Non
     assert again.id != summary.id and months.get(summary.id).superseded_by == again.id
     hits = months.search("marathon in Stockholm", user_id="alice", filters={"metadata.summary_of": {"exists": True}})
     assert [h.id for h in hits.results] == [again.id]
+
+
+REF = datetime(2023, 11, 16, 12, tzinfo=timezone.utc)  # a Thursday
+
+
+def day(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("query", "start", "end"), [
+    ("where was he between August 11 and August 15 2023?", day(2023, 8, 11), day(2023, 8, 16)),
+    ("where was she the week before 16 November 2023?", day(2023, 11, 9), day(2023, 11, 16)),
+    ("what did he do the week after May 3, 2023?", day(2023, 5, 4), day(2023, 5, 11)),
+    ("where was she in the second week of November?", day(2023, 11, 8), day(2023, 11, 15)),
+    ("what happened in the last week of October 2023?", day(2023, 10, 25), day(2023, 11, 1)),
+    ("which race did he win at the beginning of November 2022?", day(2022, 11, 1), day(2022, 11, 11)),
+    ("what changed in late 2022?", day(2022, 9, 1), day(2023, 1, 1)),
+    ("what did we talk about on August 11?", day(2023, 8, 11), day(2023, 8, 12)),
+    ("what did I do last Friday?", day(2023, 11, 10), day(2023, 11, 11)),
+    ("what are my plans for this weekend?", day(2023, 11, 18), day(2023, 11, 20)),
+    ("what is happening tomorrow?", day(2023, 11, 17), day(2023, 11, 18)),
+    ("what did I read in May?", day(2023, 5, 1), day(2023, 6, 1)),
+])  # fmt: skip
+def test_time_expressions_resolve_to_their_period(query: str, start: datetime, end: datetime) -> None:
+    from engramdb.retrieval.temporal import find_time_range
+
+    found = find_time_range(query, REF)
+    assert found is not None and (found.start, found.end) == (start, end), found
+
+
+def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
+    """Said on May 2, "last night" is May 1: a question about May 1 finds it first."""
+    said = [
+        (day(2023, 5, 2), "I watched The Lord of the Rings trilogy last night, what a ride"),
+        (day(2023, 5, 9), "We watched a movie at the cinema, then watched the movie's sequel at home"),
+        (day(2023, 4, 30), "My brother watched a movie about whales"),
+    ]
+    for when, text in said:
+        memory.add([{"role": "user", "name": "Jo", "content": text, "timestamp": when}], user_id="jo")
+    hits = memory.search("What movie did Jo watch on 1 May, 2023?", user_id="jo", reference_date=day(2023, 6, 1))
+    assert hits.results[0].memory.startswith("I watched The Lord of the Rings")
+    later = memory.search("What movie did Jo watch on 9 May, 2023?", user_id="jo", reference_date=day(2023, 6, 1))
+    assert later.results[0].memory.startswith("We watched a movie at the cinema")
+
+
+def test_a_question_asking_when_prefers_memories_that_name_a_time(memory: Memory) -> None:
+    when = day(2024, 3, 8)
+    for text in ["Lisbon was lovely, the food in Lisbon, the trams of Lisbon", "I flew to Lisbon last week"]:
+        memory.add([{"role": "user", "name": "Ana", "content": text, "timestamp": when}], user_id="ana")
+    asked = memory.search("When did Ana go to Lisbon?", user_id="ana", explain=True)
+    assert asked.results[0].memory == "I flew to Lisbon last week"
+    assert [h.explain.when for h in asked.results if h.explain] == [1.0, 0.5]
+    plain = memory.search("Ana Lisbon", user_id="ana", explain=True)
+    assert plain.results[0].memory.startswith("Lisbon was lovely")
+    assert all(h.explain and h.explain.when == 1.0 for h in plain.results)
+    off = memory.search("When did Ana go to Lisbon?", user_id="ana", options={"when_weight": 0})
+    assert off.results[0].memory.startswith("Lisbon was lovely")

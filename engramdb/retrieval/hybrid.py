@@ -12,7 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
-from .temporal import TimeRange
+from .temporal import TimeRange, asks_when, names_time, tells_of, told_later
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
 RESCORED = 30  # fused candidates loaded and rescored when a factor beyond the fusion can reorder them
@@ -68,8 +68,9 @@ def _fuse(lists: dict[str, list[StoreHit]], options: SearchOptions, limit: int) 
     weights = {"dense": options.dense_weight, "lexical": options.lexical_weight}
     fused = rrf(lists, weights, k=options.rrf_k)
     if options.recency_weight == 0 and options.importance_weight == 0:
-        # load only what can be returned: the first ``limit``, or the few the speaker factor may promote
-        fused = fused[: limit if options.speaker_weight == 0 else max(limit, RESCORED)]
+        # load only what can be returned: the first ``limit``, or the few the speaker and when factors may promote
+        reorders = options.speaker_weight > 0 or options.when_weight > 0
+        fused = fused[: max(limit, RESCORED) if reorders else limit]
     return fused
 
 
@@ -86,7 +87,8 @@ def _rank(
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
-    hits = [_hit(items[f.id], f, options, now, named, explain) for f in fused if f.id in items]
+    when = options.when_weight if asks_when(text) else 0.0
+    hits = [_hit(items[f.id], f, options, now, named, when, explain) for f in fused if f.id in items]
     hits.sort(key=lambda h: (-h.score, h.id))
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
@@ -140,13 +142,30 @@ def speaker_factor(item: MemoryItem, named: set[str] | None, weight: float) -> f
     return 1.0 if named is None or name is None or name in named else 1.0 - weight
 
 
+def when_factor(item: MemoryItem, weight: float) -> float:
+    """1 − weight for a memory that names no time, when the query asks when (``weight`` 0 otherwise).
+
+    "When did she go to Paris?" is answered by "I went to Paris last week" (the time is its
+    date minus a week) rather than by "Paris was lovely"; the session date still answers
+    when no turn names a time, which is why the others are lowered, not dropped.
+    """
+    return 1.0 if weight == 0 or names_time(item.memory) else 1.0 - weight
+
+
 def _hit(
-    item: MemoryItem, fused: Fused, options: SearchOptions, now: datetime, named: set[str] | None, explain: bool
+    item: MemoryItem,
+    fused: Fused,
+    options: SearchOptions,
+    now: datetime,
+    named: set[str] | None,
+    when_weight: float,
+    explain: bool,
 ) -> SearchHit:
     score = fused.score
     recency = importance = None
     speaker = speaker_factor(item, named, options.speaker_weight)
-    score *= speaker
+    when = when_factor(item, when_weight)
+    score *= speaker * when
     if options.recency_weight > 0:
         recency = recency_factor(item, now, options.recency_half_life_days)
         score *= 1 - options.recency_weight + options.recency_weight * recency
@@ -164,6 +183,7 @@ def _hit(
             recency=recency,
             importance=importance,
             speaker=speaker,
+            when=when,
         )
     # the item is already validated: build the hit from its fields without validating it twice
     return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})
@@ -176,12 +196,17 @@ def favour_in_range(
 
     In range: ``w + (1 − w)·score``; out of range: ``(1 − w)·score`` — both in [0, 1]. With the
     default w = 0.5 a query that names a time ranks what happened then first, by relevance,
-    and still shows the rest after it.
+    and still shows the rest after it. A memory from soon after the range counts as in range
+    when its text names a time within it ("last Friday", said the next Tuesday).
     """
+    later = told_later(span)
+
+    def inside(hit: SearchHit) -> bool:
+        when = hit.occurred_at or hit.created_at
+        return span.contains(when) or (later.contains(when) and tells_of(hit.memory, when, span))
 
     def rescored(hit: SearchHit) -> SearchHit:
-        inside = span.contains(hit.occurred_at or hit.created_at)
-        score = weight + (1 - weight) * hit.score if inside else (1 - weight) * hit.score
+        score = weight + (1 - weight) * hit.score if inside(hit) else (1 - weight) * hit.score
         return hit.model_copy(update={"score": round(score, 6)})
 
     merged = {h.id: rescored(h) for h in in_range}

@@ -1,9 +1,11 @@
-"""Time in queries: find a temporal expression, resolve it to a range against a reference date.
+"""Time in text: find temporal expressions, resolve them to ranges against a reference date.
 
 Locating is a small set of phrase shapes ("last week", "in May 2023", "two days ago",
-"before June"); resolving is dateparser's job (relative dates, month names, ordinals), with
-its period (day, week, month, year) turned into a range. "before"/"after"/"since" open the
-range on one side.
+"before June", "between May 3 and May 9", "the second week of June", "early 2023");
+resolving is dateparser's job (relative dates, month names, weekdays), with its period
+(day, week, month, year) turned into a range. "before"/"after"/"since" open the range on one
+side. The same phrases found in a memory's text, resolved against the memory's own time,
+say what period it tells of ("I watched it last night", said on May 2, tells of May 1).
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
+_WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _NUMBER = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|a couple of)"
+_DATE = (  # a calendar date, month or year, without a preposition
+    r"\d{1,2}(?:st|nd|rd|th)? (?:of )?" + _MONTH + r",?(?: \d{4})?"
+    r"|" + _MONTH + r" \d{1,2}(?:st|nd|rd|th)?\b,?(?: \d{4})?"
+    r"|" + _MONTH + r",?(?: \d{4})?|\d{4}-\d{2}-\d{2}|\d{4}"
+)
 _PHRASES = [
-    r"yesterday|today|tonight|last night|the day before yesterday",
-    r"(?:last|this|past|previous) (?:week|weekend|month|year)",
+    r"yesterday|today|tonight|tomorrow|last night|the day before yesterday",
+    r"(?:last|this|past|previous|next|coming) (?:week|weekend|month|year)",
+    r"(?:last|this|next|on) " + _WEEKDAY,
     _NUMBER + r" (?:days?|weeks?|months?|years?) ago",
     r"(?:on |in )?(?:the )?\d{1,2}(?:st|nd|rd|th)? (?:of )?" + _MONTH + r",?(?: \d{4})?",
     _MONTH + r" \d{1,2}(?:st|nd|rd|th)?,? \d{4}",
@@ -35,8 +44,21 @@ _PHRASES = [
     + r"|(?<=since )" + _MONTH,
 ]  # fmt: skip
 _FIND = re.compile(r"\b(?P<edge>before |after |since |until )?(?P<what>" + "|".join(_PHRASES) + r")\b", re.I)
+_COMPOUND = re.compile(
+    r"\bbetween (?P<a>" + _DATE + r") and (?P<b>" + _DATE + r")\b"
+    r"|\b(?:the )?week (?P<side>before|after) (?P<c>" + _DATE + r")\b"
+    r"|\b(?:the )?(?P<nth>first|second|third|fourth|last|1st|2nd|3rd|4th) week of (?P<d>" + _DATE + r")\b"
+    r"|\b(?:the )?(?P<part>beginning|start|early|middle|mid|end|late)(?: of|-| of the)? (?P<e>" + _DATE + r")\b",
+    re.I,
+)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
             "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2}  # fmt: skip
+_NTH = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
+_PART = {"beginning": 0, "start": 0, "early": 0, "middle": 1, "mid": 1, "end": 2, "late": 2}
+_ASKS_WHEN = re.compile(
+    r"^\W*(?:when\b|since when\b|how long\b|what (?:time|date|day|month|year)\b|which (?:day|week|month|year)\b)", re.I
+)
+REPORTED_WITHIN = timedelta(days=7)  # at least: how long after a period people still tell of it
 
 
 @dataclass(frozen=True)
@@ -53,29 +75,28 @@ class TimeRange:
         when = as_utc(when)
         return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
 
+    def overlaps(self, other: TimeRange) -> bool:
+        after_start = self.end is None or other.start is None or self.end > other.start
+        return after_start and (self.start is None or other.end is None or self.start < other.end)
+
 
 def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     """The span a phrase names: 'May 2023' is the month, 'last week' the week, 'yesterday' the day."""
     words = re.sub(r"^(?:on|in|the) ", "", text.lower().strip())
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} ", f"{count} ", words)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from dateparser.date import DateDataParser
-
-        settings = {"RELATIVE_BASE": reference.replace(tzinfo=None), "PREFER_DATES_FROM": "past"}
-        data = DateDataParser(languages=["en"], settings=settings).get_date_data(words)
-    parsed, period = data.date_obj, data.period
+    weekend = bool(re.search(r"\bweekend\b", words))
+    parsed, period = _parse(words.replace("weekend", "week"), reference)
     if parsed is None:
         return None
     start = parsed.replace(tzinfo=timezone.utc)
-    if re.search(r"\bweek(end)?\b", words) or period == "week":
+    if weekend or re.search(r"\bweek\b", words) or period == "week":
         begin = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-        return begin, begin + timedelta(days=7)
-    if period == "year" or re.fullmatch(r"\d{4}|(?:last|this|past|previous) year|\d+ years? ago", words):
+        return (begin + timedelta(days=5), begin + timedelta(days=7)) if weekend else (begin, begin + timedelta(days=7))
+    if period == "year" or re.fullmatch(r"\d{4}|(?:last|this|past|previous|next|coming) year|\d+ years? ago", words):
         begin = start.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         return begin, begin.replace(year=begin.year + 1)
-    if period == "month" or re.search(r"\bmonths?\b", words) or re.fullmatch(_MONTH + r",? ?\d{0,4}", words):
+    if period == "month" or re.search(r"\bmonths?\b", words) or re.fullmatch(_MONTH + r",? ?(?:\d{4})?", words):
         begin = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         nxt = begin.replace(year=begin.year + 1, month=1) if begin.month == 12 else begin.replace(month=begin.month + 1)
         return begin, nxt
@@ -83,10 +104,62 @@ def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] |
     return begin, begin + timedelta(days=1)
 
 
+def _parse(words: str, reference: datetime) -> tuple[datetime | None, str | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from dateparser.date import DateDataParser
+
+        settings = {"RELATIVE_BASE": reference.replace(tzinfo=None), "PREFER_DATES_FROM": "past"}
+        data = DateDataParser(languages=["en"], settings=settings).get_date_data(words)
+    return data.date_obj, data.period
+
+
+def _compound_range(match: re.Match[str], reference: datetime) -> TimeRange | None:
+    """'between A and B', 'the week before A', 'the second week of A', 'early A'."""
+    if match.group("a"):
+        first, last = match.group("a"), match.group("b")
+        year = re.search(r"\d{4}", last)
+        if year and not re.search(r"\d{4}", first):  # "between May 3 and May 9, 2023": both in 2023
+            first = f"{first} {year.group(0)}"
+        a, b = _period_range(first, reference), _period_range(last, reference)
+        return TimeRange(a[0], b[1], match.group(0)) if a and b and a[0] < b[1] else None
+    if match.group("side"):
+        span = _period_range(match.group("c"), reference)
+        if span is None:
+            return None
+        week = timedelta(days=7)
+        if match.group("side").lower() == "before":
+            return TimeRange(span[0] - week, span[0], match.group(0))
+        return TimeRange(span[1], span[1] + week, match.group(0))
+    if match.group("nth"):
+        span = _period_range(match.group("d"), reference)
+        if span is None:
+            return None
+        nth = match.group("nth").lower()
+        begin = span[1] - timedelta(days=7) if nth == "last" else span[0] + timedelta(days=7 * _NTH[nth])
+        return TimeRange(begin, min(begin + timedelta(days=7), span[1]), match.group(0))
+    span = _period_range(match.group("e"), reference)
+    if span is None:
+        return None
+    third = (span[1] - span[0]) / 3
+    begin = span[0] + third * _PART[match.group("part").lower()]
+    end = span[1] if _PART[match.group("part").lower()] == 2 else begin + third
+    return TimeRange(_day(begin), _day(end), match.group(0))
+
+
+def _day(when: datetime) -> datetime:
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def find_time_range(query: str, reference: datetime) -> TimeRange | None:
     """The first temporal expression in ``query`` as a range, or None."""
+    reference = as_utc(reference)
+    for compound in _COMPOUND.finditer(query):
+        found = _compound_range(compound, reference)
+        if found is not None:
+            return found
     for match in _FIND.finditer(query):
-        span = _period_range(match.group("what"), as_utc(reference))
+        span = _period_range(match.group("what"), reference)
         if span is None:
             continue
         edge = (match.group("edge") or "").strip().lower()
@@ -99,6 +172,39 @@ def find_time_range(query: str, reference: datetime) -> TimeRange | None:
             return TimeRange(start, None, match.group(0))
         return TimeRange(start, end, match.group(0))
     return None
+
+
+def asks_when(query: str) -> bool:
+    """A question whose answer is a time: "When did…", "How long…", "What year…"."""
+    return _ASKS_WHEN.search(query) is not None
+
+
+def names_time(text: str) -> bool:
+    """Whether ``text`` names a time ("yesterday", "last Friday", "in May 2023", "two weeks ago")."""
+    return _FIND.search(text) is not None
+
+
+def told_later(span: TimeRange) -> TimeRange:
+    """``span`` stretched forward over the time in which people still tell of it.
+
+    "What did she do on May 1?" is answered by "I watched it last night", said on May 2: a
+    search for a bounded period also looks at what was said up to one period (at least a
+    week) after it, and ``tells_of`` decides which of those memories speak of the period.
+    """
+    if span.start is None or span.end is None:
+        return span
+    return TimeRange(span.start, span.end + max(REPORTED_WITHIN, span.end - span.start), span.expression)
+
+
+def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
+    """Whether ``text``, said at ``said``, names a time within ``span`` ("last Friday", "in May")."""
+    if _FIND.search(text) is None:
+        return False
+    for match in _FIND.finditer(text):
+        found = _period_range(match.group("what"), as_utc(said))
+        if found is not None and TimeRange(found[0], found[1]).overlaps(span):
+            return True
+    return False
 
 
 def _iso(when: datetime) -> str:
