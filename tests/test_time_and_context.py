@@ -181,3 +181,10 @@ def test_a_question_asking_when_prefers_memories_that_name_a_time(memory: Memory
     assert all(h.explain and h.explain.when == 1.0 for h in plain.results)
     off = memory.search("When did Ana go to Lisbon?", user_id="ana", options={"when_weight": 0})
     assert off.results[0].memory.startswith("Lisbon was lovely")
+
+
+def test_a_question_asking_how_long_prefers_a_duration(memory: Memory) -> None:
+    for text in ["My cat Tom is the best cat, a cat who loves other cats", "I've had Tom the cat for three years now"]:
+        memory.add([{"role": "user", "name": "Ana", "content": text}], user_id="ana")
+    asked = memory.search("How long has Ana had her cat Tom?", user_id="ana")
+    assert asked.results[0].memory == "I've had Tom the cat for three years now"

@@ -58,6 +58,12 @@ _PART = {"beginning": 0, "start": 0, "early": 0, "middle": 1, "mid": 1, "end": 2
 _ASKS_WHEN = re.compile(
     r"^\W*(?:when\b|since when\b|how long\b|what (?:time|date|day|month|year)\b|which (?:day|week|month|year)\b)", re.I
 )
+_DURATION = re.compile(  # a span of time, which answers "how long": "for three years", "two months now"
+    r"\b(?:for (?:the (?:past|last) )?" + _NUMBER + r" (?:days?|weeks?|months?|years?)"
+    r"|" + _NUMBER + r" (?:days?|weeks?|months?|years?) (?:now|already|old)"
+    r"|since (?:\d{4}|" + _MONTH + r"|last \w+))\b",
+    re.I,
+)
 REPORTED_WITHIN = timedelta(days=7)  # at least: how long after a period people still tell of it
 
 
@@ -180,8 +186,8 @@ def asks_when(query: str) -> bool:
 
 
 def names_time(text: str) -> bool:
-    """Whether ``text`` names a time ("yesterday", "last Friday", "in May 2023", "two weeks ago")."""
-    return _FIND.search(text) is not None
+    """Whether ``text`` names a time ("yesterday", "last Friday", "in May 2023", "for two years")."""
+    return _FIND.search(text) is not None or _DURATION.search(text) is not None
 
 
 def told_later(span: TimeRange) -> TimeRange:
