@@ -146,6 +146,8 @@ def day(y: int, m: int, d: int) -> datetime:
     ("what are my plans for this weekend?", day(2023, 11, 18), day(2023, 11, 20)),
     ("what is happening tomorrow?", day(2023, 11, 17), day(2023, 11, 18)),
     ("what did I read in May?", day(2023, 5, 1), day(2023, 6, 1)),
+    ("who did I meet on the 3rd?", day(2023, 11, 3), day(2023, 11, 4)),  # of this month: not March
+    ("who did I meet on the 20th?", day(2023, 10, 20), day(2023, 10, 21)),  # still to come: last month's
 ])  # fmt: skip
 def test_time_expressions_resolve_to_their_period(query: str, start: datetime, end: datetime) -> None:
     from engramdb.retrieval.temporal import find_time_range

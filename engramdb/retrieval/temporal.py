@@ -39,6 +39,7 @@ _PHRASES = [
     _MONTH + r" \d{1,2}(?:st|nd|rd|th)?\b",
     _MONTH + r",? \d{4}",
     r"\d{4}-\d{2}-\d{2}",
+    r"(?:on )?the \d{1,2}(?:st|nd|rd|th)\b(?! (?:of )?" + _MONTH + r")",  # a day of the month it was said in
     r"(?<=in )\d{4}|(?<=during )\d{4}|(?<=since )\d{4}|(?<=before )\d{4}|(?<=after )\d{4}",
     r"(?<=in )" + _MONTH + r"|(?<=during )" + _MONTH + r"|(?<=before )" + _MONTH + r"|(?<=after )" + _MONTH
     + r"|(?<=since )" + _MONTH,
@@ -88,9 +89,11 @@ class TimeRange:
 
 def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     """The span a phrase names: 'May 2023' is the month, 'last week' the week, 'yesterday' the day."""
-    words = re.sub(r"^(?:on|in|the) ", "", text.lower().strip())
+    words = re.sub(r"^(?:on |in )?(?:the )?", "", text.lower().strip())
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} ", f"{count} ", words)
+    if ordinal := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", words):
+        return _day_of_month(int(ordinal.group(1)), reference)
     weekend = bool(re.search(r"\bweekend\b", words))
     parsed, period = _parse(words.replace("weekend", "week"), reference)
     if parsed is None:
@@ -107,6 +110,18 @@ def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] |
         nxt = begin.replace(year=begin.year + 1, month=1) if begin.month == 12 else begin.replace(month=begin.month + 1)
         return begin, nxt
     begin = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return begin, begin + timedelta(days=1)
+
+
+def _day_of_month(day: int, reference: datetime) -> tuple[datetime, datetime] | None:
+    """'the 15th': that day of the reference's month, or of the month before if still to come."""
+    month = _day(reference).replace(day=1)
+    if day > reference.day:
+        month = (month - timedelta(days=1)).replace(day=1)
+    try:
+        begin = month.replace(day=day)
+    except ValueError:  # the 31st of a 30-day month
+        return None
     return begin, begin + timedelta(days=1)
 
 
