@@ -190,3 +190,17 @@ def test_a_question_asking_how_long_prefers_a_duration(memory: Memory) -> None:
         memory.add([{"role": "user", "name": "Ana", "content": text}], user_id="ana")
     asked = memory.search("How long has Ana had her cat Tom?", user_id="ana")
     assert asked.results[0].memory == "I've had Tom the cat for three years now"
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("We went there last night", True), ("I'll come over tomorrow", True), ("see you on Friday!", True),
+    ("I dyed my hair last week", True), ("It was two years ago", True), ("I've had them for 3 years now", True),
+    ("We met on the 15th", True), ("The race is on June 30", True), ("since 2019 I run", True),
+    ("a few days ago it rained", True), ("I love it", False), ("Thanks, that painting is amazing!", False),
+    ("You may like it", False), ("It was the best feeling in the world", False),
+])  # fmt: skip
+def test_which_texts_name_a_time(text: str, named: bool) -> None:
+    from engramdb.retrieval.temporal import asks_when, names_time
+
+    assert names_time(text) is named
+    assert asks_when("When did she go?") and asks_when("How long has he had them?") and not asks_when("Who came?")

@@ -10,6 +10,7 @@ say what period it tells of ("I watched it last night", said on May 2, tells of 
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from dataclasses import dataclass
@@ -65,6 +66,16 @@ _DURATION = re.compile(  # a span of time, which answers "how long": "for three 
     r"|since (?:\d{4}|" + _MONTH + r"|last \w+))\b",
     re.I,
 )
+_TIME_WORDS = frozenset(  # a text with none of these words and no digit names no time: skip the patterns
+    re.findall(
+        r"\w+",
+        "yesterday today tonight night tomorrow ago week weeks weekend weekends month months year years day days "
+        "since monday tuesday wednesday thursday friday saturday sunday jan january feb february mar march apr "
+        "april may jun june jul july aug august sep sept september oct october nov november dec december",
+    )
+)
+_WORD = re.compile(r"[a-z]+")
+_DIGIT = re.compile(r"\d")
 REPORTED_WITHIN = timedelta(days=7)  # at least: how long after a period people still tell of it
 
 
@@ -88,8 +99,18 @@ class TimeRange:
 
 
 def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
-    """The span a phrase names: 'May 2023' is the month, 'last week' the week, 'yesterday' the day."""
-    words = re.sub(r"^(?:on |in )?(?:the )?", "", text.lower().strip())
+    """The span a phrase names: 'May 2023' is the month, 'last week' the week, 'yesterday' the day.
+
+    Every span is whole days, so only the reference's day matters: the answer is cached per
+    (phrase, day), as parsing costs dateparser most of a millisecond and the same few phrases
+    ("last week", "yesterday") recur in memories re-ranked query after query.
+    """
+    return _day_range(text.lower().strip(), _day(as_utc(reference)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    words = re.sub(r"^(?:on |in )?(?:the )?", "", text)
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} ", f"{count} ", words)
     if ordinal := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", words):
@@ -202,6 +223,8 @@ def asks_when(query: str) -> bool:
 
 def names_time(text: str) -> bool:
     """Whether ``text`` names a time ("yesterday", "last Friday", "in May 2023", "for two years")."""
+    if _DIGIT.search(text) is None and _TIME_WORDS.isdisjoint(_WORD.findall(text.lower())):
+        return False  # most texts: a set lookup instead of the patterns below (this runs on every hit)
     return _FIND.search(text) is not None or _DURATION.search(text) is not None
 
 
@@ -219,7 +242,7 @@ def told_later(span: TimeRange) -> TimeRange:
 
 def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
     """Whether ``text``, said at ``said``, names a time within ``span`` ("last Friday", "in May")."""
-    if _FIND.search(text) is None:
+    if not names_time(text):
         return False
     for match in _FIND.finditer(text):
         found = _period_range(match.group("what"), as_utc(said))
