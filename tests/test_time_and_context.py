@@ -124,6 +124,9 @@ def test_sessions_are_episodes_with_summaries_that_expand(months: Memory) -> Non
     assert again.id != summary.id and months.get(summary.id).superseded_by == again.id
     hits = months.search("marathon in Stockholm", user_id="alice", filters={"metadata.summary_of": {"exists": True}})
     assert [h.id for h in hits.results] == [again.id]
+    history = months.get_all(user_id="alice", kind="episode")  # the turns and the current summary, no facts
+    assert {h.kind for h in history.results} == {"episode"} and history.total == 12 + 1
+    assert [h.memory for h in history.results][:3] == [t for _, t in SESSIONS[0][2]]
 
 
 REF = datetime(2023, 11, 16, 12, tzinfo=timezone.utc)  # a Thursday
