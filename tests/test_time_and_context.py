@@ -207,3 +207,12 @@ def test_which_texts_name_a_time(text: str, named: bool) -> None:
 
     assert names_time(text) is named
     assert asks_when("When did she go?") and asks_when("How long has he had them?") and not asks_when("Who came?")
+
+
+@pytest.mark.parametrize("query", [
+    "what happened in 9999?", "the week after December 31, 9999", "early 9999", "the week before January 1, 0001",
+    "what did I do on December 31, 9999?", "between January 1, 0001 and December 31, 9999",
+])  # fmt: skip
+def test_times_at_the_edge_of_the_calendar_are_searched_not_raised(memory: Memory, query: str) -> None:
+    memory.add("I went to Lisbon last week", user_id="u")
+    assert len(memory.search(query, user_id="u", reference_date=REF).results) <= 1

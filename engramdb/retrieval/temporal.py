@@ -110,6 +110,13 @@ def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] |
 
 @functools.lru_cache(maxsize=8192)
 def _day_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    try:
+        return _resolve(text, reference)
+    except (OverflowError, ValueError):  # a period at the edge of the calendar ("in 9999"): no range
+        return None
+
+
+def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     words = re.sub(r"^(?:on |in )?(?:the )?", "", text)
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} ", f"{count} ", words)
@@ -197,7 +204,10 @@ def find_time_range(query: str, reference: datetime) -> TimeRange | None:
     """The first temporal expression in ``query`` as a range, or None."""
     reference = as_utc(reference)
     for compound in _COMPOUND.finditer(query):
-        found = _compound_range(compound, reference)
+        try:
+            found = _compound_range(compound, reference)
+        except (OverflowError, ValueError):  # at the edge of the calendar
+            found = None
         if found is not None:
             return found
     for match in _FIND.finditer(query):
@@ -237,7 +247,10 @@ def told_later(span: TimeRange) -> TimeRange:
     """
     if span.start is None or span.end is None:
         return span
-    return TimeRange(span.start, span.end + max(REPORTED_WITHIN, span.end - span.start), span.expression)
+    try:
+        return TimeRange(span.start, span.end + max(REPORTED_WITHIN, span.end - span.start), span.expression)
+    except OverflowError:  # the end of the calendar
+        return TimeRange(span.start, None, span.expression)
 
 
 def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
