@@ -207,6 +207,8 @@ def test_which_texts_name_a_time(text: str, named: bool) -> None:
 
     assert names_time(text) is named
     assert asks_when("When did she go?") and asks_when("How long has he had them?") and not asks_when("Who came?")
+    assert asks_when("In which month did he win?") and asks_when("After how many weeks did they meet again?")
+    assert not asks_when("Which city did he visit?") and not asks_when("How many cats does she have?")
 
 
 @pytest.mark.parametrize("query", [

@@ -57,8 +57,10 @@ _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 
             "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2}  # fmt: skip
 _NTH = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
 _PART = {"beginning": 0, "start": 0, "early": 0, "middle": 1, "mid": 1, "end": 2, "late": 2}
-_ASKS_WHEN = re.compile(
-    r"^\W*(?:when\b|since when\b|how long\b|what (?:time|date|day|month|year)\b|which (?:day|week|month|year)\b)", re.I
+_ASKS_WHEN = re.compile(  # "When did…", "How long…", "In which month…", "After how many weeks…"
+    r"^\W*(?:(?:in|on|during|after|by|since) )?(?:when\b|how long\b|how many (?:days|weeks|months|years)\b"
+    r"|(?:what|which) (?:time|date|day|week|month|year)s?\b)",
+    re.I,
 )
 _DURATION = re.compile(  # a span of time, which answers "how long": "for three years", "two months now"
     r"\b(?:for (?:the (?:past|last) )?" + _NUMBER + r" (?:days?|weeks?|months?|years?)"
