@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from .context import Context
 from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, ValidationError
@@ -32,7 +32,20 @@ class _Request:
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items() if v is not None}
+    return {k: _json(v) for k, v in values.items() if v is not None}
+
+
+def _json(value: Any) -> Any:
+    """A value as JSON carries it: datetimes in ISO 8601 (message timestamps too), models as their fields."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, (tuple, list)):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return value
 
 
 def _scope(user_id: str | None, agent_id: str | None, session_id: str | None) -> dict[str, Any]:
@@ -45,7 +58,7 @@ class _requests:
     @staticmethod
     def add(messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
             session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
-        body = {"messages": messages, **_scope(user_id, agent_id, session_id), **_clean(options)}
+        body = {"messages": _json(messages), **_scope(user_id, agent_id, session_id), **_clean(options)}
         return _Request("POST", "/v1/memories", AddResult.model_validate, json=body)
 
     @staticmethod

@@ -9,12 +9,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 
 from engramdb import Client, ConfigurationError, Memory, NotFoundError, ValidationError
+from engramdb.config import SearchOptions
 from engramdb.server import create_key
 from engramdb.server.auth import hash_secret
 
@@ -96,6 +98,27 @@ def test_the_client_speaks_memory(server: Server) -> None:
         with pytest.raises(ValidationError):
             client.add("", user_id="alice")
         assert client.delete_all(user_id="alice").deleted == 2
+
+
+def test_search_options_time_range_and_explain_over_http(server: Server) -> None:
+    with Client(server.url, server.keys["a"]) as client:
+        for when, text in [(datetime(2024, 3, 1, tzinfo=timezone.utc), "Lisbon was lovely, the food in Lisbon"),
+                           (datetime(2024, 3, 8, tzinfo=timezone.utc), "I flew to Lisbon last week")]:  # fmt: skip
+            message = {"role": "user", "name": "Ana", "content": text, "timestamp": when}
+            client.add([message], user_id="ana", infer=False)
+        asked = client.search("When did Ana go to Lisbon?", user_id="ana", explain=True)
+        assert asked.results[0].memory == "I flew to Lisbon last week" and asked.results[0].explain
+        assert [h.explain.when for h in asked.results if h.explain] == [1.0, 0.5]
+        off = client.search("When did Ana go to Lisbon?", user_id="ana", options=SearchOptions(when_weight=0))
+        assert off.results[0].memory.startswith("Lisbon was lovely")
+        march = (datetime(2024, 3, 5, tzinfo=timezone.utc), None)
+        ranged = client.search("Lisbon", user_id="ana", time_range=march, options={"when_weight": 0})
+        assert [h.memory for h in ranged.results] == ["I flew to Lisbon last week"]
+        with pytest.raises(ValidationError):
+            client.search("Lisbon", user_id="ana", time_range=(march[0], datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        with pytest.raises(ValidationError):
+            client.search("Lisbon", user_id="ana", options={"when_weight": 7})
+        client.delete_all(user_id="ana")
 
 
 @pytest.fixture

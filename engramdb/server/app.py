@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..config import SearchOptions
 from ..errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
 from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, MemoryItem, utcnow
@@ -89,7 +90,10 @@ class SearchBody(ScopeBody):
     threshold: float | None = None
     include_invalid: bool = False
     as_of: datetime | None = None
+    time_range: tuple[datetime | None, datetime | None] | None = Field(None, description="[start, end), either null")
     reference_date: datetime | None = None
+    explain: bool = False
+    options: SearchOptions | None = Field(None, description="fusion weights and factors for this search")
 
 
 class UpdateBody(BaseModel):

@@ -57,7 +57,7 @@ def _search_args(body: SearchBody) -> dict[str, Any]:
     return dict(
         user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
         limit=body.limit, threshold=body.threshold, include_invalid=body.include_invalid, as_of=body.as_of,
-        reference_date=body.reference_date,
+        time_range=body.time_range, reference_date=body.reference_date, explain=body.explain, options=body.options,
     )  # fmt: skip
 
 
