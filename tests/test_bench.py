@@ -60,7 +60,7 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     proc = run(
         "bench", "locomo", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png), "-o", "rrf_k=30",
-        "--context-turns", "1",
+        "--context-turns", "1", "--baseline",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "single-hop" in proc.stdout and "R@3" in proc.stdout
@@ -69,6 +69,9 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     assert result["per_category"]["single-hop"]["R@3"] == 1.0  # kitten and the photo caption are found
     assert result["options"]["rrf_k"] == 30 and result["context_turns"] == 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bm25 = result["baseline_bm25"]["per_category"]  # "photograph" never meets "photo", nor "instrument" "cello"
+    assert bm25["single-hop"]["R@3"] == 0.5 and bm25["multi-hop"]["R@3"] == 0.0 and bm25["temporal"]["R@3"] == 1.0
+    assert "BM25 R@3" in proc.stdout and "below BM25 alone" in proc.stdout
 
 
 def test_bench_locomo_rejects_bad_options(tmp_path: Path) -> None:

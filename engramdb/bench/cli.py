@@ -109,6 +109,7 @@ def bench_locomo(
     context_turns: Annotated[
         Optional[int], typer.Option(min=0, max=8, help="preceding turns indexed with each (default: config)")
     ] = None,
+    baseline: Annotated[bool, typer.Option(help="also measure BM25 alone (bm25s) per category")] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of recall@k per category")] = None,
 ) -> None:
@@ -138,6 +139,7 @@ def bench_locomo(
         limit_conversations=limit_conversations,
         options=options,
         context_turns=context_turns,
+        baseline=baseline,
         console=console,
     )
     Console().print(render(result, ks))

@@ -108,6 +108,7 @@ def run_locomo(
     options: SearchOptions,
     console: Console,
     context_turns: int | None = None,
+    baseline: bool = False,
 ) -> dict[str, Any]:
     conversations = load(data, limit_conversations)
     max_k = max(ks)
@@ -140,6 +141,10 @@ def run_locomo(
                         complete[q.category][k].append(float(found == q.evidence))
                 progress.advance(task)
     result = summarise(recall, complete, ks, latencies, turns, ingest_seconds, len(conversations), options)
+    if baseline:
+        from .baseline import bm25_recall, summarise_baseline
+
+        result["baseline_bm25"] = summarise_baseline(bm25_recall(conversations, ks), ks)
     return {**result, "context_turns": config.context_turns}
 
 
@@ -189,16 +194,26 @@ def render(result: dict[str, Any], ks: list[int]) -> Table:
         table.add_column(f"R@{k}", justify="right")
     for k in ks:
         table.add_column(f"all@{k}", justify="right")
+    baseline = result.get("baseline_bm25")
+    if baseline:
+        table.add_column(f"BM25 R@{max(ks)}", justify="right")
     rows = [*result["per_category"].items(), ("overall (1-4)", result["overall_1_4"])]
     for name, row in rows:
-        table.add_row(
-            name, str(row["questions"]), *(f"{row[f'R@{k}']:.3f}" for k in ks), *(f"{row[f'all@{k}']:.3f}" for k in ks)
-        )
+        cells = [*(f"{row[f'R@{k}']:.3f}" for k in ks), *(f"{row[f'all@{k}']:.3f}" for k in ks)]
+        if baseline:
+            base = baseline["overall_1_4"] if name.startswith("overall") else baseline["per_category"][name]
+            cells.append(f"{base[f'R@{max(ks)}']:.3f}")
+        table.add_row(name, str(row["questions"]), *cells)
     s = result["search_ms"]
     table.caption = (
         f"search p50 {s['p50']:.2f} ms · p95 {s['p95']:.2f} ms · p99 {s['p99']:.2f} ms · "
         f"ingest {result['ingest_turns_per_s']:,.0f} turns/s · peak RSS {result['peak_rss_mb']} MB"
     )
+    if baseline:
+        from .baseline import below_baseline
+
+        below = below_baseline(result, max(ks))
+        table.caption += f" · below BM25 alone at R@{max(ks)}: {', '.join(below) or 'none'}"
     return table
 
 

@@ -1,0 +1,72 @@
+"""The yardstick ``bench locomo --baseline`` compares against: BM25 alone over each turn.
+
+bm25s over each conversation's turns (their text, a shared image as its caption, exactly as
+engramdb ingests them), English stop words and the Snowball stemmer, the question as the
+query. The issue's rule "no category below BM25" is checked against these figures, so they
+must be reproducible from the repository rather than quoted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..errors import ConfigurationError
+from .locomo import Conversation, turn_message
+
+
+def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, dict[int, list[float]]]:
+    """Per category, per k: each question's share of evidence turns in BM25's top k."""
+    try:
+        import bm25s
+        import Stemmer
+    except ImportError as exc:
+        raise ConfigurationError("the baseline needs bm25s: pip install 'engramdb[bench]'") from exc
+
+    stemmer = Stemmer.Stemmer("english")
+    recall: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for conv in conversations:
+        said = [t for _, _, ts in conv.sessions for t in ts if t.get("text") or t.get("blip_caption")]
+        turns = [turn_message(t, None) for t in said]
+        ids = [t["id"] for t in turns]
+        retriever = bm25s.BM25()
+        retriever.index(_tokens(bm25s, [t["content"] for t in turns], stemmer), show_progress=False)
+        for q in conv.questions:
+            if not q.evidence:
+                continue
+            ranked = _search(bm25s, retriever, q.text, stemmer, min(max(ks), len(ids)))
+            for k in ks:
+                found = {ids[i] for i in ranked[:k]} & q.evidence
+                recall[q.category][k].append(len(found) / len(q.evidence))
+    return recall
+
+
+def _tokens(bm25s: Any, texts: list[str], stemmer: Any) -> Any:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+
+
+def _search(bm25s: Any, retriever: Any, question: str, stemmer: Any, k: int) -> list[int]:
+    """Turn indexes, best first; only turns that share a word with the question."""
+    words = bm25s.tokenize([question], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+    docs, scores = retriever.retrieve(words, k=k, show_progress=False)
+    return [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def summarise_baseline(recall: dict[int, dict[int, list[float]]], ks: list[int]) -> dict[str, Any]:
+    """Mean recall@k per category and over categories 1-4, shaped like the main result."""
+    from .locomo import CATEGORIES
+
+    def mean(values: list[float]) -> float:
+        return round(sum(values) / len(values), 4) if values else 0.0
+
+    main = [c for c in recall if c in (1, 2, 3, 4)]
+    return {
+        "per_category": {CATEGORIES.get(c, str(c)): {f"R@{k}": mean(recall[c][k]) for k in ks} for c in sorted(recall)},
+        "overall_1_4": {f"R@{k}": mean([v for c in main for v in recall[c][k]]) for k in ks},
+    }
+
+
+def below_baseline(result: dict[str, Any], k: int) -> list[str]:
+    """The categories whose recall@k falls below BM25 alone (the issue's floor)."""
+    baseline = result["baseline_bm25"]["per_category"]
+    return [name for name, row in result["per_category"].items() if row[f"R@{k}"] < baseline[name][f"R@{k}"]]
