@@ -132,15 +132,23 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
     threshold: Optional[float] = None,
     explain: bool = False,
+    as_of: Annotated[Optional[str], typer.Option(help="answer as of this ISO 8601 time")] = None,
+    since: Annotated[Optional[str], typer.Option(help="only memories from this ISO 8601 time on")] = None,
+    until: Annotated[Optional[str], typer.Option(help="only memories before this ISO 8601 time")] = None,
+    reference_date: Annotated[Optional[str], typer.Option(help="what 'last week' counts from (default now)")] = None,
+    include_invalid: Annotated[bool, typer.Option(help="also superseded and forgotten memories")] = False,
+    option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="search option key=value")] = None,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the memories most relevant to a query."""
+    options = dict(o.partition("=")[::2] for o in option or []) or None
     with opened(store, embedder) as m:
         result = m.search(
             query, user_id=user, agent_id=agent, session_id=session, filters=_json_arg(filter, "--filter"),
-            limit=limit, threshold=threshold, explain=explain,
+            limit=limit, threshold=threshold, explain=explain, as_of=as_of, reference_date=reference_date,
+            time_range=(since, until) if since or until else None, include_invalid=include_invalid, options=options,
         )  # fmt: skip
         hits = list(result.results)
         _emit(result, as_json, _items_table(list(hits), [h.score for h in hits]))

@@ -64,6 +64,11 @@ def test_full_cli_workflow(tmp_path: Path) -> None:
     hits = as_json(run("search", "what can alice eat?", "-u", "alice", "--json", env_dir=tmp_path))["results"]
     assert hits[0]["id"] == memory_id and 0 <= hits[0]["score"] <= 1
     assert "vegetarian" in run("search", "what can alice eat?", "-u", "alice", env_dir=tmp_path).stdout
+    old = ("--until", "2000-01-01T00:00:00Z")
+    assert as_json(run("search", "alice", "-u", "alice", *old, "--json", env_dir=tmp_path))["results"] == []
+    timed = run("search", "what can alice eat?", "-u", "alice", "--since", "2000-01-01T00:00:00Z", "--explain",
+                "-o", "when_weight=0", "-o", "lexical_weight=1", "--json", env_dir=tmp_path)  # fmt: skip
+    assert as_json(timed)["results"][0]["id"] == memory_id and as_json(timed)["results"][0]["explain"]["when"] == 1
 
     page = as_json(run("list", "-u", "alice", "--limit", "2", "--json", env_dir=tmp_path))
     assert page["total"] == 3 and len(page["results"]) == 2 and page["next_cursor"]
@@ -125,6 +130,9 @@ def test_consolidate_prune_jobs_and_hard_delete(tmp_path: Path) -> None:
         (("add", "x", "-u", "a", "--metadata", "{bad"), 2, "not valid JSON"),
         (("add", "x", "-u", "a", "--kind", "rumour"), 2, "unknown kind"),
         (("search", "x", "--filter", '{"nope": 1}'), 2, "unknown filter field"),
+        (("search", "x", "-o", "when_weight=7"), 2, "bad search options"),
+        (("search", "x", "--as-of", "not a time"), 2, "as_of"),
+        (("search", "x", "--since", "2024-05-01T00:00:00Z", "--until", "2024-01-01T00:00:00Z"), 2, "time_range"),
         (("get", "01UNKNOWN"), 3, "no memory"),
         (("history", "01UNKNOWN"), 3, "no memory"),
         (("update", "01UNKNOWN", "x"), 3, "no memory"),
