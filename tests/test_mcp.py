@@ -30,6 +30,10 @@ async def _exercise(client: Client) -> None:
     assert fact["memory"] == "The user is allergic to peanuts" and episode["memory"] == "I'm allergic to peanuts"
     hits = _data(await client.call_tool("search_memory", {"query": "allergies", "limit": 3}))
     assert fact["id"] in [h["id"] for h in hits["results"]]
+    before = _data(await client.call_tool("search_memory", {"query": "allergies", "as_of": "2000-01-01T00:00:00Z"}))
+    assert before["results"] == []  # nothing was known then
+    bad = _data(await client.call_tool("search_memory", {"query": "allergies", "as_of": "soon"}))
+    assert bad["error"]["code"] == "validation_error"
     assert _data(await client.call_tool("get_memory", {"memory_id": episode["id"]}))["user_id"] == "alice"
     updated = _data(await client.call_tool("update_memory", {"memory_id": episode["id"], "text": "peanuts: no"}))
     assert updated["memory"] == "peanuts: no"
@@ -42,6 +46,16 @@ async def _exercise(client: Client) -> None:
     assert _data(await client.call_tool("delete_memory", {"memory_id": fact["id"]}))["deleted"] == 1
     missing = _data(await client.call_tool("get_memory", {"memory_id": "01NOPE"}))
     assert missing["error"]["code"] == "not_found"
+    for text in ("I live in Paris", "I moved to Berlin"):
+        await client.call_tool("add_memory", {"text": text})
+    where = {"query": "where does the user live?", "limit": 10}
+    now = [h["memory"] for h in _data(await client.call_tool("search_memory", where))["results"]]
+    ever = [
+        h["memory"]
+        for h in _data(await client.call_tool("search_memory", {**where, "include_history": True}))["results"]
+    ]
+    assert "The user lives in Berlin" in now and "The user lives in Paris" not in now
+    assert "The user lives in Paris" in ever
 
 
 def test_mcp_over_stdio(tmp_path: Path) -> None:

@@ -57,12 +57,15 @@ def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | Non
 
         return _safe(add)
 
-    @server.tool(description="The memories most relevant to a query, best first, with scores and dates.")
-    def search_memory(query: str, user_id: str | None = None, agent_id: str | None = None,
-                      limit: int = 5) -> dict[str, Any]:  # fmt: skip
+    @server.tool(description="The memories most relevant to a query, best first, with scores and dates. "
+                             "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
+                             "memories ('where did she live before?').")  # fmt: skip
+    def search_memory(query: str, user_id: str | None = None, agent_id: str | None = None, limit: int = 5,
+                      as_of: str | None = None, include_history: bool = False) -> dict[str, Any]:  # fmt: skip
         def search() -> Any:
             user, agent = guard.scope(user_id, agent_id)
-            return memory.search(query, user_id=user, agent_id=agent, limit=limit)
+            return memory.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
+                                 include_invalid=include_history)  # fmt: skip
 
         return _safe(search)
 
