@@ -54,6 +54,11 @@ def opened(store: str | None, embedder: str | None) -> Iterator[Memory]:
         raise typer.Exit(code) from None
 
 
+def key_values(pairs: list[str] | None) -> dict[str, str]:
+    """Repeated ``-o key=value`` as a dict; a bare ``key`` gets an empty value, which validation refuses."""
+    return dict(pair.partition("=")[::2] for pair in pairs or [])
+
+
 def _json_arg(text: str | None, what: str) -> Any:
     if text is None:
         return None
@@ -143,7 +148,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the memories most relevant to a query."""
-    options = dict(o.partition("=")[::2] for o in option or []) or None
+    options = key_values(option) or None
     with opened(store, embedder) as m:
         result = m.search(
             query, user_id=user, agent_id=agent, session_id=session, filters=_json_arg(filter, "--filter"),

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..errors import ConfigurationError
-from .locomo import Conversation, turn_message
+from .locomo import CATEGORIES, Conversation, _mean, turn_message
 
 
 def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, dict[int, list[float]]]:
@@ -41,28 +41,24 @@ def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, d
     return recall
 
 
-def _tokens(bm25s: Any, texts: list[str], stemmer: Any) -> Any:
-    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+def _tokens(bm25s: Any, texts: list[str], stemmer: Any, *, return_ids: bool = True) -> Any:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=return_ids)
 
 
 def _search(bm25s: Any, retriever: Any, question: str, stemmer: Any, k: int) -> list[int]:
     """Turn indexes, best first; only turns that share a word with the question."""
-    words = bm25s.tokenize([question], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+    words = _tokens(bm25s, [question], stemmer, return_ids=False)
     docs, scores = retriever.retrieve(words, k=k, show_progress=False)
     return [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 
 def summarise_baseline(recall: dict[int, dict[int, list[float]]], ks: list[int]) -> dict[str, Any]:
     """Mean recall@k per category and over categories 1-4, shaped like the main result."""
-    from .locomo import CATEGORIES
-
-    def mean(values: list[float]) -> float:
-        return round(sum(values) / len(values), 4) if values else 0.0
-
     main = [c for c in recall if c in (1, 2, 3, 4)]
+    per_category = {CATEGORIES.get(c, str(c)): {f"R@{k}": _mean(recall[c][k]) for k in ks} for c in sorted(recall)}
     return {
-        "per_category": {CATEGORIES.get(c, str(c)): {f"R@{k}": mean(recall[c][k]) for k in ks} for c in sorted(recall)},
-        "overall_1_4": {f"R@{k}": mean([v for c in main for v in recall[c][k]]) for k in ks},
+        "per_category": per_category,
+        "overall_1_4": {f"R@{k}": _mean([v for c in main for v in recall[c][k]]) for k in ks},
     }
 
 

@@ -125,10 +125,11 @@ def bench_locomo(
     if not data.is_file():
         console.print(f"[red]error:[/red] no such file: {data}")
         raise typer.Exit(2)
-    pairs = [o.split("=", 1) for o in option or []]
+    from ..cli import key_values
+
     try:
         ks = sorted({int(x) for x in k.split(",")})
-        options = SearchOptions.model_validate({key: value for key, value in pairs})
+        options = SearchOptions.model_validate(key_values(option))
     except (ValueError, pydantic.ValidationError) as exc:
         console.print(f"[red]error:[/red] bad --k or --option: {exc}")
         raise typer.Exit(2) from None

@@ -130,22 +130,22 @@ def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None
         return None
     start = parsed.replace(tzinfo=timezone.utc)
     if weekend or re.search(r"\bweek\b", words) or period == "week":
-        begin = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        begin = _day(start - timedelta(days=start.weekday()))
         return (begin + timedelta(days=5), begin + timedelta(days=7)) if weekend else (begin, begin + timedelta(days=7))
     if period == "year" or re.fullmatch(r"\d{4}|(?:last|this|past|previous|next|coming) year|\d+ years? ago", words):
-        begin = start.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        begin = _day(start).replace(month=1, day=1)
         return begin, begin.replace(year=begin.year + 1)
     if period == "month" or re.search(r"\bmonths?\b", words) or re.fullmatch(_MONTH + r",? ?(?:\d{4})?", words):
-        begin = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        begin = _day(start).replace(day=1)
         nxt = begin.replace(year=begin.year + 1, month=1) if begin.month == 12 else begin.replace(month=begin.month + 1)
         return begin, nxt
-    begin = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    begin = _day(start)
     return begin, begin + timedelta(days=1)
 
 
 def _day_of_month(day: int, reference: datetime) -> tuple[datetime, datetime] | None:
-    """'the 15th': that day of the reference's month, or of the month before if still to come."""
-    month = _day(reference).replace(day=1)
+    """'the 15th': that day of the reference's month (a day), or of the month before if still to come."""
+    month = reference.replace(day=1)
     if day > reference.day:
         month = (month - timedelta(days=1)).replace(day=1)
     try:
@@ -235,9 +235,13 @@ def asks_when(query: str) -> bool:
 
 def names_time(text: str) -> bool:
     """Whether ``text`` names a time ("yesterday", "last Friday", "in May 2023", "for two years")."""
-    if _DIGIT.search(text) is None and _TIME_WORDS.isdisjoint(_WORD.findall(text.lower())):
-        return False  # most texts: a set lookup instead of the patterns below (this runs on every hit)
-    return _FIND.search(text) is not None or _DURATION.search(text) is not None
+    return _may_name_time(text) and (_FIND.search(text) is not None or _DURATION.search(text) is not None)
+
+
+def _may_name_time(text: str) -> bool:
+    """False for a text with no time word and no digit: most texts, so a set lookup spares the
+    patterns (this runs on every loaded hit of a when-question)."""
+    return _DIGIT.search(text) is not None or not _TIME_WORDS.isdisjoint(_WORD.findall(text.lower()))
 
 
 def told_later(span: TimeRange) -> TimeRange:
@@ -257,7 +261,7 @@ def told_later(span: TimeRange) -> TimeRange:
 
 def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
     """Whether ``text``, said at ``said``, names a time within ``span`` ("last Friday", "in May")."""
-    if not names_time(text):
+    if not _may_name_time(text):
         return False
     for match in _FIND.finditer(text):
         found = _period_range(match.group("what"), as_utc(said))
