@@ -151,12 +151,44 @@ def day(y: int, m: int, d: int) -> datetime:
     ("what did I read in May?", day(2023, 5, 1), day(2023, 6, 1)),
     ("who did I meet on the 3rd?", day(2023, 11, 3), day(2023, 11, 4)),  # of this month: not March
     ("who did I meet on the 20th?", day(2023, 10, 20), day(2023, 10, 21)),  # still to come: last month's
+    ("what did she do last summer?", day(2023, 6, 1), day(2023, 9, 1)),
+    ("where did he go in the summer of 2022?", day(2022, 6, 1), day(2022, 9, 1)),
+    ("what are we doing this winter?", day(2023, 12, 1), day(2024, 3, 1)),
+    ("what did we do in the spring?", day(2023, 3, 1), day(2023, 6, 1)),
+    ("what did I buy last August?", day(2023, 8, 1), day(2023, 9, 1)),
+    ("what happened last November?", day(2022, 11, 1), day(2022, 12, 1)),  # said in November: the one before
+    ("where are we going next May?", day(2024, 5, 1), day(2024, 6, 1)),
+    ("who did I see last Tues?", day(2023, 11, 14), day(2023, 11, 15)),
+    ("what did he cook last Fri.?", day(2023, 11, 10), day(2023, 11, 11)),
+    ("what happened two weekends ago?", day(2023, 11, 4), day(2023, 11, 6)),
+    ("what did I eat this morning?", day(2023, 11, 16), day(2023, 11, 17)),
 ])  # fmt: skip
 def test_time_expressions_resolve_to_their_period(query: str, start: datetime, end: datetime) -> None:
     from engramdb.retrieval.temporal import find_time_range
 
     found = find_time_range(query, REF)
     assert found is not None and (found.start, found.end) == (start, end), found
+
+
+@pytest.mark.parametrize("query", ["what did she do recently?", "what has he been up to lately?", "this may be it"])
+def test_vague_or_no_times_confine_nothing(query: str) -> None:
+    from engramdb.retrieval.temporal import find_time_range
+
+    assert find_time_range(query, REF) is None
+
+
+def test_a_season_in_a_query_favours_that_season(memory: Memory) -> None:
+    said = [
+        (day(2023, 7, 20), "We hiked across the Alps, three huts in a week"),
+        (day(2023, 1, 15), "We went skiing in the Alps with the kids"),
+        (day(2022, 7, 10), "We sailed along the coast, no Alps this time"),
+    ]
+    for when, text in said:
+        memory.add([{"role": "user", "name": "Ana", "content": text, "timestamp": when}], user_id="ana")
+    hits = memory.search("What did Ana do in the Alps last summer?", user_id="ana", reference_date=day(2023, 10, 2))
+    assert hits.results[0].memory.startswith("We hiked across the Alps")
+    before = memory.search("the Alps in the summer of 2022", user_id="ana", reference_date=day(2023, 10, 2))
+    assert before.results[0].memory.startswith("We sailed along the coast")
 
 
 def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
@@ -201,6 +233,9 @@ def test_a_question_asking_how_long_prefers_a_duration(memory: Memory) -> None:
     ("We met on the 15th", True), ("The race is on June 30", True), ("since 2019 I run", True),
     ("a few days ago it rained", True), ("I love it", False), ("Thanks, that painting is amazing!", False),
     ("You may like it", False), ("It was the best feeling in the world", False),
+    ("We went camping last summer", True), ("Last Fri I took my kids to a pottery workshop", True),
+    ("I took a writing class recently", True), ("I saw him the other day", True), ("two weekends ago", True),
+    ("This may be hard", False), ("The sun was out", False), ("I sat down after a bad fall", False),
 ])  # fmt: skip
 def test_which_texts_name_a_time(text: str, named: bool) -> None:
     from engramdb.retrieval.temporal import asks_when, names_time

@@ -1,9 +1,10 @@
 """Time in text: find temporal expressions, resolve them to ranges against a reference date.
 
 Locating is a small set of phrase shapes ("last week", "in May 2023", "two days ago",
-"before June", "between May 3 and May 9", "the second week of June", "early 2023");
-resolving is dateparser's job (relative dates, month names, weekdays), with its period
-(day, week, month, year) turned into a range. "before"/"after"/"since" open the range on one
+"before June", "between May 3 and May 9", "the second week of June", "early 2023", "last
+summer", "last Fri"); resolving is dateparser's job (relative dates, month names, weekdays),
+with its period (day, week, month, year) turned into a range — except seasons and months said
+relative to now ("next August"), which dateparser does not resolve. "before"/"after"/"since" open the range on one
 side. The same phrases found in a memory's text, resolved against the memory's own time,
 say what period it tells of ("I watched it last night", said on May 2, tells of May 1).
 """
@@ -24,6 +25,11 @@ _MONTH = (
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_WEEKDAY_SHORT = r"(?:mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?"  # only after last/next: "sun" alone is the sun
+_WEEKDAYS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
+             "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday"}  # fmt: skip
+_SEASON = r"(?:spring|summer|fall|autumn|winter)"
+_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}  # first month (meteorological, north)
 _NUMBER = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|a couple of)"
 _DATE = (  # a calendar date, month or year, without a preposition
     r"\d{1,2}(?:st|nd|rd|th)? (?:of )?" + _MONTH + r",?(?: \d{4})?"
@@ -31,10 +37,16 @@ _DATE = (  # a calendar date, month or year, without a preposition
     r"|" + _MONTH + r",?(?: \d{4})?|\d{4}-\d{2}-\d{2}|\d{4}"
 )
 _PHRASES = [
-    r"yesterday|today|tonight|tomorrow|last night|the day before yesterday",
+    r"yesterday|today|tonight|tomorrow|last night|the day before yesterday|this (?:morning|afternoon|evening)",
+    r"recently|lately|the other day|(?:earlier|later) (?:today|this week|this month|this year)",
     r"(?:last|this|past|previous|next|coming) (?:week|weekend|month|year)",
     r"(?:last|this|next|on) " + _WEEKDAY,
-    _NUMBER + r" (?:days?|weeks?|months?|years?) ago",
+    r"(?:last|next) " + _WEEKDAY_SHORT + r"(?!\w)",
+    _NUMBER + r" (?:days?|weeks?|weekends?|months?|years?) ago",
+    r"(?:last|past|next|coming) " + _MONTH + r"|this (?!may\b)" + _MONTH,  # "this may be" is not May
+    r"(?:last|this|past|next|coming) " + _SEASON,
+    r"(?:the )?" + _SEASON + r",? (?:of )?\d{4}",
+    r"(?<=in )(?:the )?" + _SEASON + r"|(?<=during )(?:the )?" + _SEASON + r"|(?<=over )the " + _SEASON,
     r"(?:on |in )?(?:the )?\d{1,2}(?:st|nd|rd|th)? (?:of )?" + _MONTH + r",?(?: \d{4})?",
     _MONTH + r" \d{1,2}(?:st|nd|rd|th)?,? \d{4}",
     _MONTH + r" \d{1,2}(?:st|nd|rd|th)?\b",
@@ -55,6 +67,12 @@ _COMPOUND = re.compile(
 )
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
             "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2}  # fmt: skip
+_NAMED = re.compile(r"(?:(?P<rel>last|this|past|next|coming) )?(?P<name>\w+)(?:,? (?:of )?(?P<year>\d{4}))?")
+_RECENT = {  # vague spans: days before the day said, days after its start
+    "recently": (14, 1), "lately": (14, 1), "other day": (7, 0),
+    "this morning": (0, 1), "this afternoon": (0, 1), "this evening": (0, 1),
+}  # fmt: skip
+_VAGUE = frozenset(("recently", "lately", "the other day"))
 _NTH = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
 _PART = {"beginning": 0, "start": 0, "early": 0, "middle": 1, "mid": 1, "end": 2, "late": 2}
 _ASKS_WHEN = re.compile(  # "When did…", "How long…", "In which month…", "After how many weeks…"
@@ -73,7 +91,9 @@ _TIME_WORDS = frozenset(  # a text with none of these words and no digit names n
         r"\w+",
         "yesterday today tonight night tomorrow ago week weeks weekend weekends month months year years day days "
         "since monday tuesday wednesday thursday friday saturday sunday jan january feb february mar march apr "
-        "april may jun june jul july aug august sep sept september oct october nov november dec december",
+        "april may jun june jul july aug august sep sept september oct october nov november dec december "
+        "mon tue tues wed thu thur thurs fri sat sun spring summer fall autumn winter recently lately morning "
+        "afternoon evening",
     )
 )
 _WORD = re.compile(r"[a-z]+")
@@ -120,11 +140,17 @@ def _day_range(text: str, reference: datetime) -> tuple[datetime, datetime] | No
 
 def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     words = re.sub(r"^(?:on |in )?(?:the )?", "", text)
+    words = re.sub(r"^(?:earlier|later) ", "", words)
+    words = re.sub(r"^(last|next) (\w+)\.?$", lambda m: f"{m[1]} {_WEEKDAYS.get(m[2], m[2])}", words)
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} ", f"{count} ", words)
     if ordinal := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", words):
         return _day_of_month(int(ordinal.group(1)), reference)
-    weekend = bool(re.search(r"\bweekend\b", words))
+    if (named := _NAMED.fullmatch(words)) and (found := _named_period(named, reference)):
+        return found
+    if recent := _RECENT.get(words):
+        return _day(reference) - timedelta(days=recent[0]), _day(reference) + timedelta(days=recent[1])
+    weekend = bool(re.search(r"\bweekends?\b", words))
     parsed, period = _parse(words.replace("weekend", "week"), reference)
     if parsed is None:
         return None
@@ -141,6 +167,43 @@ def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None
         return begin, nxt
     begin = _day(start)
     return begin, begin + timedelta(days=1)
+
+
+def _named_period(named: re.Match[str], reference: datetime) -> tuple[datetime, datetime] | None:
+    """A season or a month said relative to now: "last summer", "this spring", "next August".
+
+    dateparser resolves neither. A season is three months from its first (meteorological,
+    northern: summer is June to August, winter December to February). "last" is the latest
+    one over before the reference's own, "this" the one of the reference's year (or the
+    current one), "next" the first to begin after it, a year ("summer 2022") that year's,
+    none ("in the summer") the latest one begun.
+    """
+    name, relation, year = named.group("name", "rel", "year")
+    first, months = _SEASONS.get(name), 3
+    if first is None:
+        if not re.fullmatch(_MONTH, name) or (relation is None and year is None):
+            return None  # a month alone ("in May") is dateparser's
+        first, months = datetime.strptime(name[:3].title(), "%b").month, 1
+    if year is not None:
+        start = datetime(int(year), first, 1, tzinfo=timezone.utc)
+        return start, _add_months(start, months)
+    current = datetime(reference.year, first, 1, tzinfo=timezone.utc)
+    if relation in ("next", "coming"):
+        start = current if current > reference else _add_months(current, 12)
+    elif relation == "this" and months == 1:
+        start = current
+    elif relation == "this":  # the one under way, else this year's
+        start = _add_months(current, -12) if _add_months(current, months - 12) > reference else current
+    else:  # last / past / none: the latest begun (none) or over (last) before the reference
+        start = current if current <= reference else _add_months(current, -12)
+        if relation is not None and _add_months(start, months) > _day(reference):
+            start = _add_months(start, -12)
+    return start, _add_months(start, months)
+
+
+def _add_months(when: datetime, months: int) -> datetime:
+    index = when.year * 12 + when.month - 1 + months
+    return when.replace(year=index // 12, month=index % 12 + 1)
 
 
 def _day_of_month(day: int, reference: datetime) -> tuple[datetime, datetime] | None:
@@ -213,6 +276,8 @@ def find_time_range(query: str, reference: datetime) -> TimeRange | None:
         if found is not None:
             return found
     for match in _FIND.finditer(query):
+        if match.group("what").lower() in _VAGUE:  # "what did she do recently?" is not a window to confine to
+            continue
         span = _period_range(match.group("what"), reference)
         if span is None:
             continue
