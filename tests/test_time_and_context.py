@@ -177,14 +177,18 @@ def test_vague_or_no_times_confine_nothing(query: str) -> None:
     assert find_time_range(query, REF) is None
 
 
+def say(memory: Memory, name: str, said: list[tuple[datetime, str]]) -> None:
+    """``name``'s dated messages, each its own add, in the user scope ``name.lower()``."""
+    for when, text in said:
+        memory.add([{"role": "user", "name": name, "content": text, "timestamp": when}], user_id=name.lower())
+
+
 def test_a_season_in_a_query_favours_that_season(memory: Memory) -> None:
-    said = [
+    say(memory, "Ana", [
         (day(2023, 7, 20), "We hiked across the Alps, three huts in a week"),
         (day(2023, 1, 15), "We went skiing in the Alps with the kids"),
         (day(2022, 7, 10), "We sailed along the coast, no Alps this time"),
-    ]
-    for when, text in said:
-        memory.add([{"role": "user", "name": "Ana", "content": text, "timestamp": when}], user_id="ana")
+    ])  # fmt: skip
     hits = memory.search("What did Ana do in the Alps last summer?", user_id="ana", reference_date=day(2023, 10, 2))
     assert hits.results[0].memory.startswith("We hiked across the Alps")
     before = memory.search("the Alps in the summer of 2022", user_id="ana", reference_date=day(2023, 10, 2))
@@ -193,13 +197,11 @@ def test_a_season_in_a_query_favours_that_season(memory: Memory) -> None:
 
 def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
     """Said on May 2, "last night" is May 1: a question about May 1 finds it first."""
-    said = [
+    say(memory, "Jo", [
         (day(2023, 5, 2), "I watched The Lord of the Rings trilogy last night, what a ride"),
         (day(2023, 5, 9), "We watched a movie at the cinema, then watched the movie's sequel at home"),
         (day(2023, 4, 30), "My brother watched a movie about whales"),
-    ]
-    for when, text in said:
-        memory.add([{"role": "user", "name": "Jo", "content": text, "timestamp": when}], user_id="jo")
+    ])  # fmt: skip
     hits = memory.search("What movie did Jo watch on 1 May, 2023?", user_id="jo", reference_date=day(2023, 6, 1))
     assert hits.results[0].memory.startswith("I watched The Lord of the Rings")
     later = memory.search("What movie did Jo watch on 9 May, 2023?", user_id="jo", reference_date=day(2023, 6, 1))
@@ -207,9 +209,8 @@ def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
 
 
 def test_a_question_asking_when_prefers_memories_that_name_a_time(memory: Memory) -> None:
-    when = day(2024, 3, 8)
-    for text in ["Lisbon was lovely, the food in Lisbon, the trams of Lisbon", "I flew to Lisbon last week"]:
-        memory.add([{"role": "user", "name": "Ana", "content": text, "timestamp": when}], user_id="ana")
+    texts = ["Lisbon was lovely, the food in Lisbon, the trams of Lisbon", "I flew to Lisbon last week"]
+    say(memory, "Ana", [(day(2024, 3, 8), text) for text in texts])
     asked = memory.search("When did Ana go to Lisbon?", user_id="ana", explain=True)
     assert asked.results[0].memory == "I flew to Lisbon last week"
     assert [h.explain.when for h in asked.results if h.explain] == [1.0, 0.5]
