@@ -60,7 +60,7 @@ from .models import (
     utcnow,
 )
 from .retrieval.hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
-from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_later
+from .retrieval.temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
 from .stores import Change, NewRecord, Query, Store, open_store
 from .stores.base import AsyncReads, AsyncWrites, NewJob
 
@@ -461,7 +461,7 @@ class Memory:
             spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
         if spoken is not None:
             # what was said up to a period after the range may tell of it: favour_in_range decides
-            timed = replace(q, where=parse_filter(_both(filters, range_filter(told_later(spoken)))))
+            timed = replace(q, where=parse_filter(_both(filters, range_filter(told_around(spoken)))))
         return _SearchPlan(q, timed, spoken, search_options, limit, threshold, explain)
 
     def get(self, memory_id: str) -> MemoryItem:
@@ -687,7 +687,7 @@ class _AddPlan:
 @dataclass(frozen=True)
 class _SearchPlan:
     query: Query
-    timed: Query | None  # confined to the time the query names and the stretch after it (told_later)
+    timed: Query | None  # confined to the time the query names and the stretch around it (told_around)
     spoken: TimeRange | None
     options: SearchOptions
     limit: int

@@ -162,6 +162,17 @@ def day(y: int, m: int, d: int) -> datetime:
     ("what did he cook last Fri.?", day(2023, 11, 10), day(2023, 11, 11)),
     ("what happened two weekends ago?", day(2023, 11, 4), day(2023, 11, 6)),
     ("what did I eat this morning?", day(2023, 11, 16), day(2023, 11, 17)),
+    ("what is on in two weeks?", day(2023, 11, 27), day(2023, 12, 4)),
+    ("what is happening a week from now?", day(2023, 11, 20), day(2023, 11, 27)),
+    ("who is visiting in a few days?", day(2023, 11, 19), day(2023, 11, 20)),
+    ("what are we doing the day after tomorrow?", day(2023, 11, 18), day(2023, 11, 19)),
+    ("what did we do over the weekend?", day(2023, 11, 11), day(2023, 11, 13)),
+    ("what did we do this past weekend?", day(2023, 11, 11), day(2023, 11, 13)),
+    ("what have I read in the past two weeks?", day(2023, 11, 2), day(2023, 11, 17)),
+    ("what did I spend over the past month?", day(2023, 10, 16), day(2023, 11, 17)),
+    ("what happened the previous week?", day(2023, 11, 6), day(2023, 11, 13)),
+    ("what is happening on November 22?", day(2023, 11, 22), day(2023, 11, 23)),  # a day without a year: the
+    ("what did we do on the 3rd of May?", day(2023, 5, 3), day(2023, 5, 4)),  # nearest, the past preferred
 ])  # fmt: skip
 def test_time_expressions_resolve_to_their_period(query: str, start: datetime, end: datetime) -> None:
     from engramdb.retrieval.temporal import find_time_range
@@ -208,6 +219,16 @@ def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
     assert later.results[0].memory.startswith("We watched a movie at the cinema")
 
 
+def test_a_plan_told_before_counts_as_its_time(memory: Memory) -> None:
+    """Said on Tuesday the 14th, "November 22" is in the week a question on Friday calls next week."""
+    say(memory, "Jo", [
+        (day(2023, 11, 14), "The big day is on November 22: my sister is getting married!"),
+        (day(2023, 11, 15), "My sister and I baked my sister's wedding cake for my sister's friend's wedding"),
+    ])  # fmt: skip
+    hits = memory.search("What is on with Jo's sister next week?", user_id="jo", reference_date=day(2023, 11, 17))
+    assert hits.results[0].memory.startswith("The big day is on November 22")
+
+
 def test_a_question_asking_when_prefers_memories_that_name_a_time(memory: Memory) -> None:
     texts = ["Lisbon was lovely, the food in Lisbon, the trams of Lisbon", "I flew to Lisbon last week"]
     say(memory, "Ana", [(day(2024, 3, 8), text) for text in texts])
@@ -237,6 +258,7 @@ def test_a_question_asking_how_long_prefers_a_duration(memory: Memory) -> None:
     ("We went camping last summer", True), ("Last Fri I took my kids to a pottery workshop", True),
     ("I took a writing class recently", True), ("I saw him the other day", True), ("two weekends ago", True),
     ("This may be hard", False), ("The sun was out", False), ("I sat down after a bad fall", False),
+    ("The marathon is in two weeks", True), ("Two days later we left", True), ("The last may be the best", False),
 ])  # fmt: skip
 def test_which_texts_name_a_time(text: str, named: bool) -> None:
     from engramdb.retrieval.temporal import asks_when, names_time
@@ -249,6 +271,7 @@ def test_which_texts_name_a_time(text: str, named: bool) -> None:
 
 @pytest.mark.parametrize("query", [
     "what happened in 9999?", "the week after December 31, 9999", "early 9999", "the week before January 1, 0001",
+    "the past 999999999 years", "in 99999 years", "the summer of 0000", "next winter 9999",
     "what did I do on December 31, 9999?", "between January 1, 0001 and December 31, 9999",
 ])  # fmt: skip
 def test_times_at_the_edge_of_the_calendar_are_searched_not_raised(memory: Memory, query: str) -> None:

@@ -12,7 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
-from .temporal import TimeRange, asks_when, names_time, tells_of, told_later
+from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
 RESCORED = 30  # fused candidates loaded and rescored when a factor beyond the fusion can reorder them
@@ -196,14 +196,15 @@ def favour_in_range(
 
     In range: ``w + (1 − w)·score``; out of range: ``(1 − w)·score`` — both in [0, 1]. With the
     default w = 0.5 a query that names a time ranks what happened then first, by relevance,
-    and still shows the rest after it. A memory from soon after the range counts as in range
-    when its text names a time within it ("last Friday", said the next Tuesday).
+    and still shows the rest after it. A memory from soon before or after the range counts as
+    in range when its text names a time within it ("last Friday", said the next Tuesday; "next
+    Saturday", said the week before).
     """
-    later = told_later(span)
+    around = told_around(span)
 
     def inside(hit: SearchHit) -> bool:
         when = hit.occurred_at or hit.created_at
-        return span.contains(when) or (later.contains(when) and tells_of(hit.memory, when, span))
+        return span.contains(when) or (around.contains(when) and tells_of(hit.memory, when, span))
 
     def rescored(hit: SearchHit) -> SearchHit:
         score = weight + (1 - weight) * hit.score if inside(hit) else (1 - weight) * hit.score

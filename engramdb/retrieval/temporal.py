@@ -37,13 +37,17 @@ _DATE = (  # a calendar date, month or year, without a preposition
     r"|" + _MONTH + r",?(?: \d{4})?|\d{4}-\d{2}-\d{2}|\d{4}"
 )
 _PHRASES = [
-    r"yesterday|today|tonight|tomorrow|last night|the day before yesterday|this (?:morning|afternoon|evening)",
+    r"the day after tomorrow|yesterday|today|tonight|tomorrow|last night|the day before yesterday"
+    r"|this (?:morning|afternoon|evening)",
+    r"in " + _NUMBER + r" (?:days?|weeks?|months?|years?)|" + _NUMBER + r" (?:days?|weeks?|months?|years?) from now",
+    r"(?:the )?(?:past|last) (?:few|couple of|" + _NUMBER + r") (?:days|weeks|months|years)",
+    r"this past (?:week|weekend|month|year)|(?:over|on|during) the weekend",
     r"recently|lately|the other day|(?:earlier|later) (?:today|this week|this month|this year)",
     r"(?:last|this|past|previous|next|coming) (?:week|weekend|month|year)",
     r"(?:last|this|next|on) " + _WEEKDAY,
     r"(?:last|next) " + _WEEKDAY_SHORT + r"(?!\w)",
     _NUMBER + r" (?:days?|weeks?|weekends?|months?|years?) ago",
-    r"(?:last|past|next|coming) " + _MONTH + r"|this (?!may\b)" + _MONTH,  # "this may be" is not May
+    r"(?<!the )(?:last|past|next|coming) " + _MONTH + r"|this (?!may\b)" + _MONTH,  # "this may be" is not May
     r"(?:last|this|past|next|coming) " + _SEASON,
     r"(?:the )?" + _SEASON + r",? (?:of )?\d{4}",
     r"(?<=in )(?:the )?" + _SEASON + r"|(?<=during )(?:the )?" + _SEASON + r"|(?<=over )the " + _SEASON,
@@ -66,8 +70,14 @@ _COMPOUND = re.compile(
     re.I,
 )
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2}  # fmt: skip
+            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2,
+            "few": 3, "couple of": 2}  # fmt: skip
 _NAMED = re.compile(r"(?:(?P<rel>last|this|past|next|coming) )?(?P<name>\w+)(?:,? (?:of )?(?P<year>\d{4}))?")
+_DAY_MONTH = re.compile(
+    r"(?P<day>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<month>" + _MONTH + r")"
+    r"|(?P<month2>" + _MONTH + r") (?P<day2>\d{1,2})(?:st|nd|rd|th)?"
+)
+_SPAN = re.compile(r"(?P<rel>past|last) (?:(?P<n>\d+) )?(?P<unit>day|week|month|year)s?")
 _RECENT = {  # vague spans: days before the day said, days after its start
     "recently": (14, 1), "lately": (14, 1), "other day": (7, 0),
     "this morning": (0, 1), "this afternoon": (0, 1), "this evening": (0, 1),
@@ -82,7 +92,7 @@ _ASKS_WHEN = re.compile(  # "When did…", "How long…", "In which month…", "
 )
 _DURATION = re.compile(  # a span of time, which answers "how long": "for three years", "two months now"
     r"\b(?:for (?:the (?:past|last) )?" + _NUMBER + r" (?:days?|weeks?|months?|years?)"
-    r"|" + _NUMBER + r" (?:days?|weeks?|months?|years?) (?:now|already|old)"
+    r"|" + _NUMBER + r" (?:days?|weeks?|months?|years?) (?:now|already|old|later)"
     r"|since (?:\d{4}|" + _MONTH + r"|last \w+))\b",
     re.I,
 )
@@ -138,18 +148,39 @@ def _day_range(text: str, reference: datetime) -> tuple[datetime, datetime] | No
         return None
 
 
-def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
-    words = re.sub(r"^(?:on |in )?(?:the )?", "", text)
+def _normalise(text: str) -> str:
+    """The phrase as dateparser reads it: "in two weeks" → "2 weeks from now", "last Fri" →
+    "last friday", "this past weekend" → "last weekend"; a leading preposition dropped."""
+    words = re.sub(r"^in (.+ (?:days?|weeks?|months?|years?))$", r"\1 from now", text)
+    words = re.sub(r"^(?:on |in |over |during )?(?:the )?", "", words)
     words = re.sub(r"^(?:earlier|later) ", "", words)
+    words = re.sub(r"^(?:this past|previous) ", "last ", words)
     words = re.sub(r"^(last|next) (\w+)\.?$", lambda m: f"{m[1]} {_WEEKDAYS.get(m[2], m[2])}", words)
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
-        words = re.sub(rf"^{name} ", f"{count} ", words)
+        words = re.sub(rf"^{name} |(?<=^past ){name} |(?<=^last ){name} ", f"{count} ", words)
+    return words
+
+
+def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    words = _normalise(text)
     if ordinal := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", words):
         return _day_of_month(int(ordinal.group(1)), reference)
     if (named := _NAMED.fullmatch(words)) and (found := _named_period(named, reference)):
         return found
+    if dated := _DAY_MONTH.fullmatch(words):
+        return _nearest_day(dated, reference)
     if recent := _RECENT.get(words):
         return _day(reference) - timedelta(days=recent[0]), _day(reference) + timedelta(days=recent[1])
+    span = _SPAN.fullmatch(words)
+    if span and (span.group("n") or span.group("rel") == "past"):  # "the past two weeks" (not "last week")
+        count, unit = int(span.group("n") or 1), span.group("unit")
+        today = _day(reference)
+        start = _add_months(today, -count * (12 if unit == "year" else 1)) if unit in ("month", "year") else (
+            today - timedelta(days=count * (7 if unit == "week" else 1)))  # fmt: skip
+        return start, today + timedelta(days=1)
+    if words == "weekend":  # "over the weekend": the latest begun
+        saturday = _day(reference) - timedelta(days=(reference.weekday() - 5) % 7)
+        return saturday, saturday + timedelta(days=2)
     weekend = bool(re.search(r"\bweekends?\b", words))
     parsed, period = _parse(words.replace("weekend", "week"), reference)
     if parsed is None:
@@ -199,6 +230,29 @@ def _named_period(named: re.Match[str], reference: datetime) -> tuple[datetime, 
         if relation is not None and _add_months(start, months) > _day(reference):
             start = _add_months(start, -12)
     return start, _add_months(start, months)
+
+
+def _nearest_day(dated: re.Match[str], reference: datetime) -> tuple[datetime, datetime] | None:
+    """A day of a month without a year ("November 22", "the 3rd of May"): the nearest one,
+    a day to come counting twice as far as a day gone (memories are mostly of the past).
+
+    Said on November 14, "the wedding is on November 22" is eight days later, not a year ago;
+    asked in January, "what did we do on December 30?" is three weeks ago; asked in November,
+    "the 3rd of May" is the last one, not the next.
+    """
+    month = datetime.strptime((dated.group("month") or dated.group("month2"))[:3].title(), "%b").month
+    number = int(dated.group("day") or dated.group("day2"))
+    days = []
+    for year in (reference.year - 1, reference.year, reference.year + 1):
+        try:
+            days.append(datetime(year, month, number, tzinfo=timezone.utc))
+        except ValueError:  # February 29 in a common year, the 31st of a short month, year 0 or 10000
+            continue
+    if not days:
+        return None
+    today = _day(reference)
+    begin = min(days, key=lambda d: (d - today) * 2 if d > today else today - d)  # the past, unless far nearer
+    return begin, begin + timedelta(days=1)
 
 
 def _add_months(when: datetime, months: int) -> datetime:
@@ -309,19 +363,28 @@ def _may_name_time(text: str) -> bool:
     return _DIGIT.search(text) is not None or not _TIME_WORDS.isdisjoint(_WORD.findall(text.lower()))
 
 
-def told_later(span: TimeRange) -> TimeRange:
-    """``span`` stretched forward over the time in which people still tell of it.
+def told_around(span: TimeRange) -> TimeRange:
+    """``span`` stretched over the time in which people tell of it: before and after.
 
-    "What did she do on May 1?" is answered by "I watched it last night", said on May 2: a
-    search for a bounded period also looks at what was said up to one period (at least a
-    week) after it, and ``tells_of`` decides which of those memories speak of the period.
+    "What did she do on May 1?" is answered by "I watched it last night", said on May 2, and
+    "what is on next week?" by "the wedding is next Saturday", said the week before: a search
+    for a bounded period also looks at what was said up to one period (at least a week) after
+    it and a week before it, and ``tells_of`` decides which of those memories speak of the
+    period. A month before a month measured worse than a week: on LoCoMo the wider window
+    crowds the confined search with a month of memories that name other times.
     """
     if span.start is None or span.end is None:
         return span
+    reach = max(REPORTED_WITHIN, span.end - span.start)
     try:
-        return TimeRange(span.start, span.end + max(REPORTED_WITHIN, span.end - span.start), span.expression)
+        start: datetime | None = span.start - REPORTED_WITHIN
+    except OverflowError:  # the start of the calendar
+        start = None
+    try:
+        end: datetime | None = span.end + reach
     except OverflowError:  # the end of the calendar
-        return TimeRange(span.start, None, span.expression)
+        end = None
+    return TimeRange(start, end, span.expression)
 
 
 def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
