@@ -460,7 +460,7 @@ class Memory:
         if time_range is None and search_options.time_weight > 0:
             spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
         if spoken is not None:
-            # what was said up to a period after the range may tell of it: favour_in_range decides
+            # what was said just before or up to a period after the range may tell of it: favour_in_range decides
             timed = replace(q, where=parse_filter(_both(filters, range_filter(told_around(spoken)))))
         return _SearchPlan(q, timed, spoken, search_options, limit, threshold, explain)
 
