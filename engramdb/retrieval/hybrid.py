@@ -197,8 +197,8 @@ def favour_in_range(
     In range: ``w + (1 − w)·score``; out of range: ``(1 − w)·score`` — both in [0, 1]. With the
     default w = 0.5 a query that names a time ranks what happened then first, by relevance,
     and still shows the rest after it. A memory from soon before or after the range counts as
-    in range when its text names a time within it ("last Friday", said the next Tuesday; "next
-    Saturday", said the week before).
+    in range when its text names a time within it ("last Friday", said the next Tuesday; "on
+    November 22", said on the 14th).
     """
     around = told_around(span)
 

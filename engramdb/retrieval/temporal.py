@@ -3,9 +3,10 @@
 Locating is a small set of phrase shapes ("last week", "in May 2023", "two days ago",
 "before June", "between May 3 and May 9", "the second week of June", "early 2023", "last
 summer", "last Fri"); resolving is dateparser's job (relative dates, month names, weekdays),
-with its period (day, week, month, year) turned into a range — except seasons and months said
-relative to now ("next August"), which dateparser does not resolve. "before"/"after"/"since" open the range on one
-side. The same phrases found in a memory's text, resolved against the memory's own time,
+with its period (day, week, month, year) turned into a range — except what it does not
+resolve or resolves otherwise than people mean: seasons, months said relative to now ("next
+August"), a day without a year, "the past two weeks". "before"/"after"/"since" open the range
+on one side. The same phrases found in a memory's text, resolved against the memory's own time,
 say what period it tells of ("I watched it last night", said on May 2, tells of May 1).
 """
 
@@ -163,6 +164,12 @@ def _normalise(text: str) -> str:
 
 def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     words = _normalise(text)
+    found = _by_hand(words, reference)
+    return found if found is not None else _by_dateparser(words, reference)
+
+
+def _by_hand(words: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    """The phrases resolved here rather than by dateparser; None for the others."""
     if ordinal := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", words):
         return _day_of_month(int(ordinal.group(1)), reference)
     if (named := _NAMED.fullmatch(words)) and (found := _named_period(named, reference)):
@@ -173,14 +180,25 @@ def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None
         return _day(reference) - timedelta(days=recent[0]), _day(reference) + timedelta(days=recent[1])
     span = _SPAN.fullmatch(words)
     if span and (span.group("n") or span.group("rel") == "past"):  # "the past two weeks" (not "last week")
-        count, unit = int(span.group("n") or 1), span.group("unit")
-        today = _day(reference)
-        start = _add_months(today, -count * (12 if unit == "year" else 1)) if unit in ("month", "year") else (
-            today - timedelta(days=count * (7 if unit == "week" else 1)))  # fmt: skip
-        return start, today + timedelta(days=1)
+        return _trailing(int(span.group("n") or 1), span.group("unit"), reference)
     if words == "weekend":  # "over the weekend": the latest begun
         saturday = _day(reference) - timedelta(days=(reference.weekday() - 5) % 7)
         return saturday, saturday + timedelta(days=2)
+    return None
+
+
+def _trailing(count: int, unit: str, reference: datetime) -> tuple[datetime, datetime]:
+    """The ``count`` ``unit``s up to and including the reference's day."""
+    today = _day(reference)
+    if unit in ("month", "year"):
+        start = _add_months(today, -count * (12 if unit == "year" else 1))
+    else:
+        start = today - timedelta(days=count * (7 if unit == "week" else 1))
+    return start, today + timedelta(days=1)
+
+
+def _by_dateparser(words: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    """dateparser's date and period ("week", "month") for the phrase, as whole days."""
     weekend = bool(re.search(r"\bweekends?\b", words))
     parsed, period = _parse(words.replace("weekend", "week"), reference)
     if parsed is None:
@@ -367,7 +385,7 @@ def told_around(span: TimeRange) -> TimeRange:
     """``span`` stretched over the time in which people tell of it: before and after.
 
     "What did she do on May 1?" is answered by "I watched it last night", said on May 2, and
-    "what is on next week?" by "the wedding is next Saturday", said the week before: a search
+    "what is on next week?" by "the wedding is on November 22", said on the 14th: a search
     for a bounded period also looks at what was said up to one period (at least a week) after
     it and a week before it, and ``tells_of`` decides which of those memories speak of the
     period. A month before a month measured worse than a week: on LoCoMo the wider window
