@@ -8,7 +8,7 @@ closer, in [-1, 1]); ``lexical_search`` returns a BM25 score (higher is better, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -16,7 +16,31 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..filters import Node
-from ..models import AddedItem, ApiKey, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage
+from ..models import AddedItem, ApiKey, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage, new_id
+
+
+def history_row(
+    tenant_id: str,
+    item: MemoryItem,
+    event: Event,
+    *,
+    old: MemoryItem | None,
+    new: MemoryItem | None,
+    reason: str | None,
+    encode: Callable[[dict[str, Any]], Any],
+    when: Any,
+) -> tuple[Any, ...]:
+    """The ``history`` row for an event on ``item``, in the column order both stores declare.
+
+    ``encode`` turns metadata into the driver's JSON value and ``when`` is the time in the
+    driver's form: the only two things that differ between the stores.
+    """
+    return (
+        new_id(), item.id, tenant_id, item.user_id, item.agent_id, item.session_id, event.value,
+        old.memory if old else None, new.memory if new else None,
+        encode(old.metadata) if old else None, encode(new.metadata) if new else None,
+        reason, when,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import psycopg
 
 from ...errors import NotFoundError, StoreError, ValidationError
 from ...models import AddedItem, Event, MemoryItem, Scope, Usage, content_hash, new_id, utcnow
-from ..base import Change, NewJob, NewRecord, Operation
+from ..base import Change, NewJob, NewRecord, Operation, history_row
 from ..portable import MEMORY_COLUMNS
 from .queries import scope_sql
 from .rows import item_from_row, item_params, jsonb
@@ -69,15 +69,8 @@ async def log(
     new: MemoryItem | None = None,
     reason: str | None = None,
 ) -> None:
-    await conn.execute(
-        "INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            new_id(), item.id, tenant_id, item.user_id, item.agent_id, item.session_id, event.value,
-            old.memory if old else None, new.memory if new else None,
-            jsonb(old.metadata) if old else None, jsonb(new.metadata) if new else None,
-            reason, utcnow(),
-        ),
-    )  # fmt: skip
+    row = history_row(tenant_id, item, event, old=old, new=new, reason=reason, encode=jsonb, when=utcnow())
+    await conn.execute("INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
 
 
 # --- adds -------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from ...models import (
     new_id,
     utcnow,
 )
-from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
+from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit, history_row
 from ..portable import BY_NAME, MEMORY_COLUMNS, Table
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from ..vectors import IndexRow, VectorIndex
@@ -292,15 +292,9 @@ class SQLiteStore(SQLReads):
         new: MemoryItem | None = None,
         reason: str | None = None,
     ) -> None:
-        conn.execute(
-            "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                new_id(), item.id, tenant_id, item.user_id, item.agent_id, item.session_id, event.value,
-                old.memory if old else None, new.memory if new else None,
-                json.dumps(old.metadata) if old else None, json.dumps(new.metadata) if new else None,
-                reason, to_db_time(utcnow()),
-            ),
-        )  # fmt: skip
+        row = history_row(tenant_id, item, event, old=old, new=new, reason=reason, encode=json.dumps,
+                          when=to_db_time(utcnow()))  # fmt: skip
+        conn.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
         with self._write() as (conn, seq):
