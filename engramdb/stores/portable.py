@@ -67,6 +67,14 @@ TABLES = (
 BY_NAME = {table.name: table for table in TABLES}
 
 
+def page_sql(spec: Table, mark: str, *, after: bool) -> str:
+    """The next page of a table in key order (keyset pagination), with the driver's parameter
+    ``mark`` ("?" or "%s"): the key values of the last row seen (``after``), then the page size."""
+    key = ", ".join(spec.key)
+    where = f"WHERE ({key}) > ({', '.join(mark for _ in spec.key)})" if after else ""
+    return f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT {mark}"
+
+
 def canonical(value: Any) -> Any:
     """One representation per value, whichever store it came from."""
     if isinstance(value, datetime):

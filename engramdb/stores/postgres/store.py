@@ -36,7 +36,7 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
-from ..portable import BY_NAME, MEMORY_COLUMNS
+from ..portable import BY_NAME, MEMORY_COLUMNS, page_sql
 from ..sqlreads import SQLReads
 from . import queries, tx, writes
 from .aio import AsyncConnections
@@ -257,14 +257,9 @@ class PostgresStore(SQLReads):
 
     def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
         spec = BY_NAME[table]
-        key = ", ".join(spec.key)
         last: tuple[Any, ...] | None = None
         while True:
-            where = "" if last is None else f"WHERE ({key}) > ({', '.join('%s' for _ in spec.key)})"
-            rows = self._read(
-                f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT %s",
-                [*(last or ()), batch],
-            )
+            rows = self._read(page_sql(spec, "%s", after=last is not None), [*(last or ()), batch])
             if not rows:
                 return
             for row in rows:

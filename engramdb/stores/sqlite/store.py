@@ -35,7 +35,7 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit, history_row
-from ..portable import BY_NAME, MEMORY_COLUMNS, Table
+from ..portable import BY_NAME, MEMORY_COLUMNS, Table, page_sql
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from ..vectors import IndexRow, VectorIndex
 from .migrations import migrate
@@ -440,14 +440,9 @@ class SQLiteStore(SQLReads):
 
     def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
         spec = BY_NAME[table]
-        key = ", ".join(spec.key)
         last: tuple[Any, ...] | None = None
         while True:
-            where = "" if last is None else f"WHERE ({key}) > ({', '.join('?' for _ in spec.key)})"
-            rows = self._read(
-                f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT ?",
-                [*(last or ()), batch],
-            )
+            rows = self._read(page_sql(spec, "?", after=last is not None), [*(last or ()), batch])
             if not rows:
                 return
             yield [_portable(spec, row) for row in rows]
