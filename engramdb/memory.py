@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
@@ -75,6 +75,13 @@ def _when(value: datetime | str, what: str) -> datetime:
     when = check_datetime(value, what)
     assert when is not None
     return when
+
+
+def _local(value: datetime | str, what: str) -> datetime:
+    """A datetime with the offset it was given in (its days are that place's); naive is UTC."""
+    check_datetime(value, what)  # the typed error for a bad value
+    when = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _range(value: tuple[datetime | str | None, datetime | str | None]) -> TimeRange:
@@ -458,7 +465,7 @@ class Memory:
         q = Query(self.tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
         spoken = timed = None
         if time_range is None and search_options.time_weight > 0:
-            spoken = find_time_range(query, _when(reference_date, "reference_date") if reference_date else utcnow())
+            spoken = find_time_range(query, _local(reference_date, "reference_date") if reference_date else utcnow())
         if spoken is not None:
             # what was said just before or up to a period after the range may tell of it: favour_in_range decides
             timed = replace(q, where=parse_filter(_both(filters, range_filter(told_around(spoken)))))

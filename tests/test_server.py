@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -118,6 +118,12 @@ def test_search_options_time_range_and_explain_over_http(server: Server) -> None
             client.search("Lisbon", user_id="ana", time_range=(march[0], datetime(2024, 1, 1, tzinfo=timezone.utc)))
         with pytest.raises(ValidationError):
             client.search("Lisbon", user_id="ana", options={"when_weight": 7})
+        # 00:00 UTC on March 8 is the 7th in California: not "today" there at 10 am, though it is in UTC
+        morning = datetime(2024, 3, 8, 10, tzinfo=timezone(timedelta(hours=-8)))
+        there = client.search("Lisbon today", user_id="ana", reference_date=morning)
+        utc = client.search("Lisbon today", user_id="ana", reference_date=morning.astimezone(timezone.utc))
+        assert there.results[0].memory.startswith("Lisbon was lovely")  # nothing from today: by relevance
+        assert utc.results[0].memory == "I flew to Lisbon last week"  # said on the UTC day: first
         client.delete_all(user_id="ana")
 
 

@@ -219,6 +219,26 @@ def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
     assert later.results[0].memory.startswith("We watched a movie at the cinema")
 
 
+def test_days_are_the_reference_dates_own(memory: Memory) -> None:
+    """Asked at 8 pm in California (04:00 UTC the next day), "yesterday" is the Californian one."""
+    from datetime import timedelta
+
+    from engramdb.retrieval.temporal import find_time_range
+
+    evening = datetime(2023, 11, 16, 20, tzinfo=timezone(timedelta(hours=-8)))
+    today = find_time_range("what did I do today?", evening)
+    assert today is not None and (today.start, today.end) == (
+        datetime(2023, 11, 16, 8, tzinfo=timezone.utc),
+        datetime(2023, 11, 17, 8, tzinfo=timezone.utc),
+    )
+    say(memory, "Jo", [
+        (datetime(2023, 11, 16, 6, tzinfo=timezone.utc), "I walked the dog along the river"),  # 10 pm on the 15th there
+        (datetime(2023, 11, 16, 18, tzinfo=timezone.utc), "I walked the dog, walked the dog again by the river"),
+    ])  # fmt: skip
+    hits = memory.search("where did Jo walk the dog yesterday?", user_id="jo", reference_date=evening.isoformat())
+    assert hits.results[0].memory == "I walked the dog along the river"
+
+
 def test_a_plan_told_before_counts_as_its_time(memory: Memory) -> None:
     """Said on Tuesday the 14th, "November 22" is in the week a question on Friday calls next week."""
     say(memory, "Jo", [

@@ -126,9 +126,20 @@ class TimeRange:
         when = as_utc(when)
         return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
 
+    def shifted(self, delta: timedelta) -> TimeRange:
+        """The range moved by ``delta``; a side pushed off the calendar opens."""
+        return TimeRange(_moved(self.start, delta), _moved(self.end, delta), self.expression)
+
     def overlaps(self, other: TimeRange) -> bool:
         after_start = self.end is None or other.start is None or self.end > other.start
         return after_start and (self.start is None or other.end is None or self.start < other.end)
+
+
+def _moved(when: datetime | None, delta: timedelta) -> datetime | None:
+    try:
+        return None if when is None else when + delta
+    except OverflowError:
+        return None
 
 
 def _period_range(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
@@ -338,8 +349,18 @@ def _day(when: datetime) -> datetime:
 
 
 def find_time_range(query: str, reference: datetime) -> TimeRange | None:
-    """The first temporal expression in ``query`` as a range, or None."""
-    reference = as_utc(reference)
+    """The first temporal expression in ``query`` as a range (UTC bounds), or None.
+
+    Days are the reference's own: asked at 8 pm in San Francisco (04:00 UTC the next day),
+    "today" is the Californian day. The phrase is resolved on the reference's wall clock, and
+    the range moved to UTC by its offset; a naive reference is UTC.
+    """
+    offset = reference.utcoffset() or timedelta(0)
+    found = _find(query, reference.replace(tzinfo=timezone.utc))  # the wall clock, read as UTC
+    return found.shifted(-offset) if found is not None and offset else found
+
+
+def _find(query: str, reference: datetime) -> TimeRange | None:
     for compound in _COMPOUND.finditer(query):
         try:
             found = _compound_range(compound, reference)
