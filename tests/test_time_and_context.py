@@ -171,6 +171,8 @@ def day(y: int, m: int, d: int) -> datetime:
     ("what have I read in the past two weeks?", day(2023, 11, 2), day(2023, 11, 17)),
     ("what did I spend over the past month?", day(2023, 10, 16), day(2023, 11, 17)),
     ("what happened the previous week?", day(2023, 11, 6), day(2023, 11, 13)),
+    ("what do I have on Saturday?", day(2023, 11, 18), day(2023, 11, 19)),  # what is to come: the coming one
+    ("what did I do on Saturday?", day(2023, 11, 11), day(2023, 11, 12)),  # otherwise the last one
     ("what is happening on November 22?", day(2023, 11, 22), day(2023, 11, 23)),  # a day without a year: the
     ("what did we do on the 3rd of May?", day(2023, 5, 3), day(2023, 5, 4)),  # nearest, the past preferred
 ])  # fmt: skip
@@ -179,6 +181,15 @@ def test_time_expressions_resolve_to_their_period(query: str, start: datetime, e
 
     found = find_time_range(query, REF)
     assert found is not None and (found.start, found.end) == (start, end), found
+
+
+def test_a_weekday_to_come_or_gone_in_a_memory() -> None:
+    from engramdb.retrieval.temporal import TimeRange, tells_of
+
+    tuesday = day(2024, 10, 1)
+    coming, last = TimeRange(day(2024, 10, 4), day(2024, 10, 5)), TimeRange(day(2024, 9, 27), day(2024, 9, 28))
+    assert tells_of("See you on Friday!", tuesday, coming) and not tells_of("See you on Friday!", tuesday, last)
+    assert tells_of("I won it on Friday!", tuesday, last) and not tells_of("I won it on Friday!", tuesday, coming)
 
 
 @pytest.mark.parametrize("query", ["what did she do recently?", "what has he been up to lately?", "this may be it"])

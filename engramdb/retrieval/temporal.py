@@ -79,6 +79,12 @@ _DAY_MONTH = re.compile(
     r"|(?P<month2>" + _MONTH + r") (?P<day2>\d{1,2})(?:st|nd|rd|th)?"
 )
 _SPAN = re.compile(r"(?P<rel>past|last) (?:(?P<n>\d+) )?(?P<unit>day|week|month|year)s?")
+_ON_WEEKDAY = re.compile(r"on " + _WEEKDAY, re.I)
+_AHEAD = re.compile(  # words of what is to come
+    r"\b(?:will|won't|shall|going to|gonna|'ll|do (?:i|we|you) have|is there|are there|plans?|planned|"
+    r"scheduled|upcoming|see you|can't wait|looking forward)\b|\b(?:what's|what is) on\b",
+    re.I,
+)
 _RECENT = {  # vague spans: days before the day said, days after its start
     "recently": (14, 1), "lately": (14, 1), "other day": (7, 0),
     "this morning": (0, 1), "this afternoon": (0, 1), "this evening": (0, 1),
@@ -371,7 +377,7 @@ def _find(query: str, reference: datetime) -> TimeRange | None:
     for match in _FIND.finditer(query):
         if match.group("what").lower() in _VAGUE:  # "what did she do recently?" is not a window to confine to
             continue
-        span = _period_range(match.group("what"), reference)
+        span = _period_range(_tensed(match.group("what"), query), reference)
         if span is None:
             continue
         edge = (match.group("edge") or "").strip().lower()
@@ -431,10 +437,18 @@ def tells_of(text: str, said: datetime, span: TimeRange) -> bool:
     if not _may_name_time(text):
         return False
     for match in _FIND.finditer(text):
-        found = _period_range(match.group("what"), as_utc(said))
+        found = _period_range(_tensed(match.group("what"), text), as_utc(said))
         if found is not None and TimeRange(found[0], found[1]).overlaps(span):
             return True
     return False
+
+
+def _tensed(phrase: str, text: str) -> str:
+    """ "on Friday" as the coming Friday when the text speaks of what is to come ("what do I have
+    on Friday?", "see you on Friday!"), else dateparser's: the last one."""
+    if _ON_WEEKDAY.fullmatch(phrase) and _AHEAD.search(text):
+        return "next " + phrase.split()[-1]
+    return phrase
 
 
 def _iso(when: datetime) -> str:
