@@ -171,6 +171,8 @@ def day(y: int, m: int, d: int) -> datetime:
     ("what have I read in the past two weeks?", day(2023, 11, 2), day(2023, 11, 17)),
     ("what did I spend over the past month?", day(2023, 10, 16), day(2023, 11, 17)),
     ("what happened the previous week?", day(2023, 11, 6), day(2023, 11, 13)),
+    ("where were we the week before last?", day(2023, 10, 30), day(2023, 11, 6)),
+    ("what did we do the weekend before last?", day(2023, 11, 4), day(2023, 11, 6)),
     ("what do I have on Saturday?", day(2023, 11, 18), day(2023, 11, 19)),  # what is to come: the coming one
     ("what did I do on Saturday?", day(2023, 11, 11), day(2023, 11, 12)),  # otherwise the last one
     ("what is happening on November 22?", day(2023, 11, 22), day(2023, 11, 23)),  # a day without a year: the

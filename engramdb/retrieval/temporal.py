@@ -43,6 +43,7 @@ _PHRASES = [
     r"in " + _NUMBER + r" (?:days?|weeks?|months?|years?)|" + _NUMBER + r" (?:days?|weeks?|months?|years?) from now",
     r"(?:the )?(?:past|last) (?:few|couple of|" + _NUMBER + r") (?:days|weeks|months|years)",
     r"this past (?:week|weekend|month|year)|(?:over|on|during) the weekend",
+    r"(?:the )?(?:week|weekend|month|year) before last",
     r"recently|lately|the other day|(?:earlier|later) (?:today|this week|this month|this year)",
     r"(?:last|this|past|previous|next|coming) (?:week|weekend|month|year)",
     r"(?:last|this|next|on) " + _WEEKDAY,
@@ -173,6 +174,7 @@ def _normalise(text: str) -> str:
     words = re.sub(r"^(?:on |in |over |during )?(?:the )?", "", words)
     words = re.sub(r"^(?:earlier|later) ", "", words)
     words = re.sub(r"^(?:this past|previous) ", "last ", words)
+    words = re.sub(r"^(week|weekend|month|year) before last$", r"2 \1s ago", words)
     words = re.sub(r"^(last|next) (\w+)\.?$", lambda m: f"{m[1]} {_WEEKDAYS.get(m[2], m[2])}", words)
     for name, count in sorted(_NUMBERS.items(), key=lambda kv: -len(kv[0])):
         words = re.sub(rf"^{name} |(?<=^past ){name} |(?<=^last ){name} ", f"{count} ", words)
