@@ -159,6 +159,30 @@ def search(
         _emit(result, as_json, _items_table(list(hits), [h.score for h in hits]))
 
 
+@app.command()
+def context(
+    query: str,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: SessionOpt = None,
+    max_tokens: Annotated[int, typer.Option(help="the budget, counted with --encoding")] = 1500,
+    recent_turns: Annotated[int, typer.Option(help="the session's last turns to include")] = 8,
+    reference_date: Annotated[Optional[str], typer.Option(help="what 'last week' counts from (default now)")] = None,
+    encoding: Annotated[str, typer.Option(help="cl100k_base or o200k_base")] = "o200k_base",
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The block an agent would add to its prompt for this query (--json: with its parts)."""
+    with opened(store, embedder) as m:
+        built = m.context(query, user_id=user, agent_id=agent, session_id=session, max_tokens=max_tokens,
+                          recent_turns=recent_turns, reference_date=reference_date, encoding=encoding)  # fmt: skip
+    if as_json:
+        _emit(built, True)
+    else:
+        sys.stdout.write(built.text + "\n")  # plain: the citations [n] are not markup
+
+
 @app.command("list")
 def list_(
     user: UserOpt = None,

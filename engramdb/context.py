@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -95,9 +95,16 @@ def _reading_order(items: list[ContextItem]) -> list[ContextItem]:
 
 
 def assemble(
-    candidates: dict[Section, list[tuple[MemoryItem, float | None]]], *, max_tokens: int, encoding_name: str
+    candidates: dict[Section, list[tuple[MemoryItem, float | None]]],
+    *,
+    max_tokens: int,
+    encoding_name: str,
+    zone: tzinfo | None = None,
 ) -> Context:
-    """Greedy fill by priority; every addition is checked on the whole rendered text."""
+    """Greedy fill by priority; every addition is checked on the whole rendered text.
+
+    Dates are shown in ``zone`` (the reference date's), so the agent reads the user's days.
+    """
     count = token_counter(encoding_name)
     chosen: list[ContextItem] = []
     speakers: dict[str, str | None] = {}
@@ -109,8 +116,9 @@ def assemble(
             key = item.memory.casefold().strip()
             if item.id in seen_ids or key in seen_texts:
                 continue
+            when = item.occurred_at or item.created_at
             entry = ContextItem(ref=len(chosen) + 1, id=item.id, section=section, memory=item.memory, kind=item.kind,
-                                when=item.occurred_at or item.created_at, score=score)  # fmt: skip
+                                when=when.astimezone(zone) if zone else when, score=score)  # fmt: skip
             speakers[item.id] = item.provenance.name or item.provenance.role
             if count(render([*chosen, entry], speakers)) > max_tokens:
                 dropped += 1

@@ -572,7 +572,8 @@ class Memory:
             parts["profile"] = [(m, None) for m in items[:profile]]
         distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
         parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
-        return assemble(parts, max_tokens=max_tokens, encoding_name=encoding)
+        zone = _local(reference_date, "reference_date").tzinfo if reference_date else None
+        return assemble(parts, max_tokens=max_tokens, encoding_name=encoding, zone=zone)
 
     def recent_turns(
         self,

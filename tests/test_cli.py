@@ -132,6 +132,7 @@ def test_consolidate_prune_jobs_and_hard_delete(tmp_path: Path) -> None:
         (("search", "x", "--filter", '{"nope": 1}'), 2, "unknown filter field"),
         (("search", "x", "-o", "when_weight=7"), 2, "bad search options"),
         (("search", "x", "--as-of", "not a time"), 2, "as_of"),
+        (("context", "x", "-u", "alice", "--max-tokens", "0"), 2, "max_tokens"),
         (("search", "x", "--since", "2024-05-01T00:00:00Z", "--until", "2024-01-01T00:00:00Z"), 2, "time_range"),
         (("get", "01UNKNOWN"), 3, "no memory"),
         (("history", "01UNKNOWN"), 3, "no memory"),
@@ -177,3 +178,12 @@ def test_settings_come_from_the_config_file(tmp_path: Path) -> None:
     env["ENGRAMDB_EMBEDDER"] = "hash:32"  # the environment overrides the file; the store refuses it
     proc = subprocess.run([sys.executable, "-m", "engramdb", "stats"], capture_output=True, text=True, env=env)
     assert proc.returncode == 4 and "hash:24" in proc.stderr
+
+
+def test_context_prints_the_prompt_block_in_the_users_days(tmp_path: Path) -> None:
+    said = json.dumps([{"role": "user", "content": "I walked the dog", "timestamp": "2023-11-16T06:00:00Z"}])
+    run("add", "--messages", said, "-u", "jo", "--no-infer", env_dir=tmp_path)
+    block = run("context", "dog", "-u", "jo", "--reference-date", "2023-11-16T20:00:00-08:00", env_dir=tmp_path)
+    assert "[1] 2023-11-15 " in block.stdout and "I walked the dog" in block.stdout  # 10 pm on the 15th there
+    parts = as_json(run("context", "dog", "-u", "jo", "--json", env_dir=tmp_path))
+    assert parts["items"][0]["memory"] == "I walked the dog" and parts["tokens"] <= 1500

@@ -41,6 +41,10 @@ async def _exercise(client: Client) -> None:
     assert page["total"] == 2
     context = _data(await client.call_tool("get_context", {"query": "what can I eat?", "max_tokens": 80}))
     assert context["tokens"] <= 80 and "peanuts" in context["text"]
+    local = {"query": "what can I eat?", "reference_date": "2030-01-01T09:00:00+09:00"}
+    assert _data(await client.call_tool("get_context", local))["items"][0]["when"].endswith("+09:00")
+    late = _data(await client.call_tool("search_memory", {"query": "x", "reference_date": "late"}))
+    assert late["error"]["code"] == "validation_error"
     refused = _data(await client.call_tool("search_memory", {"query": "x", "user_id": "bob"}))
     assert refused["error"]["code"] == "validation_error"  # the scope is fixed by configuration
     assert _data(await client.call_tool("delete_memory", {"memory_id": fact["id"]}))["deleted"] == 1

@@ -124,6 +124,10 @@ def test_search_options_time_range_and_explain_over_http(server: Server) -> None
         utc = client.search("Lisbon today", user_id="ana", reference_date=morning.astimezone(timezone.utc))
         assert there.results[0].memory.startswith("Lisbon was lovely")  # nothing from today: by relevance
         assert utc.results[0].memory == "I flew to Lisbon last week"  # said on the UTC day: first
+        context = client.context("Lisbon", user_id="ana", reference_date=morning, relevant=2, profile=0)
+        assert "2024-03-07 I flew to Lisbon" in context.text and "2024-03-08" not in context.text
+        with pytest.raises(ValidationError):
+            client.context("Lisbon", user_id="ana", relevant=-1)
         client.delete_all(user_id="ana")
 
 

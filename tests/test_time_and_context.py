@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -234,8 +234,6 @@ def test_a_time_told_later_counts_as_that_time(memory: Memory) -> None:
 
 def test_days_are_the_reference_dates_own(memory: Memory) -> None:
     """Asked at 8 pm in California (04:00 UTC the next day), "yesterday" is the Californian one."""
-    from datetime import timedelta
-
     from engramdb.retrieval.temporal import find_time_range
 
     evening = datetime(2023, 11, 16, 20, tzinfo=timezone(timedelta(hours=-8)))
@@ -250,6 +248,13 @@ def test_days_are_the_reference_dates_own(memory: Memory) -> None:
     ])  # fmt: skip
     hits = memory.search("where did Jo walk the dog yesterday?", user_id="jo", reference_date=evening.isoformat())
     assert hits.results[0].memory == "I walked the dog along the river"
+
+
+def test_the_context_shows_the_reference_dates_days(memory: Memory) -> None:
+    say(memory, "Jo", [(datetime(2023, 11, 16, 6, tzinfo=timezone.utc), "I walked the dog along the river")])
+    there = memory.context("dog", user_id="jo", reference_date="2023-11-16T20:00:00-08:00")
+    assert "2023-11-15 " in there.text and there.items[0].when.utcoffset() == -timedelta(hours=8)
+    assert "2023-11-16 " in memory.context("dog", user_id="jo", reference_date="2023-11-17T04:00:00Z").text
 
 
 def test_a_plan_told_before_counts_as_its_time(memory: Memory) -> None:

@@ -109,6 +109,10 @@ class ContextBody(ScopeBody):
     query: str
     max_tokens: int = 1500
     recent_turns: int = 8
+    relevant: int = 10
+    profile: int = 20
+    reference_date: datetime | None = None
+    encoding: str = "o200k_base"
 
 
 class PruneBody(ScopeBody):

@@ -59,13 +59,15 @@ def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | Non
 
     @server.tool(description="The memories most relevant to a query, best first, with scores and dates. "
                              "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
-                             "memories ('where did she live before?').")  # fmt: skip
+                             "memories ('where did she live before?'); reference_date (ISO 8601 with the user's "
+                             "UTC offset, default now) is what 'last week' in the query counts from.")  # fmt: skip
     def search_memory(query: str, user_id: str | None = None, agent_id: str | None = None, limit: int = 5,
-                      as_of: str | None = None, include_history: bool = False) -> dict[str, Any]:  # fmt: skip
+                      as_of: str | None = None, include_history: bool = False,
+                      reference_date: str | None = None) -> dict[str, Any]:  # fmt: skip
         def search() -> Any:
             user, agent = guard.scope(user_id, agent_id)
             return memory.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
-                                 include_invalid=include_history)  # fmt: skip
+                                 include_invalid=include_history, reference_date=reference_date)  # fmt: skip
 
         return _safe(search)
 
@@ -105,12 +107,16 @@ def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | Non
 
         return _safe(delete)
 
-    @server.tool(description="A prompt-ready block: facts about the user, relevant memories, recent turns.")
+    @server.tool(description="A prompt-ready block: facts about the user, relevant memories, recent turns. "
+                             "reference_date (ISO 8601 with the user's UTC offset, default now) is what 'last "
+                             "week' counts from, and the dates shown are in its offset.")  # fmt: skip
     def get_context(query: str, user_id: str | None = None, agent_id: str | None = None,
-                    session_id: str | None = None, max_tokens: int = 1500) -> dict[str, Any]:  # fmt: skip
+                    session_id: str | None = None, max_tokens: int = 1500,
+                    reference_date: str | None = None) -> dict[str, Any]:  # fmt: skip
         def context() -> Any:
             user, agent = guard.scope(user_id, agent_id)
-            return memory.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens)
+            return memory.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens,
+                                  reference_date=reference_date)  # fmt: skip
 
         return _safe(context)
 

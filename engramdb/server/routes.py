@@ -167,6 +167,10 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             session_id=body.session,
             max_tokens=body.max_tokens,
             recent_turns=body.recent_turns,
+            relevant=body.relevant,
+            profile=body.profile,
+            reference_date=body.reference_date,
+            encoding=body.encoding,
         )
 
     @app.post("/v1/consolidate", response_model=ConsolidateResult, tags=["maintenance"])
