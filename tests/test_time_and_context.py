@@ -315,3 +315,28 @@ def test_which_texts_name_a_time(text: str, named: bool) -> None:
 def test_times_at_the_edge_of_the_calendar_are_searched_not_raised(memory: Memory, query: str) -> None:
     memory.add("I went to Lisbon last week", user_id="u")
     assert len(memory.search(query, user_id="u", reference_date=REF).results) <= 1
+
+
+def test_random_time_phrases_never_raise() -> None:
+    """Words of time in random order, against the calendar's edges: a range or None, never an exception."""
+    import random
+    import re
+
+    from engramdb.retrieval.temporal import TimeRange, find_time_range, names_time, tells_of
+
+    words = re.findall(
+        r"\S+",
+        """in the past last next this over during on before after since between and week
+        weekend weekends month year days summer winter fall may august fri tues sun ago from now later few couple of
+        two 999999999 0 9999 0001 1st 31st early late tomorrow yesterday day recently morning 2022 see you will""",
+    )
+    rng = random.Random(7)
+    east, west = timezone(timedelta(hours=9)), timezone(timedelta(hours=-8))
+    references = [datetime(1, 1, 1, 12, tzinfo=east), datetime(9999, 12, 31, tzinfo=west), REF, day(2024, 2, 29)]
+    for _ in range(500):
+        phrase = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+        for reference in references:
+            found = find_time_range(phrase, reference)
+            assert found is None or found.start is None or found.end is None or found.start < found.end, phrase
+            names_time(phrase)
+            tells_of(phrase, reference, TimeRange(reference, None))
