@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -19,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter
 from .context import Context
 from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, ValidationError
 from .maintenance import ConsolidateResult, PruneResult
-from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
+from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
 
 
 @dataclass
@@ -102,6 +103,31 @@ class _requests:
                 session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
         body = {"query": query, **_scope(user_id, agent_id, session_id), **_clean(options)}
         return _Request("POST", "/v1/context", Context.model_validate, json=body)
+
+    @staticmethod
+    def sessions(*, user_id: str | None = None, agent_id: str | None = None) -> _Request:
+        adapter = TypeAdapter(list[SessionEpisode])
+        return _Request("GET", "/v1/sessions", adapter.validate_python, params=_scope(user_id, agent_id, None))
+
+    @staticmethod
+    def recent_turns(*, session_id: str, user_id: str | None = None, agent_id: str | None = None, limit: int = 20,
+                     max_tokens: int | None = None) -> _Request:  # fmt: skip
+        params = {**_scope(user_id, agent_id, None), **_clean({"max_tokens": max_tokens}), "limit": limit}
+        adapter = TypeAdapter(list[MemoryItem])
+        return _Request("GET", f"/v1/sessions/{quote(session_id, safe='')}/turns", adapter.validate_python,
+                        params=params)  # fmt: skip
+
+    @staticmethod
+    def summarize_session(session_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+                          sentences: int = 3) -> _Request:  # fmt: skip
+        body = {**_scope(user_id, agent_id, None), "sentences": sentences}
+        return _Request("POST", f"/v1/sessions/{quote(session_id, safe='')}/summary", MemoryItem.model_validate,
+                        json=body)  # fmt: skip
+
+    @staticmethod
+    def expand(memory_id: str) -> _Request:
+        adapter = TypeAdapter(list[MemoryItem])
+        return _Request("GET", f"/v1/memories/{memory_id}/sources", adapter.validate_python)
 
     @staticmethod
     def consolidate(*, user_id: str | None = None, agent_id: str | None = None,

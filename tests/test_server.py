@@ -131,6 +131,26 @@ def test_search_options_time_range_and_explain_over_http(server: Server) -> None
         client.delete_all(user_id="ana")
 
 
+def test_sessions_turns_summaries_and_sources_over_http(server: Server) -> None:
+    with Client(server.url, server.keys["a"]) as client:
+        for session, texts in [("trip/1", ["We land in Lisbon on Friday", "Book the tram tickets"]),
+                               ("trip 2", ["The Porto hotel is by the river"])]:  # fmt: skip
+            messages = [{"role": "user", "name": "Dee", "content": text} for text in texts]
+            client.add(messages, user_id="dee", session_id=session, infer=False)
+        sessions = client.sessions(user_id="dee")
+        assert [s.session_id for s in sessions] == ["trip/1", "trip 2"] and sessions[0].turns == 2
+        last = client.recent_turns(session_id="trip/1", user_id="dee", limit=1)
+        assert [t.memory for t in last] == ["Book the tram tickets"]
+        summary = client.summarize_session("trip/1", user_id="dee", sentences=1)
+        assert summary.kind == "episode" and summary.metadata == {"summary_of": "trip/1"}
+        assert [t.memory for t in client.expand(summary.id)] == ["We land in Lisbon on Friday", "Book the tram tickets"]
+        with pytest.raises(ValidationError):
+            client.recent_turns(session_id="trip/1", user_id="dee", limit=0)
+        client.delete_all(user_id="dee")
+    with Client(server.url, server.keys["a_alice"]) as limited, pytest.raises(ConfigurationError):
+        limited.sessions(user_id="dee")  # a key for alice only
+
+
 @pytest.fixture
 def opened() -> Iterator[list[Client | httpx.Client]]:
     """Clients a test opens, closed when it ends."""

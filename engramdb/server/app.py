@@ -115,6 +115,14 @@ class ContextBody(ScopeBody):
     encoding: str = "o200k_base"
 
 
+class SummaryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    sentences: int = 3
+
+
 class PruneBody(ScopeBody):
     policy: dict[str, Any] | None = None
     hard: bool = False

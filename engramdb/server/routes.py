@@ -17,7 +17,7 @@ from ..context import Context
 from ..errors import NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
-from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult
+from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
 from .app import (
     AddBody,
     ContextBody,
@@ -25,6 +25,7 @@ from .app import (
     PruneBody,
     ScopeBody,
     SearchBody,
+    SummaryBody,
     UpdateBody,
     aowned,
     check_user,
@@ -173,6 +174,8 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             encoding=body.encoding,
         )
 
+    register_sessions(app, tenant)
+
     @app.post("/v1/consolidate", response_model=ConsolidateResult, tags=["maintenance"])
     def consolidate(body: ScopeBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ConsolidateResult:
         m, key = t
@@ -275,3 +278,41 @@ def register_mem0(app: FastAPI, tenant: Tenant) -> None:
         m, key = t
         owned(m, key, memory_id)
         return m.history(memory_id)
+
+
+def register_sessions(app: FastAPI, tenant: Tenant) -> None:
+    """Episodes over HTTP: a user's sessions, a session's last turns, its summary, a memory's sources."""
+
+    @app.get("/v1/sessions", response_model=list[SessionEpisode], tags=["sessions"])
+    def sessions(
+        user_id: str | None = None, agent_id: str | None = None, t: tuple[Memory, ApiKey] = Depends(tenant)
+    ) -> list[SessionEpisode]:
+        m, key = t
+        check_user(key, user_id)
+        return m.sessions(user_id=user_id, agent_id=agent_id)
+
+    @app.get("/v1/sessions/{session_id:path}/turns", response_model=list[MemoryItem], tags=["sessions"])
+    def recent_turns(
+        session_id: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int = Query(20, ge=1, le=MAX_PAGE),
+        max_tokens: int | None = Query(None, ge=0),
+        t: tuple[Memory, ApiKey] = Depends(tenant),
+    ) -> list[MemoryItem]:
+        m, key = t
+        check_user(key, user_id)
+        return m.recent_turns(session_id=session_id, user_id=user_id, agent_id=agent_id, limit=limit,
+                              max_tokens=max_tokens)  # fmt: skip
+
+    @app.post("/v1/sessions/{session_id:path}/summary", response_model=MemoryItem, tags=["sessions"])
+    def summarize_session(session_id: str, body: SummaryBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+        m, key = t
+        check_user(key, body.user_id)
+        return m.summarize_session(session_id, user_id=body.user_id, agent_id=body.agent_id, sentences=body.sentences)
+
+    @app.get("/v1/memories/{memory_id}/sources", response_model=list[MemoryItem], tags=["sessions"])
+    def expand(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[MemoryItem]:
+        m, key = t
+        owned(m, key, memory_id)
+        return m.expand(memory_id)
