@@ -130,6 +130,13 @@ def check_importance(importance: Any) -> float:
 
 
 def check_datetime(value: Any, name: str) -> datetime | None:
+    """``value`` (a datetime or ISO 8601 text) in UTC; naive is UTC."""
+    when = parse_datetime(value, name)
+    return None if when is None else as_utc(when)
+
+
+def parse_datetime(value: Any, name: str) -> datetime | None:
+    """``value`` (a datetime or ISO 8601 text) with the offset it was given in; naive stays naive."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -139,7 +146,7 @@ def check_datetime(value: Any, name: str) -> datetime | None:
             raise ValidationError(f"{name} is not an ISO 8601 datetime: {value!r}") from exc
     if not isinstance(value, datetime):
         raise ValidationError(f"{name} must be a datetime")
-    return as_utc(value)
+    return value
 
 
 def index_text(text: str) -> str:

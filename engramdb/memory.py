@@ -39,6 +39,7 @@ from .ingest import (
     index_texts,
     make_scope,
     normalize_messages,
+    parse_datetime,
 )
 from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune_reasons
 from .models import (
@@ -79,8 +80,8 @@ def _when(value: datetime | str, what: str) -> datetime:
 
 def _local(value: datetime | str, what: str) -> datetime:
     """A datetime with the offset it was given in (its days are that place's); naive is UTC."""
-    check_datetime(value, what)  # the typed error for a bad value
-    when = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    when = parse_datetime(value, what)
+    assert when is not None
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
@@ -554,6 +555,7 @@ class Memory:
             token_counter(encoding)
         except Exception as exc:
             raise ValidationError(f"unknown encoding {encoding!r}: use cl100k_base or o200k_base") from exc
+        reference = _local(reference_date, "reference_date") if reference_date else None  # its offset shows the dates
         owner = make_scope(user_id, agent_id, None, required=session_id is None)
         parts: dict[Section, list[tuple[MemoryItem, float | None]]] = {"relevant": [], "recent": [], "profile": []}
         if recent_turns and session_id is not None:
@@ -562,7 +564,7 @@ class Memory:
             parts["recent"] = [(m, None) for m in reversed(self.store.recent(turns, limit=recent_turns))]
         if relevant:
             hits = self.search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),
-                               reference_date=reference_date).results  # fmt: skip
+                               reference_date=reference).results  # fmt: skip
             shown = {m.id for m, _ in parts["recent"]}  # a recent turn is shown among the recent turns
             parts["relevant"] = [(h, h.score) for h in hits if h.id not in shown]
         if profile and not owner.is_empty():
@@ -572,7 +574,7 @@ class Memory:
             parts["profile"] = [(m, None) for m in items[:profile]]
         distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
         parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
-        zone = _local(reference_date, "reference_date").tzinfo if reference_date else None
+        zone = reference.tzinfo if reference else None
         return assemble(parts, max_tokens=max_tokens, encoding_name=encoding, zone=zone)
 
     def recent_turns(

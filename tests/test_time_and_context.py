@@ -255,6 +255,8 @@ def test_the_context_shows_the_reference_dates_days(memory: Memory) -> None:
     there = memory.context("dog", user_id="jo", reference_date="2023-11-16T20:00:00-08:00")
     assert "2023-11-15 " in there.text and there.items[0].when.utcoffset() == -timedelta(hours=8)
     assert "2023-11-16 " in memory.context("dog", user_id="jo", reference_date="2023-11-17T04:00:00Z").text
+    with pytest.raises(ValidationError, match="reference_date"):
+        memory.context("dog", user_id="jo", reference_date="soon", relevant=0)
 
 
 def test_a_plan_told_before_counts_as_its_time(memory: Memory) -> None:
