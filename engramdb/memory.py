@@ -613,7 +613,13 @@ class Memory:
 
         The summary is searchable like any memory; ``expand(summary.id)`` gives back its turns.
         Summarising again replaces the previous summary (kept in history).
+
+        Raises:
+            ValidationError: ``sentences`` not an integer from 1 to 100, or no scope.
+            NotFoundError: the session has no turns.
         """
+        if isinstance(sentences, bool) or not isinstance(sentences, int) or not 1 <= sentences <= 100:
+            raise ValidationError("sentences must be an integer between 1 and 100")
         return summarize(self, make_scope(user_id, agent_id, session_id, required=True), sentences)
 
     def expand(self, memory_id: str) -> list[MemoryItem]:

@@ -146,6 +146,13 @@ def test_sessions_turns_summaries_and_sources_over_http(server: Server) -> None:
         assert [t.memory for t in client.expand(summary.id)] == ["We land in Lisbon on Friday", "Book the tram tickets"]
         with pytest.raises(ValidationError):
             client.recent_turns(session_id="trip/1", user_id="dee", limit=0)
+        with pytest.raises(ValidationError, match="sentences"):
+            client.summarize_session("trip/1", user_id="dee", sentences=0)
+        with pytest.raises(NotFoundError):
+            client.summarize_session("no such trip", user_id="dee")
+        with pytest.raises(NotFoundError):
+            client.expand("01NOPE")
+        assert len(client.sessions(user_id="dee")) == 2  # the refused calls stored nothing
         client.delete_all(user_id="dee")
     with Client(server.url, server.keys["a_alice"]) as limited, pytest.raises(ConfigurationError):
         limited.sessions(user_id="dee")  # a key for alice only

@@ -120,6 +120,10 @@ def test_sessions_are_episodes_with_summaries_that_expand(months: Memory) -> Non
     assert sum(text in summary.memory for _, text in SESSIONS[3][2]) == 2  # two turns, extractive
     assert [t.memory for t in months.expand(summary.id)] == [t for _, t in SESSIONS[3][2]]
     assert months.sessions(user_id="alice")[3].summary_id == summary.id
+    for bad in (0, 101, "2", True):
+        with pytest.raises(ValidationError, match="sentences"):
+            months.summarize_session("s4", user_id="alice", sentences=bad)  # type: ignore[arg-type]
+    assert months.sessions(user_id="alice")[3].summary_id == summary.id  # nothing replaced it
     again = months.summarize_session("s4", user_id="alice", sentences=3)
     assert again.id != summary.id and months.get(summary.id).superseded_by == again.id
     hits = months.search("marathon in Stockholm", user_id="alice", filters={"metadata.summary_of": {"exists": True}})
