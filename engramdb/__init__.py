@@ -6,6 +6,8 @@ m.add("I'm vegetarian", user_id="alice")
 m.search("what does alice eat?", user_id="alice")
 """
 
+from typing import TYPE_CHECKING
+
 from .aio import AsyncMemory
 from .config import LLMConfig, MemoryConfig, SearchOptions
 from .context import Context, ContextItem
@@ -36,6 +38,9 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # a type checker sees the real classes; at run time they load lazily
+    from .client import AsyncClient, Client
 
 
 def __getattr__(name: str) -> object:

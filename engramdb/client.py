@@ -8,10 +8,10 @@ exceptions the library raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -23,11 +23,17 @@ from .maintenance import ConsolidateResult, PruneResult
 from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
 
 
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
 @dataclass
-class _Request:
+class _Request(Generic[T]):
+    """One HTTP request and how to read its answer as ``T``."""
+
     method: str
     path: str
-    parse: Callable[[Any], Any]
+    parse: Callable[[Any], T]
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -58,60 +64,60 @@ class _requests:
 
     @staticmethod
     def add(messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
-            session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+            session_id: str | None = None, **options: Any) -> _Request[AddResult]:  # fmt: skip
         body = {"messages": _json(messages), **_scope(user_id, agent_id, session_id), **_clean(options)}
         return _Request("POST", "/v1/memories", AddResult.model_validate, json=body)
 
     @staticmethod
     def search(query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+               session_id: str | None = None, **options: Any) -> _Request[SearchResult]:  # fmt: skip
         body = {"query": query, **_scope(user_id, agent_id, session_id), **_clean(options)}
         return _Request("POST", "/v1/search", SearchResult.model_validate, json=body)
 
     @staticmethod
-    def get(memory_id: str) -> _Request:
+    def get(memory_id: str) -> _Request[MemoryItem]:
         return _Request("GET", f"/v1/memories/{memory_id}", MemoryItem.model_validate)
 
     @staticmethod
     def get_all(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-                kind: str | None = None, cursor: str | None = None, limit: int = 100) -> _Request:  # fmt: skip
+                kind: str | None = None, cursor: str | None = None, limit: int = 100) -> _Request[Page]:  # fmt: skip
         params = {**_scope(user_id, agent_id, session_id), **_clean({"kind": kind, "cursor": cursor}), "limit": limit}
         return _Request("GET", "/v1/memories", Page.model_validate, params=params)
 
     @staticmethod
-    def update(memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> _Request:
+    def update(memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> _Request[MemoryItem]:
         body = _clean({"text": text, "metadata": metadata})
         return _Request("PUT", f"/v1/memories/{memory_id}", MemoryItem.model_validate, json=body)
 
     @staticmethod
-    def delete(memory_id: str) -> _Request:
+    def delete(memory_id: str) -> _Request[DeleteResult]:
         return _Request("DELETE", f"/v1/memories/{memory_id}", DeleteResult.model_validate)
 
     @staticmethod
     def delete_all(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-                   hard: bool = False) -> _Request:  # fmt: skip
+                   hard: bool = False) -> _Request[DeleteResult]:  # fmt: skip
         params = {**_scope(user_id, agent_id, session_id), "hard": hard}
         return _Request("DELETE", "/v1/memories", DeleteResult.model_validate, params=params)
 
     @staticmethod
-    def history(memory_id: str) -> _Request:
+    def history(memory_id: str) -> _Request[list[HistoryEntry]]:
         adapter = TypeAdapter(list[HistoryEntry])
         return _Request("GET", f"/v1/memories/{memory_id}/history", adapter.validate_python)
 
     @staticmethod
     def context(query: str, *, user_id: str | None = None, agent_id: str | None = None,
-                session_id: str | None = None, **options: Any) -> _Request:  # fmt: skip
+                session_id: str | None = None, **options: Any) -> _Request[Context]:  # fmt: skip
         body = {"query": query, **_scope(user_id, agent_id, session_id), **_clean(options)}
         return _Request("POST", "/v1/context", Context.model_validate, json=body)
 
     @staticmethod
-    def sessions(*, user_id: str | None = None, agent_id: str | None = None) -> _Request:
+    def sessions(*, user_id: str | None = None, agent_id: str | None = None) -> _Request[list[SessionEpisode]]:
         adapter = TypeAdapter(list[SessionEpisode])
         return _Request("GET", "/v1/sessions", adapter.validate_python, params=_scope(user_id, agent_id, None))
 
     @staticmethod
     def recent_turns(*, session_id: str, user_id: str | None = None, agent_id: str | None = None, limit: int = 20,
-                     max_tokens: int | None = None) -> _Request:  # fmt: skip
+                     max_tokens: int | None = None) -> _Request[list[MemoryItem]]:  # fmt: skip
         params = {**_scope(user_id, agent_id, None), **_clean({"max_tokens": max_tokens}), "limit": limit}
         adapter = TypeAdapter(list[MemoryItem])
         return _Request("GET", f"/v1/sessions/{quote(session_id, safe='')}/turns", adapter.validate_python,
@@ -119,33 +125,30 @@ class _requests:
 
     @staticmethod
     def summarize_session(session_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-                          sentences: int = 3) -> _Request:  # fmt: skip
+                          sentences: int = 3) -> _Request[MemoryItem]:  # fmt: skip
         body = {**_scope(user_id, agent_id, None), "sentences": sentences}
         return _Request("POST", f"/v1/sessions/{quote(session_id, safe='')}/summary", MemoryItem.model_validate,
                         json=body)  # fmt: skip
 
     @staticmethod
-    def expand(memory_id: str) -> _Request:
+    def expand(memory_id: str) -> _Request[list[MemoryItem]]:
         adapter = TypeAdapter(list[MemoryItem])
         return _Request("GET", f"/v1/memories/{memory_id}/sources", adapter.validate_python)
 
     @staticmethod
     def consolidate(*, user_id: str | None = None, agent_id: str | None = None,
-                    session_id: str | None = None) -> _Request:  # fmt: skip
+                    session_id: str | None = None) -> _Request[ConsolidateResult]:  # fmt: skip
         return _Request("POST", "/v1/consolidate", ConsolidateResult.model_validate,
                         json=_scope(user_id, agent_id, session_id))  # fmt: skip
 
     @staticmethod
     def prune(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-              policy: dict[str, Any] | None = None, hard: bool = False) -> _Request:  # fmt: skip
+              policy: dict[str, Any] | None = None, hard: bool = False) -> _Request[PruneResult]:  # fmt: skip
         body = {**_scope(user_id, agent_id, session_id), **_clean({"policy": policy}), "hard": hard}
         return _Request("POST", "/v1/prune", PruneResult.model_validate, json=body)
 
 
-METHODS = [name for name in vars(_requests) if not name.startswith("_")]
-
-
-def _answer(request: _Request, response: httpx.Response) -> Any:
+def _answer(request: _Request[T], response: httpx.Response) -> T:
     if response.status_code < 400:
         return request.parse(response.json())
     try:
@@ -167,18 +170,56 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
+def _sync(build: Callable[P, _Request[T]]) -> Callable[Concatenate[Client, P], T]:
+    """A ``Client`` method from its request builder: the signature a type checker sees is the builder's."""
+
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._send(build(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = build.__name__
+    method.__doc__ = f"See ``Memory.{build.__name__}``."
+    return method
+
+
+def _async(build: Callable[P, _Request[T]]) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
+    """An ``AsyncClient`` coroutine method from the same builder as ``Client``'s."""
+
+    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._send(build(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = build.__name__
+    method.__doc__ = f"See ``Memory.{build.__name__}``."
+    return method
+
+
 class Client:
     """Talks to ``engramdb serve``: ``Client("http://127.0.0.1:8420", api_key="egm_…")``."""
 
     def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0) -> None:
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
 
-    def _send(self, request: _Request) -> Any:
+    def _send(self, request: _Request[T]) -> T:
         try:
             response = self._http.request(request.method, request.path, json=request.json, params=request.params)
         except httpx.HTTPError as exc:
             raise ProviderError(f"cannot reach the engramdb server: {exc}") from exc
         return _answer(request, response)
+
+    add = _sync(_requests.add)
+    search = _sync(_requests.search)
+    get = _sync(_requests.get)
+    get_all = _sync(_requests.get_all)
+    update = _sync(_requests.update)
+    delete = _sync(_requests.delete)
+    delete_all = _sync(_requests.delete_all)
+    history = _sync(_requests.history)
+    context = _sync(_requests.context)
+    sessions = _sync(_requests.sessions)
+    recent_turns = _sync(_requests.recent_turns)
+    summarize_session = _sync(_requests.summarize_session)
+    expand = _sync(_requests.expand)
+    consolidate = _sync(_requests.consolidate)
+    prune = _sync(_requests.prune)
 
     def close(self) -> None:
         self._http.close()
@@ -196,12 +237,28 @@ class AsyncClient:
     def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0) -> None:
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
 
-    async def _send(self, request: _Request) -> Any:
+    async def _send(self, request: _Request[T]) -> T:
         try:
             response = await self._http.request(request.method, request.path, json=request.json, params=request.params)
         except httpx.HTTPError as exc:
             raise ProviderError(f"cannot reach the engramdb server: {exc}") from exc
         return _answer(request, response)
+
+    add = _async(_requests.add)
+    search = _async(_requests.search)
+    get = _async(_requests.get)
+    get_all = _async(_requests.get_all)
+    update = _async(_requests.update)
+    delete = _async(_requests.delete)
+    delete_all = _async(_requests.delete_all)
+    history = _async(_requests.history)
+    context = _async(_requests.context)
+    sessions = _async(_requests.sessions)
+    recent_turns = _async(_requests.recent_turns)
+    summarize_session = _async(_requests.summarize_session)
+    expand = _async(_requests.expand)
+    consolidate = _async(_requests.consolidate)
+    prune = _async(_requests.prune)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -212,23 +269,5 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-
-def _bind(name: str) -> None:
-    build = getattr(_requests, name)
-
-    def sync(self: Client, *args: Any, **kwargs: Any) -> Any:
-        return self._send(build(*args, **kwargs))
-
-    async def asynchronous(self: AsyncClient, *args: Any, **kwargs: Any) -> Any:
-        return await self._send(build(*args, **kwargs))
-
-    for method, cls in ((sync, Client), (asynchronous, AsyncClient)):
-        method.__name__ = name
-        method.__doc__ = f"See ``Memory.{name}``."
-        setattr(cls, name, method)
-
-
-for _name in METHODS:
-    _bind(_name)
 
 __all__ = ["AsyncClient", "Client", "EngramError"]

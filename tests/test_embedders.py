@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -40,6 +43,7 @@ def test_bad_embedder_names_are_configuration_errors(name: str) -> None:
 class CountingEmbedder:
     name = "counting:1"
     dimension = 4
+    blocking = False
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -88,3 +92,28 @@ def test_fast_folder_loader_matches_model2vec(default_embedder: Embedder) -> Non
     expected = reference.encode(texts, use_multiprocessing=False)
     expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(default_embedder.embed(texts), expected, atol=1e-3)
+
+
+class RendezvousEmbedder:
+    """Returns only once two calls are inside it at the same time."""
+
+    name = "rendezvous:1"
+    dimension = 4
+    blocking = True
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def embed(self, texts, *, kind="document"):  # type: ignore[no-untyped-def]
+        self.barrier.wait()
+        return np.tile(np.array([0, 1, 0, 0], dtype=np.float32), (len(texts), 1))
+
+
+def test_cache_misses_reach_the_model_side_by_side() -> None:
+    """Two threads missing the cache call the model at once: the cache's lock is not held over it."""
+    cached = CachedEmbedder(RendezvousEmbedder())
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(cached.embed, [text]) for text in ("a", "b")]
+        rows = [f.result(timeout=30) for f in futures]
+    assert all(r.shape == (1, 4) for r in rows)
+    assert cached.blocking is True

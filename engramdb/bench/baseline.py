@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..errors import ConfigurationError
-from .locomo import CATEGORIES, Conversation, _mean, turn_message
+from .locomo_data import CATEGORIES, Conversation, mean, turn_message
 
 
 def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, dict[int, list[float]]]:
@@ -55,10 +55,10 @@ def _search(bm25s: Any, retriever: Any, question: str, stemmer: Any, k: int) -> 
 def summarise_baseline(recall: dict[int, dict[int, list[float]]], ks: list[int]) -> dict[str, Any]:
     """Mean recall@k per category and over categories 1-4, shaped like the main result."""
     main = [c for c in recall if c in (1, 2, 3, 4)]
-    per_category = {CATEGORIES.get(c, str(c)): {f"R@{k}": _mean(recall[c][k]) for k in ks} for c in sorted(recall)}
+    per_category = {CATEGORIES.get(c, str(c)): {f"R@{k}": mean(recall[c][k]) for k in ks} for c in sorted(recall)}
     return {
         "per_category": per_category,
-        "overall_1_4": {f"R@{k}": _mean([v for c in main for v in recall[c][k]]) for k in ks},
+        "overall_1_4": {f"R@{k}": mean([v for c in main for v in recall[c][k]]) for k in ks},
     }
 
 

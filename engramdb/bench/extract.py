@@ -57,7 +57,7 @@ def builtin_messages(n: int, seed: int = 3) -> list[tuple[str, str]]:
 
 
 def locomo_messages(path: Path, n: int) -> list[tuple[str, str]]:
-    from .locomo import load
+    from .locomo_data import load
 
     out: list[tuple[str, str]] = []
     for conv in load(path):

@@ -9,13 +9,9 @@ evidence turns come back in the top k (Maharana et al., ACL 2024; data CC BY-NC 
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,63 +21,9 @@ from rich.table import Table
 from ..config import MemoryConfig, SearchOptions
 from ..errors import ConfigurationError
 from ..memory import Memory
+from .locomo_data import CATEGORIES, Conversation, load, mean, turn_message
 from .progress import progress_bar
 from .stats import peak_rss_mb, percentiles
-
-CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-
-
-@dataclass
-class Question:
-    text: str
-    category: int
-    evidence: set[str]
-
-
-@dataclass
-class Conversation:
-    sample_id: str
-    sessions: list[tuple[str, datetime | None, list[dict[str, Any]]]]
-    questions: list[Question] = field(default_factory=list)
-
-
-def parse_date(text: str) -> datetime | None:
-    """LoCoMo dates look like '1:56 pm on 8 May, 2023'."""
-    try:
-        return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
-def load(path: Path, limit: int | None = None) -> list[Conversation]:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    conversations = []
-    for sample in raw[:limit]:
-        conv = sample["conversation"]
-        numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
-        sessions = [
-            (f"session_{n}", parse_date(conv.get(f"session_{n}_date_time", "")), conv[f"session_{n}"]) for n in numbers
-        ]
-        questions = [
-            Question(
-                q["question"],
-                int(q["category"]),
-                {e for ev in q.get("evidence", []) for e in re.split(r"[;,\s]+", ev) if e},
-            )
-            for q in sample["qa"]
-        ]
-        conversations.append(Conversation(sample["sample_id"], sessions, questions))
-    return conversations
-
-
-def turn_message(turn: dict[str, Any], when: datetime | None) -> dict[str, Any]:
-    text = turn.get("text", "")
-    if turn.get("blip_caption"):
-        text = f"{text} [photo: {turn['blip_caption']}]".strip()
-    message: dict[str, Any] = {"role": "user", "name": turn["speaker"], "content": text, "id": turn["dia_id"]}
-    if when is not None:
-        message["timestamp"] = when
-    return message
 
 
 def ingest(memory: Memory, conv: Conversation) -> dict[str, set[str]]:
@@ -148,10 +90,6 @@ def run_locomo(
     return {**result, "context_turns": config.context_turns}
 
 
-def _mean(values: list[float]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0
-
-
 def summarise(
     recall: dict[int, dict[int, list[float]]],
     complete: dict[int, dict[int, list[float]]],
@@ -166,14 +104,14 @@ def summarise(
     for cat in sorted(recall):
         per_category[CATEGORIES.get(cat, str(cat))] = {
             "questions": len(recall[cat][ks[0]]),
-            **{f"R@{k}": _mean(recall[cat][k]) for k in ks},
-            **{f"all@{k}": _mean(complete[cat][k]) for k in ks},
+            **{f"R@{k}": mean(recall[cat][k]) for k in ks},
+            **{f"all@{k}": mean(complete[cat][k]) for k in ks},
         }
     main = [c for c in recall if c in (1, 2, 3, 4)]
     overall = {
         "questions": sum(len(recall[c][ks[0]]) for c in main),
-        **{f"R@{k}": _mean([v for c in main for v in recall[c][k]]) for k in ks},
-        **{f"all@{k}": _mean([v for c in main for v in complete[c][k]]) for k in ks},
+        **{f"R@{k}": mean([v for c in main for v in recall[c][k]]) for k in ks},
+        **{f"all@{k}": mean([v for c in main for v in complete[c][k]]) for k in ks},
     }
     return {
         "conversations": conversations,

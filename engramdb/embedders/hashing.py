@@ -25,6 +25,7 @@ class HashEmbedder:
             raise ConfigurationError("hash embedder dimension must be between 8 and 4096")
         self.dimension = dimension
         self.name = f"hash:{dimension}"
+        self.blocking = False
 
     def _bucket(self, feature: str) -> tuple[int, float]:
         digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()

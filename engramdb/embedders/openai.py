@@ -41,6 +41,7 @@ class OpenAIEmbedder:
         )
         self._model = model
         self.name = f"openai:{model}"
+        self.blocking = True  # every call is an HTTP request
         self.dimension = dimension or int(self.embed(["dimension probe"]).shape[1])
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:

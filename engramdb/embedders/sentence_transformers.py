@@ -23,6 +23,7 @@ class SentenceTransformerEmbedder:
         except Exception as exc:
             raise ConfigurationError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.name = f"sentence-transformers:{model}"
+        self.blocking = True  # a transformer forward pass takes tens of milliseconds on a CPU
         dimension = self._model.get_sentence_embedding_dimension()
         if dimension is None:
             raise ConfigurationError(f"model {model!r} does not declare its embedding dimension")

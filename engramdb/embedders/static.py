@@ -43,6 +43,7 @@ class StaticEmbedder:
             raise ConfigurationError(f"cannot load model2vec model {model!r}: {exc}") from exc
         self._unk = self._tokenizer.token_to_id("[UNK]")
         self.name = f"model2vec:{model}"
+        self.blocking = False  # a table lookup and a mean: well under a millisecond
         self.dimension = int(self._table.shape[1])
         self._lock = threading.Lock()  # the Rust tokenizer refuses concurrent use ("Already borrowed")
 

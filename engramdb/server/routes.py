@@ -69,13 +69,14 @@ def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
 
 async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
     """A search with the local embedder is a few milliseconds of CPU: run it on the event loop
-    (a thread hop costs more than it). A remote embedder means network I/O: use a thread.
+    (a thread hop costs more than it). An embedder that declares it blocks (network I/O, a
+    large model) runs on a thread.
     A store with native async reads (PostgreSQL) is awaited: its I/O never blocks the loop."""
-    remote_embedder = m.embedder.name.startswith(("openai:", "ollama:"))
-    if m.async_reads is not None and not remote_embedder:
+    blocking = m.embedder.blocking
+    if m.async_reads is not None and not blocking:
         check_user(key, body.user_id)
         return await m.asearch(body.query, **_search_args(body))
-    if remote_embedder:
+    if blocking:
         return await run_in_threadpool(_search, m, key, body)
     return _search(m, key, body)
 
