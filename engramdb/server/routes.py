@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..aio import native_add, native_delete, native_delete_all, native_update
 from ..context import Context
@@ -31,7 +31,7 @@ from .app import (
     check_user,
     owned,
 )
-from .auth import create_key
+from .auth import ALL_TENANTS, create_key, manages
 
 Tenant = Callable[..., Any]
 
@@ -216,9 +216,13 @@ def register(app: FastAPI, tenant: Tenant) -> None:
 class KeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_ids: list[str] | None = None
+    user_ids: list[str] | None = Field(
+        None, description="None: every user of the tenant; a key limited to some users can only give some of them"
+    )
     admin: bool = False
     name: str | None = None
+    tenant_id: str | None = Field(None, description="the new key's tenant (default: the caller's); another tenant "
+                                                    "only for an admin key of the tenant '*'")  # fmt: skip
 
 
 def _admin(key: ApiKey) -> None:
@@ -226,27 +230,36 @@ def _admin(key: ApiKey) -> None:
         raise Forbidden("managing keys needs an admin key")
 
 
+def _managed(m: Memory, key: ApiKey) -> list[ApiKey]:
+    """The keys this admin key may see and revoke (those reaching no further than itself)."""
+    _admin(key)
+    every = m.store.list_keys(None if key.tenant_id == ALL_TENANTS else key.tenant_id)
+    return [k for k in every if manages(key, k.tenant_id, k.user_ids)]
+
+
 def register_keys(app: FastAPI, tenant: Tenant) -> None:
-    """An admin key manages the keys of its own tenant."""
+    """An admin key manages the keys of its own tenant (of every tenant for the tenant ``*``);
+    one limited to some users only keys limited to some of them (see ``auth.manages``)."""
 
     @app.post("/v1/keys", tags=["keys"])
     def create(body: KeyBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> dict[str, Any]:
         m, key = t
         _admin(key)
-        secret, made = create_key(m.store, key.tenant_id, user_ids=body.user_ids, admin=body.admin, name=body.name)
+        tenant_id = key.tenant_id if body.tenant_id is None else body.tenant_id
+        if not manages(key, tenant_id, body.user_ids):
+            users = "every user" if key.user_ids is None else "some of users " + ", ".join(key.user_ids)
+            raise Forbidden(f"this admin key may only create keys of tenant {key.tenant_id!r} for {users}")
+        secret, made = create_key(m.store, tenant_id, user_ids=body.user_ids, admin=body.admin, name=body.name)
         return {"secret": secret, **made.model_dump(mode="json")}
 
     @app.get("/v1/keys", response_model=list[ApiKey], tags=["keys"])
     def list_keys(t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[ApiKey]:
-        m, key = t
-        _admin(key)
-        return m.store.list_keys(key.tenant_id)
+        return _managed(*t)
 
     @app.delete("/v1/keys/{key_id}", response_model=ApiKey, tags=["keys"])
     def revoke(key_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ApiKey:
         m, key = t
-        _admin(key)
-        if key_id not in {k.id for k in m.store.list_keys(key.tenant_id)}:
+        if key_id not in {k.id for k in _managed(m, key)}:
             raise NotFoundError(f"no API key with id {key_id!r}")
         return m.store.revoke_key(key_id)
 
