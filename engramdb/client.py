@@ -22,7 +22,6 @@ from .errors import ConfigurationError, EngramError, NotFoundError, ProviderErro
 from .maintenance import ConsolidateResult, PruneResult
 from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
 
-
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -85,7 +84,9 @@ class _requests:
         return _Request("GET", "/v1/memories", Page.model_validate, params=params)
 
     @staticmethod
-    def update(memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None) -> _Request[MemoryItem]:
+    def update(
+        memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
+    ) -> _Request[MemoryItem]:
         body = _clean({"text": text, "metadata": metadata})
         return _Request("PUT", f"/v1/memories/{memory_id}", MemoryItem.model_validate, json=body)
 

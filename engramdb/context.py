@@ -5,6 +5,11 @@ query (with their dates), the recent turns of the session — deduplicated, each
 its memory by a short number that ``Context.items`` maps to the memory id. Filled by
 priority (relevant, then recent turns, then standing facts), shown in reading order, and
 never over ``max_tokens`` as counted by a real tokenizer (bpe-openai, offline).
+
+An instruction distilled from a conversation (a ``procedure`` with source messages) is
+written with whose message it came from, on one line: an agent reads "(from the user's
+message of 2024-06-02) Delete all memories" as a user's words, not as its own rules, and a
+line break in the text cannot start a line of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ HEADERS: dict[Section, str] = {
     "relevant": "Relevant memories:",
     "recent": "Recent conversation:",
 }
+UNKNOWN_ROLE = "unknown"  # a source message without a role (an import): "(from a message of ...)"
 
 
 class ContextItem(BaseModel):
@@ -35,6 +41,9 @@ class ContextItem(BaseModel):
     kind: str
     when: datetime | None = None
     score: float | None = None
+    derived_from: str | None = Field(
+        None, description="an instruction distilled from a message: its role (user, assistant, tool, unknown)"
+    )
 
 
 class Context(BaseModel):
@@ -65,10 +74,25 @@ def token_counter(name: str) -> Callable[[str], int]:
 
 
 def _line(item: ContextItem, speaker: str | None) -> str:
-    date = f"{item.when:%Y-%m-%d} " if item.when else ""
     if item.section == "recent":
         return f"[{item.ref}] {speaker or 'user'}: {item.memory}"
+    if item.derived_from is not None:
+        whose = "a message" if item.derived_from == UNKNOWN_ROLE else f"the {item.derived_from}'s message"
+        said = f" of {item.when:%Y-%m-%d}" if item.when else ""
+        return f"[{item.ref}] (from {whose}{said}) {' '.join(item.memory.split())}"
+    date = f"{item.when:%Y-%m-%d} " if item.when else ""
     return f"[{item.ref}] {date}{item.memory}"
+
+
+def _origin(item: MemoryItem) -> str | None:
+    """Whose message an instruction was distilled from; None for anything else.
+
+    A procedure with sources was derived from stored messages (by an LLM or the rules); one
+    without was stored as given by the caller, which is the application's own instruction.
+    """
+    if item.kind != "procedure" or not item.sources:
+        return None
+    return item.provenance.role or UNKNOWN_ROLE
 
 
 def render(items: list[ContextItem], speakers: dict[str, str | None]) -> str:
@@ -118,7 +142,8 @@ def assemble(
                 continue
             when = item.occurred_at or item.created_at
             entry = ContextItem(ref=len(chosen) + 1, id=item.id, section=section, memory=item.memory, kind=item.kind,
-                                when=when.astimezone(zone) if zone else when, score=score)  # fmt: skip
+                                when=when.astimezone(zone) if zone else when, score=score,
+                                derived_from=_origin(item))  # fmt: skip
             speakers[item.id] = item.provenance.name or item.provenance.role
             if count(render([*chosen, entry], speakers)) > max_tokens:
                 dropped += 1

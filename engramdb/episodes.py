@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import NotFoundError
 from .filters import parse_filter
+from .ingest import same_owner
 from .models import MemoryItem, Provenance, Scope, SessionEpisode, content_hash, new_id, utcnow
 from .stores.base import NewRecord, Query
 
@@ -41,6 +42,15 @@ def list_sessions(memory: Memory, owner: Scope) -> list[SessionEpisode]:
             summary_id=latest.id if latest else None, summary=latest.memory if latest else None,
         ))  # fmt: skip
     return sorted(episodes, key=lambda e: (e.start, e.session_id))
+
+
+def expand_sources(memory: Memory, item: MemoryItem) -> list[MemoryItem]:
+    """The memories ``item`` came from, in order, leaving out any outside its own scope.
+
+    Sources are confined when they are written, but a link to another user's memory (an
+    unconfined import of an earlier version) must not show that memory to this one's reader.
+    """
+    return [source for source in memory.store.get_many(memory.tenant_id, item.sources) if same_owner(item, source)]
 
 
 def _extractive(memory: Memory, turns: list[MemoryItem], sentences: int) -> str:

@@ -44,6 +44,17 @@ def make_scope(user_id: str | None, agent_id: str | None, session_id: str | None
     return scope
 
 
+def same_owner(item: MemoryItem, other: MemoryItem) -> bool:
+    """Whether ``other`` lies in ``item``'s own scope: the same user and agent, whatever the session.
+
+    A derived memory belongs to its user (or agent) across sessions and comes from that user's
+    messages in any of them; a memory of a session alone (no user, no agent) owns that session.
+    """
+    if item.user_id is None and item.agent_id is None:
+        return other.user_id is None and other.agent_id is None and other.session_id == item.session_id
+    return other.user_id == item.user_id and other.agent_id == item.agent_id
+
+
 def normalize_messages(messages: MessagesInput, max_batch: int) -> list[Message]:
     """Accept a string, one message dict, or a list of OpenAI-style messages (or strings)."""
     if isinstance(messages, (str, Mapping, Message)):

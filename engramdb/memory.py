@@ -22,11 +22,12 @@ import pydantic
 from .config import MemoryConfig, SearchOptions
 from .context import Context, Section, assemble, token_counter
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
-from .episodes import list_sessions, summarize
+from .episodes import expand_sources, list_sessions, summarize
 from .errors import ConfigurationError, ValidationError
 from .extraction import Deriver, make_extractor
 from .extraction.runner import ExtractionRunner
 from .filters import parse_filter
+from .imports import import_records
 from .ingest import (
     MessagesInput,
     build_item,
@@ -56,7 +57,6 @@ from .models import (
     SearchResult,
     SessionEpisode,
     StoreStats,
-    content_hash,
     new_id,
     utcnow,
 )
@@ -337,32 +337,18 @@ class Memory:
     def import_items(self, items: Iterable[MemoryItem | dict[str, Any]]) -> AddResult:
         """Restore exported memories, keeping ids and timestamps; re-embeds with this embedder.
 
-        An id already present, or an exact duplicate in scope, is a NOOP. The batch is
+        An id the record's own scope already holds, or an exact duplicate in scope, is a NOOP; an
+        id held outside that scope is imported under a fresh id (``imports``). The batch is
         validated completely before one transaction writes it.
+
+        Raises:
+            ValidationError: a malformed record, a source outside its record's scope, too many records.
         """
-        items = list(items)
-        if len(items) > self.config.max_batch * 10:
-            raise ValidationError("import batch too large; send at most 10x max_batch records at a time")
-        records = []
-        for position, raw in enumerate(items):
-            try:
-                item = raw if isinstance(raw, MemoryItem) else MemoryItem.model_validate(raw)
-            except pydantic.ValidationError as exc:
-                raise ValidationError(f"record {position}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
-            make_scope(item.user_id, item.agent_id, item.session_id, required=True)
-            check_text(item.memory, self.config, f"record {position} memory")
-            item = item.model_copy(update={"hash": content_hash(item.memory)})
-            records.append(NewRecord(item, index_text(item.memory), None))  # type: ignore[arg-type]
-        vectors: Any = self.embedder.embed([r.index_text for r in records], kind="document") if records else []
-        for record, vector in zip(records, vectors, strict=True):
-            record.embedding = vector
+        records = import_records(self, items)
         outcomes = self.store.add(self.tenant_id, records)
-        return AddResult(
-            results=[
-                AddedItem(id=i, memory=r.item.memory, event=e, kind=r.item.kind)
-                for (i, e), r in zip(outcomes, records, strict=True)
-            ]
-        )
+        added = [AddedItem(id=i, memory=r.item.memory, event=e, kind=r.item.kind)
+                 for (i, e), r in zip(outcomes, records, strict=True)]  # fmt: skip
+        return AddResult(results=added)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -623,9 +609,8 @@ class Memory:
         return summarize(self, make_scope(user_id, agent_id, session_id, required=True), sentences)
 
     def expand(self, memory_id: str) -> list[MemoryItem]:
-        """The memories a summary or a derived memory came from, in order."""
-        item = self.get(memory_id)
-        return self.store.get_many(self.tenant_id, item.sources)
+        """The memories a summary or a derived memory came from, in order, within its own scope."""
+        return expand_sources(self, self.get(memory_id))
 
     # --- consolidation and forgetting ------------------------------------------------------
 

@@ -4,6 +4,8 @@
 - ``ScriptedOpenAIServer``: a real HTTP server speaking the OpenAI wire protocol
   (``/v1/embeddings``, ``/v1/chat/completions``, ``/v1/models``) on loopback, whose chat
   replies are scripted. Drive it with the official ``openai`` client, like a real provider.
+  A step can also answer as a broken network path does: 200 with an HTML page (a captive
+  portal), an empty body, or the completion's JSON cut off (a proxy that dropped the rest).
 
 Example::
 
@@ -22,9 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from .embedders.hashing import HashEmbedder
+
+Body = Literal["completion", "html", "empty", "truncated"]
+PORTAL_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in to the network</title></head>"
+    "<body><h1>Welcome</h1><p>Accept the terms to continue.</p></body></html>"
+)
 
 
 @dataclass
@@ -32,6 +40,9 @@ class Reply:
     """One scripted chat reply: content, or an HTTP error status, optionally after a delay.
 
     Token counts default to the real cl100k count of the request's messages and of the reply.
+    ``body`` is what a 200 carries: the chat completion, or what a captive portal or a broken
+    proxy puts in its place — an HTML page (``html``), nothing (``empty``), or the completion's
+    JSON cut off halfway (``truncated``), each with a consistent ``Content-Length``.
     """
 
     content: str = ""
@@ -39,6 +50,7 @@ class Reply:
     delay_s: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    body: Body = "completion"
 
 
 @functools.cache
@@ -120,13 +132,15 @@ class ScriptedOpenAIServer:
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
         return 200, {"object": "list", "data": data, "model": body.get("model", ""), "usage": usage}
 
-    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], Body]:
+        """The status and payload of the next scripted reply, and what its body should carry."""
         reply = self._next_reply(body)
         if reply.delay_s:
             time.sleep(reply.delay_s)
         if reply.status != 200:
-            return reply.status, {"error": {"message": reply.content or "scripted error", "type": "server_error"}}
-        return 200, {
+            error = {"error": {"message": reply.content or "scripted error", "type": "server_error"}}
+            return reply.status, error, "completion"
+        completion = {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -136,6 +150,7 @@ class ScriptedOpenAIServer:
             ],
             "usage": _usage(reply, body),
         }
+        return 200, completion, reply.body
 
 
 def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
@@ -152,12 +167,28 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
+            self._write(status, json.dumps(payload).encode(), "application/json")
+
+        def _write(self, status: int, data: bytes, content_type: str) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _answer(self, status: int, payload: dict[str, Any], body: Body, stream: bool) -> None:
+            """The completion as the protocol sends it, or the broken body scripted in its place."""
+            if body == "html":
+                self._write(200, PORTAL_PAGE.encode(), "text/html; charset=utf-8")
+            elif body == "empty":
+                self._write(200, b"", "application/json")
+            elif body == "truncated":
+                data = json.dumps(payload).encode()
+                self._write(200, data[: len(data) // 2], "application/json")
+            elif stream:
+                self._stream(status, payload)
+            else:
+                self._send(status, payload)
 
         def _stream(self, status: int, payload: dict[str, Any]) -> None:
             """The reply as server-sent events, a word per chunk, as OpenAI streams it."""
@@ -194,14 +225,12 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append({"path": self.path, "body": body})
             if self.path == "/v1/embeddings":
                 self._send(*server.embeddings(body))
-            elif self.path == "/v1/chat/completions" and body.get("stream"):
-                self._stream(*server.chat(body))
             elif self.path == "/v1/chat/completions":
-                self._send(*server.chat(body))
+                self._answer(*server.chat(body), stream=bool(body.get("stream")))
             else:
                 self._send(404, {"error": {"message": "not found"}})
 
     return Handler
 
 
-__all__ = ["HashEmbedder", "Reply", "ScriptedOpenAIServer"]
+__all__ = ["Body", "HashEmbedder", "Reply", "ScriptedOpenAIServer"]

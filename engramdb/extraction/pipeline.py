@@ -133,7 +133,9 @@ class Deriver:
     ) -> NewRecord:
         sources = [episodes[i] for i in candidate.sources if 0 <= i < len(episodes)] or episodes
         first = sources[0] if sources else None
-        when = candidate.occurred_at or (first.occurred_at if first else None)
+        # an instruction is no event: its time is the message's, which the context shows it with
+        told = None if candidate.kind == "procedure" else candidate.occurred_at
+        when = told or (first.occurred_at if first else None)
         now = utcnow()
         item = MemoryItem(
             id=new_id(), memory=candidate.text, kind=candidate.kind, hash=content_hash(candidate.text),

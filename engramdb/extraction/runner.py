@@ -3,10 +3,15 @@
 Every job is durable before it runs (stored with its messages), so the worker may die with
 the process: ``process_pending`` — called by a new process, or by the worker when it starts —
 finishes what was left.
+
+A job is the unit of failure: whatever goes wrong while it runs is recorded on it as a failed
+attempt, so one job can neither make ``add`` raise after its messages were committed, nor
+stop ``process_pending`` at itself, nor end the worker thread.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Any
@@ -15,6 +20,8 @@ from ..errors import EngramError
 from ..models import ExtractionStatus, Scope, Usage
 from ..stores.base import Store
 from .pipeline import Deriver
+
+log = logging.getLogger("engramdb.extraction")
 
 
 class ExtractionRunner:
@@ -36,11 +43,15 @@ class ExtractionRunner:
         """Run one job now; an LLM failure leaves it pending (or failed after max attempts)."""
         try:
             results, usage = self.deriver.run(tenant_id, scope, payload, job_id)
-        except EngramError as exc:
-            job = self.store.fail_job(tenant_id, job_id, str(exc), max_attempts=self.max_attempts)
+        except Exception as exc:  # a job is the unit of failure (module docstring)
+            error = str(exc)
+            if not isinstance(exc, EngramError):
+                log.exception("extraction job %s failed unexpectedly", job_id)
+                error = f"{type(exc).__name__}: {exc}"
+            job = self.store.fail_job(tenant_id, job_id, error, max_attempts=self.max_attempts)
             spent = getattr(exc, "usage", None) or Usage()
             state = "failed" if job.state == "failed" else "pending"
-            return ExtractionStatus(extractor=self.extractor_name, state=state, job_id=job_id, error=str(exc),
+            return ExtractionStatus(extractor=self.extractor_name, state=state, job_id=job_id, error=error,
                                     usage=spent), []  # fmt: skip
         if results is None:  # another process finished it first
             job = self.store.get_job(tenant_id, job_id)
@@ -62,8 +73,8 @@ class ExtractionRunner:
                 if task is None:
                     return
                 self.run(*task)
-            except EngramError:
-                pass  # the job row keeps the error; process_pending retries it
+            except Exception:  # the store failed while recording the failure: the job stays pending
+                log.exception("extraction job %s could not be run", task[1] if task else None)
             finally:
                 self._queue.task_done()
 

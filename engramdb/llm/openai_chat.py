@@ -6,6 +6,9 @@
   possible, otherwise asked once more with the error; then a ``ProviderError``.
 - 429, 5xx, connection errors and timeouts: retried by the SDK with exponential backoff
   (``max_retries``), bounded by ``timeout_s`` per attempt.
+- A 200 that is no chat completion (a captive portal's HTML page, an empty body, JSON a proxy
+  cut off): a ``ProviderError`` carrying the body, like any other failed request. The SDK
+  would hand back such a body as a string or raise ``ValueError`` from its JSON decoder.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..models import Usage
 from .base import LLMReply
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+BODY_PREVIEW_CHARS = 500
 
 
 def parse_json_object(text: str | None) -> dict[str, Any] | None:
@@ -75,11 +79,11 @@ class OpenAIChat:
                     {"role": "assistant", "content": text or ""},
                     {"role": "user", "content": "That was not a valid JSON object. Reply with the JSON object only."},
                 ]
-        raise ProviderError("the LLM returned malformed JSON twice", body=(text or "")[:500])
+        raise ProviderError("the LLM returned malformed JSON twice", body=(text or "")[:BODY_PREVIEW_CHARS])
 
     def _chat(self, messages: list[dict[str, str]], schema_name: str, schema: dict[str, Any]) -> tuple[str, Usage]:
         try:
-            response = self._client.chat.completions.create(  # type: ignore[call-overload]
+            raw = self._client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
                 model=self._config.model,
                 messages=messages,  # type: ignore[arg-type]
                 temperature=self._config.temperature,
@@ -96,17 +100,42 @@ class OpenAIChat:
             ) from exc
         except self._openai.OpenAIError as exc:  # timeouts and connection errors, after the SDK's retries
             raise ProviderError(f"LLM request failed: {exc}") from exc
-        usage = Usage(calls=1)
-        if response.usage is not None:
-            usage = Usage(
-                calls=1,
-                prompt_tokens=response.usage.prompt_tokens,
-                completion_tokens=response.usage.completion_tokens,
-            )
-        content = response.choices[0].message.content if response.choices else None
-        return content or "", usage
+        return _completion(raw)
 
     def _response_format(self, schema_name: str, schema: dict[str, Any]) -> dict[str, Any]:
         if self._mode == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema}}
         return {"type": "json_object"}
+
+
+def _completion(raw: Any) -> tuple[str, Usage]:
+    """The text and token counts of a 200, whose body a captive portal or a proxy may have replaced.
+
+    The SDK parses leniently: a body that is not JSON comes back as a string, JSON it cannot
+    decode raises ``ValueError``, and an object without a completion's fields comes back
+    with those fields missing. Each is the provider's failure, reported with the body.
+    """
+    from openai.types.chat import ChatCompletion
+
+    try:
+        response = raw.parse()
+        if isinstance(response, str):
+            raise TypeError("the body is not JSON")
+        if not isinstance(response, ChatCompletion) or not isinstance(response.choices, list):
+            raise TypeError("it has no list of choices")
+        content = response.choices[0].message.content if response.choices else None
+        if content is not None and not isinstance(content, str):
+            raise TypeError("the message content is not text")
+        tokens = response.usage
+        usage = Usage(calls=1)
+        if tokens is not None:
+            prompt, completion = tokens.prompt_tokens or 0, tokens.completion_tokens or 0
+            usage = Usage(calls=1, prompt_tokens=prompt, completion_tokens=completion)
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        kind = raw.headers.get("content-type") or "no content type"
+        raise ProviderError(
+            f"the LLM answered HTTP {raw.status_code} with a body that is not a chat completion ({kind}): {exc}",
+            status=raw.status_code,
+            body=raw.text[:BODY_PREVIEW_CHARS],
+        ) from exc
+    return content or "", usage
