@@ -37,6 +37,23 @@ _ADD_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _mirrors(
+    method: Callable[Concatenate[Memory, P], R],
+) -> Callable[[Callable[..., Coroutine[Any, Any, R]]], Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, R]]]:
+    """Give a hand-dispatched coroutine ``Memory``'s signature and docs, as a coroutine.
+
+    ``functools.wraps`` alone would tell a type checker the method returns ``Memory``'s
+    result directly; this keeps the parameters and makes the result awaitable.
+    """
+
+    def mirror(
+        impl: Callable[..., Coroutine[Any, Any, R]],
+    ) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, R]]:
+        return functools.update_wrapper(impl, method)
+
+    return mirror
+
+
 def _threaded(
     method: Callable[Concatenate[Memory, P], R],
 ) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, R]]:
@@ -68,26 +85,26 @@ class AsyncMemory:
     _threaded_search = _threaded(Memory.search)
     _threaded_get = _threaded(Memory.get)
 
-    @functools.wraps(Memory.search)
+    @_mirrors(Memory.search)
     async def search(self, query: str, **kwargs: Any) -> SearchResult:
         if self.sync.async_reads is not None:
             return await self.sync.asearch(query, **kwargs)
         return await self._threaded_search(query, **kwargs)
 
-    @functools.wraps(Memory.get)
+    @_mirrors(Memory.get)
     async def get(self, memory_id: str) -> MemoryItem:
         store = self.sync.async_reads
         if store is not None:
             return await store.aget(self.sync.tenant_id, self.sync._check_id(memory_id))
         return await self._threaded_get(memory_id)
 
-    @functools.wraps(Memory.add)
+    @_mirrors(Memory.add)
     async def add(self, messages: MessagesInput, **kwargs: Any) -> AddResult:
         if self.sync.async_writes is None:
             return await self._threaded_add(messages, **kwargs)
         return await native_add(self.sync, messages, **kwargs)
 
-    @functools.wraps(Memory.update)
+    @_mirrors(Memory.update)
     async def update(
         self, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
     ) -> MemoryItem:
@@ -95,13 +112,13 @@ class AsyncMemory:
             return await self._threaded_update(memory_id, text, metadata=metadata)
         return await native_update(self.sync, memory_id, text, metadata=metadata)
 
-    @functools.wraps(Memory.delete)
+    @_mirrors(Memory.delete)
     async def delete(self, memory_id: str) -> DeleteResult:
         if self.sync.async_writes is None:
             return await self._threaded_delete(memory_id)
         return await native_delete(self.sync, memory_id)
 
-    @functools.wraps(Memory.delete_all)
+    @_mirrors(Memory.delete_all)
     async def delete_all(self, **kwargs: Any) -> DeleteResult:
         if self.sync.async_writes is None:
             return await self._threaded_delete_all(**kwargs)
