@@ -89,6 +89,13 @@ class MemoryConfig(BaseModel):
     extraction_attempts: int = Field(5, ge=1, le=100, description="tries before an extraction job is failed")
 
 
+PER_CALL_SETTINGS = frozenset(
+    ("search", "parallel_search", "infer", "background", "context_turns", "max_text_chars", "max_batch",
+     "max_metadata_bytes")
+)  # fmt: skip
+"""The ``MemoryConfig`` fields read on every call, which a view (``Memory.with_config``) may change."""
+
+
 def default_config_file() -> Path:
     import platformdirs
 

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import NotFoundError
-from .filters import parse_filter
 from .ingest import same_owner
 from .models import MemoryItem, Provenance, Scope, SessionEpisode, content_hash, new_id, utcnow
-from .stores.base import NewRecord, Query
+from .stores.base import NewRecord
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -66,8 +65,7 @@ def _speaker(turn: MemoryItem) -> str:
 
 
 def summarize(memory: Memory, scope: Scope, sentences: int) -> MemoryItem:
-    query = Query(memory.tenant_id, scope, parse_filter({"kind": "episode"}))
-    items = memory.store.list_page(query, cursor=None, limit=1000).results
+    items = list(memory.iter_all(**scope.model_dump(), kind="episode", limit=1000))  # every page: sessions run long
     turns = [i for i in items if SUMMARY_KEY not in i.metadata]
     if not turns:
         raise NotFoundError(f"no turns in session {scope.session_id!r}")

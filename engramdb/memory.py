@@ -19,7 +19,7 @@ from typing import Any
 
 import pydantic
 
-from .config import MemoryConfig, SearchOptions
+from .config import PER_CALL_SETTINGS, MemoryConfig, SearchOptions
 from .context import Context, Section, assemble, token_counter
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
 from .episodes import expand_sources, list_sessions, summarize
@@ -137,10 +137,29 @@ class Memory:
         self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)
 
     def with_config(self, **changes: Any) -> Memory:
-        """A view of the same store and embedder with some settings changed (e.g. ``parallel_search``)."""
+        """A view of the same store and embedder with some per-call settings changed.
+
+        Only settings read on every call can change here (``PER_CALL_SETTINGS``, e.g.
+        ``parallel_search`` or ``search``). The store, embedder, LLM and tenant are built once
+        in the constructor: a view cannot swap them, so asking for that is refused rather than
+        ignored (``for_tenant`` gives a view of another tenant; a new ``Memory`` the rest).
+
+        Raises:
+            ConfigurationError: a setting that is fixed at construction.
+            ValidationError: a value the setting does not accept.
+        """
+        fixed = sorted(set(changes) - PER_CALL_SETTINGS)
+        if fixed:
+            raise ConfigurationError(
+                f"{', '.join(fixed)} cannot change on an open Memory: build a new one (for_tenant for a tenant)"
+            )
+        try:
+            config = MemoryConfig.model_validate({**self.config.model_dump(), **changes})
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"invalid setting: {exc.errors()[0]['msg']}") from None
         view = object.__new__(Memory)
         view.__dict__.update(self.__dict__)
-        view.config = MemoryConfig.model_validate({**self.config.model_dump(), **changes})
+        view.config = config
         return view
 
     def for_tenant(self, tenant_id: str) -> Memory:
