@@ -76,6 +76,7 @@ class ScriptedOpenAIServer:
     dimension: int = 64
     requests: list[dict[str, Any]] = field(default_factory=list)
     responder: Callable[[dict[str, Any]], Reply] | None = None  # answers when no scripted reply is left
+    embedding_body: Body = "completion"  # what a 200 from /v1/embeddings carries (see Reply.body)
 
     def __post_init__(self) -> None:
         self._replies: list[Reply] = []
@@ -224,7 +225,7 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             server.requests.append({"path": self.path, "body": body})
             if self.path == "/v1/embeddings":
-                self._send(*server.embeddings(body))
+                self._answer(*server.embeddings(body), server.embedding_body, stream=False)
             elif self.path == "/v1/chat/completions":
                 self._answer(*server.chat(body), stream=bool(body.get("stream")))
             else:

@@ -82,6 +82,21 @@ def test_openai_endpoint_failure_is_a_provider_error() -> None:
         resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url.replace("/v1", "/nope")))
 
 
+@pytest.mark.parametrize("body", ["html", "empty", "truncated"])
+def test_a_200_that_is_not_embeddings_is_a_provider_error(body: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A captive portal answering 200: no AttributeError, no vector, nothing stored."""
+    with ScriptedOpenAIServer(dimension=16) as server:
+        embedder = resolve_embedder("openai:m", EmbedderOptions(base_url=server.base_url, api_key="k"))
+        server.embedding_body = body  # type: ignore[assignment]
+        with pytest.raises(ProviderError) as raised:
+            embedder.embed(["where do I live?"])
+        assert raised.value.status == 200
+        with Memory(f"sqlite:///{tmp_path / 'e.db'}", embedder=embedder) as m:
+            with pytest.raises(ProviderError):
+                m.add("I live in Berlin", user_id="u")
+            assert m.get_all(user_id="u").total == 0
+
+
 def test_fast_folder_loader_matches_model2vec(default_embedder: Embedder) -> None:
     from model2vec import StaticModel
 
