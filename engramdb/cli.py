@@ -499,11 +499,24 @@ def migrate(
     _emit(report, as_json, table)
 
 
+NoAuthOpt = Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")]
+
+
+def _loopback_without_auth(host: str, no_auth: bool) -> None:
+    """Without API keys a server answers whoever reaches it: serve, proxy and MCP over HTTP then
+    bind to loopback only."""
+    from .server.auth import LOOPBACK
+
+    if no_auth and host not in LOOPBACK:
+        err.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1)")
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8420,
-    no_auth: Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")] = False,
+    no_auth: NoAuthOpt = False,
     rate: Annotated[float, typer.Option(help="requests per second per key")] = 100.0,
     workers: Annotated[int, typer.Option(help="server processes sharing the store")] = 1,
     store: StoreOpt = None,
@@ -515,9 +528,7 @@ def serve(
     from .server import ServerSettings, create_app
     from .server.factory import ENV
 
-    if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
-        err.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1)")
-        raise typer.Exit(2)
+    _loopback_without_auth(host, no_auth)
     settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
     with opened(store, embedder) as m:  # validates the configuration and migrates the store once
         if workers <= 1:
@@ -536,10 +547,13 @@ def proxy(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8421,
     max_tokens: Annotated[int, typer.Option(help="token budget of the context block added to each request")] = 1000,
+    no_auth: NoAuthOpt = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
-    """Memory for an existing chat app: context in, turns recorded, per user (X-Engram-User or `user`)."""
+    """Memory for an existing chat app: context in, turns recorded, per user (X-Engram-User or `user`).
+
+    Callers send an engramdb key (X-API-Key; their Authorization goes upstream)."""
     import uvicorn
 
     from .server.proxy import create_proxy
@@ -547,8 +561,10 @@ def proxy(
     if not upstream.startswith(("http://", "https://")):
         err.print("[red]error:[/red] --upstream must be an http(s) URL")
         raise typer.Exit(2)
+    _loopback_without_auth(host, no_auth)
     with opened(store, embedder) as m:
-        uvicorn.run(create_proxy(m, upstream, max_tokens=max_tokens), host=host, port=port, log_level="warning")
+        app_ = create_proxy(m, upstream, max_tokens=max_tokens, auth=not no_auth)
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command("mcp")
@@ -558,21 +574,28 @@ def mcp_(
     port: Annotated[int, typer.Option(help="HTTP port")] = 8421,
     user: UserOpt = None,
     agent: AgentOpt = None,
+    no_auth: NoAuthOpt = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
-    """Serve memory tools over MCP; --user/--agent fix the scope the tools may act on."""
-    from .server.mcp_tools import build_mcp
+    """Serve memory tools over MCP; --user/--agent fix the scope the tools may act on.
+
+    Over stdio the caller is the local process that started it. Over HTTP every request needs
+    an API key (Authorization: Bearer or X-API-Key), and the tools act in the key's tenant,
+    for its users only."""
+    from .server.mcp_tools import build_mcp, serve_http
 
     if transport not in ("stdio", "http"):
         err.print("[red]error:[/red] --transport is stdio or http")
         raise typer.Exit(2)
+    if transport == "http":
+        _loopback_without_auth(host, no_auth)
     with opened(store, embedder) as m:
         server = build_mcp(m, user_id=user, agent_id=agent)
         if transport == "stdio":
             server.run("stdio")
         else:
-            server.run("streamable-http", host=host, port=port)
+            serve_http(server, m, host=host, port=port, auth=not no_auth)
 
 
 def _register_bench() -> None:

@@ -1,7 +1,8 @@
-"""Memory for an existing OpenAI app with one URL change: engramdb proxy in front of the model.
+"""Memory for an existing OpenAI app with a new URL and a key: engramdb proxy in front of the model.
 
 Here the upstream is the scripted server from engramdb.testing and the proxy runs in a thread;
-in production: `engramdb proxy --upstream https://api.openai.com/v1` and point the app at it.
+in production: `engramdb proxy --upstream https://api.openai.com/v1` and point the app at it,
+with an engramdb key (`engramdb keys create --tenant acme`) in its X-API-Key header.
 """
 
 import socket
@@ -14,6 +15,7 @@ import openai
 import uvicorn
 
 from engramdb import Memory
+from engramdb.server import create_key
 from engramdb.server.proxy import create_proxy
 from engramdb.testing import Reply, ScriptedOpenAIServer
 
@@ -27,7 +29,9 @@ with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'prox
     while not server.started:
         time.sleep(0.05)
 
-    app = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-your-key")  # the one change
+    key, _ = create_key(memory.store, memory.tenant_id)  # the proxy's callers need an engramdb key
+    app = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-your-key",  # the URL changes,
+                        default_headers={"X-API-Key": key})  # and the app sends its key  # fmt: skip
     upstream.script(Reply(content="Got it!"), Reply(content="How about a peanut-free granola bar?"))
     for said in ("I'm allergic to peanuts.", "Suggest a snack for my hike."):
         answer = app.chat.completions.create(model="gpt-4.1-mini", user="alice",

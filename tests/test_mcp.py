@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from engramdb import Memory
+from engramdb.server import create_key
 
 
 def _data(result: Any) -> dict[str, Any]:
@@ -76,30 +81,40 @@ def test_mcp_over_stdio(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_mcp_over_streamable_http(tmp_path: Path) -> None:
+def start_mcp_http(store: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``engramdb mcp --transport http`` as a process; its URL once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engramdb", "mcp", "--transport", "http", "--port", str(port),
-         "--store", f"sqlite:///{tmp_path / 'mcp.db'}", "--user", "alice"],
+        [sys.executable, "-m", "engramdb", "mcp", "--transport", "http", "--port", str(port), "--store", store, *extra],
         env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, url
+
+
+async def call_with_key(url: str, headers: dict[str, str], body: Any) -> None:
+    """Run ``body(client)`` with the official client, sending ``headers`` on every request."""
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300))
+    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+        await body(client)
+
+
+def test_mcp_over_streamable_http(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mcp.db'}"
+    with Memory(store) as m:
+        key = create_key(m.store, "default", user_ids=["alice"])[0]
+    proc, url = start_mcp_http(store, "--user", "alice")
     try:
-        url = f"http://127.0.0.1:{port}/mcp"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-
-        async def main() -> None:
-            async with Client(url) as client:
-                await _exercise(client)
-
-        asyncio.run(main())
+        asyncio.run(call_with_key(url, {"Authorization": f"Bearer {key}"}, _exercise))
     finally:
         proc.terminate()
         proc.wait(10)

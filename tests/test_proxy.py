@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from engramdb import Memory
+from engramdb.server import create_key
 from engramdb.testing import Reply, ScriptedOpenAIServer
 
 
@@ -24,10 +25,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_proxy(upstream: str, store: str) -> tuple[subprocess.Popen[bytes], str]:
+def _key(store: str, tenant: str = "default", users: list[str] | None = None) -> str:
+    """An API key in the store, for the proxy's callers (``default`` is the tenant Memory(store) reads)."""
+    with Memory(store) as m:
+        return create_key(m.store, tenant, user_ids=users)[0]
+
+
+def _start_proxy(upstream: str, store: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engramdb", "proxy", "--upstream", upstream, "--port", str(port), "--store", store],
+        [sys.executable, "-m", "engramdb", "proxy", "--upstream", upstream, "--port", str(port), "--store", store,
+         *extra],
         env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
@@ -51,9 +59,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ScriptedOpenAIServer, openai.OpenAI, str]]:
     store = f"sqlite:///{tmp_path / 'proxy.db'}"
+    key = _key(store)
     with ScriptedOpenAIServer() as upstream:
         proc, url = _start_proxy(upstream.base_url, store)
-        client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+        client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0, default_headers={"X-API-Key": key})
         try:
             yield upstream, client, store
         finally:
@@ -121,12 +130,15 @@ def test_requests_without_a_user_pass_through(setup: tuple[ScriptedOpenAIServer,
 
 
 def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
-    proc, url = _start_proxy(f"http://127.0.0.1:{_free_port()}/v1", f"sqlite:///{tmp_path / 'p.db'}")
+    store = f"sqlite:///{tmp_path / 'p.db'}"
+    headers = {"X-API-Key": _key(store)}
+    proc, url = _start_proxy(f"http://127.0.0.1:{_free_port()}/v1", store)
     try:
-        reply = httpx.post(url + "/chat/completions", json={"model": "m", "user": "u",
-                           "messages": [{"role": "user", "content": "hello"}]}, timeout=30)  # fmt: skip
-        assert reply.status_code == 502 and reply.json()["error"]["type"] == "upstream_error"
-        assert httpx.post(url + "/chat/completions", content=b"{not json", timeout=30).status_code == 400
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            reply = client.post("/chat/completions", json={"model": "m", "user": "u",
+                                "messages": [{"role": "user", "content": "hello"}]})  # fmt: skip
+            assert reply.status_code == 502 and reply.json()["error"]["type"] == "upstream_error"
+            assert client.post("/chat/completions", content=b"{not json").status_code == 400
     finally:
         _stop(proc)
 

@@ -3,57 +3,97 @@
 The scope can be fixed by configuration (``engramdb mcp --user alice``): the tools then act
 for that user only and a call naming another is refused, so one agent cannot read another
 user's memories through the model.
+
+Over HTTP every request needs an API key, as for ``engramdb serve`` (``Authorization: Bearer``
+or ``X-API-Key``), checked by an ASGI middleware in front of the SDK's streamable HTTP app.
+The key rides in the request's scope to each tool call, which then acts in the key's tenant
+and for its users only: a key limited to one user acts for that user when a call names none,
+like ``--user``; a call naming a user the key does not reach is a tool error (``forbidden``),
+and another user's memory is not found. Over stdio the caller is the local process that
+started the server: the flags alone fix the scope.
+
+Every error is a tool error (``isError``) whose text is ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 
 from ..errors import EngramError, ValidationError
 from ..memory import Memory
+from ..models import ApiKey, MemoryItem
+from .app import Unauthorized, check_user, owned
+from .auth import authenticate, presented_secret
+
+Result = Annotated[CallToolResult, dict[str, Any]]
+KEY = "engramdb.key"  # where KeyAuth puts the request's key in the ASGI scope
 
 
 class ScopeGuard:
-    def __init__(self, user_id: str | None, agent_id: str | None) -> None:
-        self.user_id, self.agent_id = user_id, agent_id
+    """What one tool call may act on: the scope fixed by the flags and, over HTTP, the key's users."""
+
+    def __init__(self, user_id: str | None, agent_id: str | None, key: ApiKey | None = None) -> None:
+        self.user_id, self.agent_id, self.key = user_id, agent_id, key
 
     def scope(self, user_id: str | None, agent_id: str | None) -> tuple[str | None, str | None]:
         for fixed, asked, what in ((self.user_id, user_id, "user_id"), (self.agent_id, agent_id, "agent_id")):
             if fixed is not None and asked not in (None, fixed):
                 raise ValidationError(f"this server is configured for {what}={fixed!r}")
-        return self.user_id or user_id, self.agent_id or agent_id
+        user = self.user_id or user_id
+        if self.key is not None:
+            if user is None and self.key.user_ids is not None and len(self.key.user_ids) == 1:
+                user = self.key.user_ids[0]  # the key's one user, bound like --user
+            check_user(self.key, user)
+        return user, self.agent_id or agent_id
 
-    def check(self, item_user: str | None, item_agent: str | None) -> None:
-        if (self.user_id and item_user != self.user_id) or (self.agent_id and item_agent != self.agent_id):
+    def item(self, memory: Memory, memory_id: str) -> MemoryItem:
+        """The memory, if this call may see it (another user's is not found)."""
+        item = memory.get(memory_id) if self.key is None else owned(memory, self.key, memory_id)
+        if (self.user_id and item.user_id != self.user_id) or (self.agent_id and item.agent_id != self.agent_id):
             raise ValidationError("no such memory in this server's scope")
+        return item
 
 
-def _safe(call: Any) -> dict[str, Any]:
-    """Tool results are JSON; engramdb errors become an error object the model can read."""
+def _safe(call: Callable[[], Any]) -> Result:
+    """Tool results are JSON; engramdb errors become a tool error the model can read."""
     try:
         result = call()
     except EngramError as exc:
-        return {"error": {"code": exc.code, "message": str(exc)}}
-    return result.model_dump(mode="json") if hasattr(result, "model_dump") else result  # type: ignore[no-any-return]
+        error = {"error": {"code": exc.code, "message": str(exc)}}
+        return CallToolResult(is_error=True, content=[TextContent(type="text", text=json.dumps(error))])
+    data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
 
 
-def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | None = None) -> Any:
-    from mcp.server.mcpserver import MCPServer
-
-    guard = ScopeGuard(user_id, agent_id)
+def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | None = None) -> MCPServer:
     server = MCPServer("engramdb", instructions="Long-term memory: add what matters, search before answering.")
+
+    def bound(ctx: Context) -> tuple[Memory, ScopeGuard]:
+        """The call's memory (the key's tenant) and guard; the request is None over stdio."""
+        request = ctx.request_context.request
+        key: ApiKey | None = request.scope.get(KEY) if request is not None else None
+        return (memory if key is None else memory.for_tenant(key.tenant_id)), ScopeGuard(user_id, agent_id, key)
 
     @server.tool(description="Remember a text (or chat messages) for a user; facts are derived from it.")
     def add_memory(
         text: str,
+        ctx: Context,
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Result:
         def add() -> Any:
+            m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return memory.add(text, user_id=user, agent_id=agent, session_id=session_id, metadata=metadata)
+            return m.add(text, user_id=user, agent_id=agent, session_id=session_id, metadata=metadata)
 
         return _safe(add)
 
@@ -61,67 +101,97 @@ def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | Non
                              "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
                              "memories ('where did she live before?'); reference_date (ISO 8601 with the user's "
                              "UTC offset, default now) is what 'last week' in the query counts from.")  # fmt: skip
-    def search_memory(query: str, user_id: str | None = None, agent_id: str | None = None, limit: int = 5,
-                      as_of: str | None = None, include_history: bool = False,
-                      reference_date: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def search_memory(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
+                      limit: int = 5, as_of: str | None = None, include_history: bool = False,
+                      reference_date: str | None = None) -> Result:  # fmt: skip
         def search() -> Any:
+            m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return memory.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
-                                 include_invalid=include_history, reference_date=reference_date)  # fmt: skip
+            return m.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
+                            include_invalid=include_history, reference_date=reference_date)  # fmt: skip
 
         return _safe(search)
 
     @server.tool(description="One memory by id.")
-    def get_memory(memory_id: str) -> dict[str, Any]:
+    def get_memory(memory_id: str, ctx: Context) -> Result:
         def get() -> Any:
-            item = memory.get(memory_id)
-            guard.check(item.user_id, item.agent_id)
-            return item
+            m, guard = bound(ctx)
+            return guard.item(m, memory_id)
 
         return _safe(get)
 
     @server.tool(description="A page of memories (cursor pagination).")
-    def list_memories(user_id: str | None = None, agent_id: str | None = None, cursor: str | None = None,
-                      limit: int = 50) -> dict[str, Any]:  # fmt: skip
+    def list_memories(ctx: Context, user_id: str | None = None, agent_id: str | None = None,
+                      cursor: str | None = None, limit: int = 50) -> Result:  # fmt: skip
         def page() -> Any:
+            m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return memory.get_all(user_id=user, agent_id=agent, cursor=cursor, limit=limit)
+            return m.get_all(user_id=user, agent_id=agent, cursor=cursor, limit=limit)
 
         return _safe(page)
 
     @server.tool(description="Change a memory's text and/or metadata (the old version stays in history).")
-    def update_memory(
-        memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def update_memory(memory_id: str, ctx: Context, text: str | None = None,
+                      metadata: dict[str, Any] | None = None) -> Result:  # fmt: skip
         def update() -> Any:
-            get_memory_checked(memory_id)
-            return memory.update(memory_id, text, metadata=metadata)
+            m, guard = bound(ctx)
+            guard.item(m, memory_id)
+            return m.update(memory_id, text, metadata=metadata)
 
         return _safe(update)
 
     @server.tool(description="Delete a memory.")
-    def delete_memory(memory_id: str) -> dict[str, Any]:
+    def delete_memory(memory_id: str, ctx: Context) -> Result:
         def delete() -> Any:
-            get_memory_checked(memory_id)
-            return memory.delete(memory_id)
+            m, guard = bound(ctx)
+            guard.item(m, memory_id)
+            return m.delete(memory_id)
 
         return _safe(delete)
 
     @server.tool(description="A prompt-ready block: facts about the user, relevant memories, recent turns. "
                              "reference_date (ISO 8601 with the user's UTC offset, default now) is what 'last "
                              "week' counts from, and the dates shown are in its offset.")  # fmt: skip
-    def get_context(query: str, user_id: str | None = None, agent_id: str | None = None,
+    def get_context(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                     session_id: str | None = None, max_tokens: int = 1500,
-                    reference_date: str | None = None) -> dict[str, Any]:  # fmt: skip
+                    reference_date: str | None = None) -> Result:  # fmt: skip
         def context() -> Any:
+            m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return memory.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens,
-                                  reference_date=reference_date)  # fmt: skip
+            return m.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens,
+                             reference_date=reference_date)  # fmt: skip
 
         return _safe(context)
 
-    def get_memory_checked(memory_id: str) -> None:
-        item = memory.get(memory_id)
-        guard.check(item.user_id, item.agent_id)
-
     return server
+
+
+class KeyAuth:
+    """ASGI: an HTTP request without a valid API key is answered 401; with one, the key is put
+    in the scope, where the tool calls of that request find it."""
+
+    def __init__(self, app: Any, memory: Memory) -> None:
+        self.app, self.memory = app, memory
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            key = authenticate(self.memory.store, presented_secret(Headers(scope=scope)))
+            if key is None:
+                message = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
+                body = {"error": {"code": Unauthorized.code, "message": message}}
+                await JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+            scope = {**scope, KEY: key}
+        await self.app(scope, receive, send)
+
+
+def http_app(server: MCPServer, memory: Memory, *, host: str = "127.0.0.1", auth: bool = True) -> Any:
+    """The SDK's streamable HTTP app at ``/mcp``, behind ``KeyAuth`` unless ``auth`` is off."""
+    app = server.streamable_http_app(host=host)
+    return KeyAuth(app, memory) if auth else app
+
+
+def serve_http(server: MCPServer, memory: Memory, *, host: str, port: int, auth: bool = True) -> None:
+    import uvicorn
+
+    uvicorn.run(http_app(server, memory, host=host, auth=auth), host=host, port=port, log_level="warning")

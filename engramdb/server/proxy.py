@@ -3,17 +3,23 @@
 ``engramdb proxy --upstream https://api.openai.com/v1`` listens for ``POST
 /v1/chat/completions``. For a request that names a user (the ``X-Engram-User`` header, else
 the request's ``user`` field) it puts engramdb's context block for the latest user message
-into the system prompt, forwards the request (the caller's ``Authorization`` goes upstream
-untouched), returns the answer as it came (streamed or not), and records the turn, the
-user's message and the reply, as memories. ``X-Engram-Session`` scopes the turn to a
-session. Requests without a user, and every other route, pass through unchanged.
+into the system prompt, forwards the request, returns the answer as it came (streamed or
+not), and records the turn, the user's message and the reply, as memories.
+``X-Engram-Session`` scopes the turn to a session. Requests without a user, and every other
+route, pass through unchanged.
+
+Every request needs an engramdb API key, as for ``engramdb serve``: ``X-API-Key: egm_…``
+(the caller's ``Authorization`` then goes upstream untouched) or ``Authorization: Bearer
+egm_…`` (then nothing does). The memories are the key's tenant's, a key limited to some users
+may only name those (403 otherwise), and no engramdb key is ever sent upstream. Without
+``auth`` (``engramdb proxy --no-auth``, loopback only) the caller is trusted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,15 +31,27 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import EngramError
 from ..memory import Memory
+from ..models import ApiKey, utcnow
+from .app import Forbidden, Unauthorized, check_user
+from .auth import authenticate, carries_secret, presented_secret
 
 log = logging.getLogger("engramdb.proxy")
 _HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding", "keep-alive"}
 PREAMBLE = "What you remember about this user (cite nothing you do not see here):\n"
 
 
-def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> FastAPI:
+def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth: bool = True) -> FastAPI:
     upstream = upstream.rstrip("/")
     client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
+    open_key = ApiKey(id="local", tenant_id=memory.tenant_id, created_at=utcnow())
+
+    def principal(request: Request) -> ApiKey:
+        if not auth:
+            return open_key
+        key = authenticate(memory.store, presented_secret(request.headers))
+        if key is None:
+            raise Unauthorized("a valid engramdb API key is required (X-API-Key: <key>)")
+        return key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,19 +60,25 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> Fa
 
     app = FastAPI(title="engramdb proxy", docs_url=None, redoc_url=None, lifespan=lifespan)
 
+    for refusal, status, kind in ((Unauthorized, 401, "authentication_error"), (Forbidden, 403, "permission_error")):
+        app.add_exception_handler(refusal, _refused(status, kind))
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        raw = await request.body()
+        key = principal(request)
         try:
-            body = json.loads(raw)
+            body = json.loads(await request.body())
         except json.JSONDecodeError:
             return JSONResponse({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}}, 400)
         named = body.get("user") if isinstance(body, dict) else None
         user = request.headers.get("x-engram-user") or (named if isinstance(named, str) else None)
+        if user:
+            check_user(key, user)
+        m = memory.for_tenant(key.tenant_id)
         session = request.headers.get("x-engram-session")
         said = _last_user_text(body) if user else None
         if user and said:
-            body = await run_in_threadpool(_with_context, memory, body, said, user, session, max_tokens)
+            body = await run_in_threadpool(_with_context, m, body, said, user, session, max_tokens)
         upstream_request = client.build_request(
             "POST", upstream + "/chat/completions", headers=_forwarded(request), content=json.dumps(body).encode()
         )
@@ -65,15 +89,16 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000) -> Fa
         if reply.status_code != 200 or not user or not said:
             return await _passthrough(reply)
         if body.get("stream"):
-            return _relay_stream(reply, memory, said, user, session)
+            return _relay_stream(reply, m, said, user, session)
         data = await reply.aread()
         await reply.aclose()
         answer = _answer_text(json.loads(data))
-        task = BackgroundTask(_record, memory, said, answer, user, session)
+        task = BackgroundTask(_record, m, said, answer, user, session)
         return Response(data, status_code=200, media_type="application/json", background=task)
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "DELETE"])
     async def other(path: str, request: Request) -> Response:
+        principal(request)
         forwarded = client.build_request(
             request.method, f"{upstream}/{path}", headers=_forwarded(request), content=await request.body(),
             params=request.query_params,
@@ -91,8 +116,22 @@ def _unreachable(upstream: str, exc: httpx.HTTPError) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "upstream_error"}}, status_code=502)
 
 
+def _refused(status: int, kind: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A refused key, in OpenAI's error shape (so OpenAI clients raise their own 401/403 error)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        code = exc.code if isinstance(exc, EngramError) else "refused"
+        return JSONResponse({"error": {"message": str(exc), "type": kind, "code": code}}, status)
+
+    return handler
+
+
 def _forwarded(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k.lower() not in _HOP and not k.lower().startswith("x-engram")}
+    """The caller's headers for the upstream: no hop-by-hop ones, no X-Engram-*, no engramdb key."""
+    return {
+        k: v for k, v in request.headers.items()
+        if k.lower() not in _HOP and not k.lower().startswith("x-engram") and not carries_secret(k, v)
+    }  # fmt: skip
 
 
 async def _passthrough(reply: httpx.Response) -> Response:
