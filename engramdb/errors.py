@@ -15,6 +15,8 @@ raises the same class for the same fault.
 
 from __future__ import annotations
 
+from .usage import Usage
+
 
 class EngramError(Exception):
     """Root of every error engramdb raises on purpose."""
@@ -55,14 +57,19 @@ class ProviderError(EngramError):
     Attributes:
         status: HTTP status from the provider, when there was one.
         body: the provider's response body (truncated to 2 kB), for diagnosis.
+        usage: what the failed work had already spent (an LLM that answered, but not usefully),
+            so a job's cost is counted even when it fails.
     """
 
     code = "provider_error"
 
-    def __init__(self, message: str, *, status: int | None = None, body: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: str | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body[:2000] if body else body
+        self.usage = usage
 
 
 __all__ = [

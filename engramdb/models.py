@@ -17,6 +17,16 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
 
+from .errors import ValidationError
+from .usage import Usage as Usage
+
+MAX_METADATA_DEPTH = 32
+"""How deep metadata may nest ({"a": 1} is one level; each object or list inside adds one).
+
+Deeper values cannot be encoded or filtered without exhausting the recursion limits of
+Python's json module and SQLite's JSON functions, so they are refused before anything is written.
+"""
+
 MemoryKind = Literal["fact", "preference", "episode", "task", "procedure"]
 MEMORY_KINDS: tuple[str, ...] = ("fact", "preference", "episode", "task", "procedure")
 Role = Literal["user", "assistant", "system", "tool"]
@@ -59,6 +69,22 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_metadata_depth(metadata: Any) -> None:
+    """Refuse metadata nested deeper than ``MAX_METADATA_DEPTH``, walked without recursion.
+
+    Raises:
+        ValidationError: the value nests too deep.
+    """
+    pending: list[tuple[Any, int]] = [(metadata, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list, tuple)):
+            if depth > MAX_METADATA_DEPTH:
+                raise ValidationError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -157,7 +183,9 @@ class MemoryItem(BaseModel):
     user_id: str | None = None
     agent_id: str | None = None
     session_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"a JSON object nested at most {MAX_METADATA_DEPTH} levels deep"
+    )
     provenance: Provenance = Field(default_factory=Provenance)
     created_at: datetime
     updated_at: datetime
@@ -225,21 +253,6 @@ class AddedItem(BaseModel):
     previous_id: str | None = None
     sources: list[str] = Field(default_factory=list)
     reason: str | None = None
-
-
-class Usage(BaseModel):
-    """LLM calls and tokens spent."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            calls=self.calls + other.calls,
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-        )
 
 
 JobState = Literal["pending", "done", "failed"]

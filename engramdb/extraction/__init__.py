@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import MemoryConfig
 from .models import Candidate, Decision
-from .pipeline import Deriver, Extractor
+from .pipeline import Deriver, Extractor, Merger, Reconciler
 from .rules import RuleExtractor
 
 
@@ -18,4 +18,4 @@ def make_extractor(config: MemoryConfig) -> Extractor:
     return LLMExtractor(OpenAIChat(config.llm), config.llm)
 
 
-__all__ = ["Candidate", "Decision", "Deriver", "Extractor", "RuleExtractor", "make_extractor"]
+__all__ = ["Candidate", "Decision", "Deriver", "Extractor", "Merger", "Reconciler", "RuleExtractor", "make_extractor"]

@@ -14,14 +14,20 @@ from ..llm import LLM
 from ..llm.prompts import prompt
 from ..models import MemoryItem, Message, Usage
 from .models import Candidate, Decision, ExtractionOutput, MergeOutput, ReconcileOutput
+from .pipeline import Merger, Reconciler
 
 
 class LLMExtractor:
+    """Extracts, reconciles and merges by asking the LLM (every call is a request to it)."""
+
     name = "llm"
+    blocking = True
 
     def __init__(self, llm: LLM, config: LLMConfig) -> None:
         self.llm = llm
         self.config = config
+        self.reconciler: Reconciler = self
+        self.merger: Merger = self
 
     def extract(
         self, messages: list[Message], *, reference: datetime, procedure: bool = False
@@ -69,6 +75,5 @@ class LLMExtractor:
         try:
             return shape.model_validate(reply.data), reply.usage
         except pydantic.ValidationError as exc:
-            error = ProviderError(f"the LLM's {name} did not match the schema: {exc.errors()[0]['msg']}")
-            error.usage = reply.usage  # type: ignore[attr-defined]
-            raise error from exc
+            message = f"the LLM's {name} did not match the schema: {exc.errors()[0]['msg']}"
+            raise ProviderError(message, usage=reply.usage) from exc

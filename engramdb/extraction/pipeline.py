@@ -24,10 +24,37 @@ from .reconcile import validate
 NEIGHBOURS = 5
 
 
+class Reconciler(Protocol):
+    """Decides how candidates relate to the stored memories near them (ADD, UPDATE, NOOP, ...)."""
+
+    def reconcile(
+        self, candidates: list[Candidate], neighbours: list[list[tuple[MemoryItem, float]]]
+    ) -> tuple[dict[int, Decision], Usage]: ...
+
+
+class Merger(Protocol):
+    """Writes one statement for a group of near-duplicates (consolidation, session summaries)."""
+
+    def merge(self, texts: list[str]) -> tuple[str, Usage]: ...
+
+
 class Extractor(Protocol):
-    """Reads candidates out of messages. An extractor that can also ``reconcile`` is asked to."""
+    """Reads candidates out of messages, and declares what else it can do.
+
+    ``reconciler`` and ``merger`` are ``None`` when the extractor cannot (the rules: then
+    ``extraction.reconcile`` decides, and consolidation keeps the most complete member).
+    ``blocking`` says a call waits on an outside service, so ``add(wait=False)`` runs it
+    on a worker thread; a local extractor is quicker to run than to hand off.
+    """
 
     name: str
+    blocking: bool
+
+    @property
+    def reconciler(self) -> Reconciler | None: ...
+
+    @property
+    def merger(self) -> Merger | None: ...
 
     def extract(
         self, messages: list[Message], *, reference: datetime, procedure: bool = False
@@ -69,9 +96,9 @@ class Deriver:
             vectors = self.embedder.embed([c.text for c in candidates], kind="document")
             hoods = [self._neighbours(tenant_id, scope, c, v) for c, v in zip(candidates, vectors, strict=True)]
             decisions: dict[int, Decision] = {}
-            reconcile = getattr(self.extractor, "reconcile", None)
-            if reconcile is not None and any(hoods):
-                decisions, spent = reconcile(candidates, hoods)
+            reconciler = self.extractor.reconciler
+            if reconciler is not None and any(hoods):
+                decisions, spent = reconciler.reconcile(candidates, hoods)
                 usage = usage + spent
             operations = self._operations(candidates, vectors, hoods, decisions, episodes, scope, payload)
             for op in operations:

@@ -223,6 +223,9 @@ class RuleExtractor:
     """``extract`` reads user messages only: an assistant's words are not facts about the user."""
 
     name = "rules"
+    blocking = False
+    reconciler = None  # extraction.reconcile's rules decide
+    merger = None  # consolidation keeps a group's most complete member
 
     def extract(
         self, messages: list[Message], *, reference: datetime, procedure: bool = False

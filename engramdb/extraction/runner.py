@@ -16,7 +16,7 @@ import queue
 import threading
 from typing import Any
 
-from ..errors import EngramError
+from ..errors import EngramError, ProviderError
 from ..models import ExtractionStatus, Scope, Usage
 from ..stores.base import Store
 from .pipeline import Deriver
@@ -49,7 +49,7 @@ class ExtractionRunner:
                 log.exception("extraction job %s failed unexpectedly", job_id)
                 error = f"{type(exc).__name__}: {exc}"
             job = self.store.fail_job(tenant_id, job_id, error, max_attempts=self.max_attempts)
-            spent = getattr(exc, "usage", None) or Usage()
+            spent = (exc.usage if isinstance(exc, ProviderError) else None) or Usage()
             state = "failed" if job.state == "failed" else "pending"
             return ExtractionStatus(extractor=self.extractor_name, state=state, job_id=job_id, error=error,
                                     usage=spent), []  # fmt: skip
