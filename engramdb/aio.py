@@ -4,10 +4,11 @@ Every method delegates to the synchronous implementation on a worker thread, so 
 no second copy of any logic to drift. The SQLite store serialises access internally. On a
 store with native async access (PostgreSQL), the per-turn path of a chat — ``search``,
 ``get``, ``add``, ``update``, ``delete``, ``delete_all`` — awaits the store's async
-connections instead: ``Memory``'s own validation and planning steps run inline, embedding
-(CPU) on a worker thread, and the store's transactions are the same bodies the sync API
-runs (``stores.postgres.tx``). Deriving facts after an add (rules, or an LLM's reply) runs
-on a worker thread, as before; the messages are written, durable and searchable first.
+connections instead: the validation and planning steps ``Memory`` runs (``planner``,
+``retrieval.recall``) run inline, embedding (CPU) on a worker thread, and the store's
+transactions are the same bodies the sync API runs (``stores.postgres.tx``). Deriving facts
+after an add (rules, or an LLM's reply) runs on a worker thread, as before; the messages are
+written, durable and searchable first.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .errors import ConfigurationError
 from .ingest import MessagesInput, make_scope
 from .memory import Memory
 from .models import AddResult, DeleteResult, MemoryItem, SearchResult
+from .planner import context_query, embed_records, finish_add, plan_add, plan_change
 from .stores import Store
 from .stores.base import AsyncWrites
 
@@ -169,16 +171,17 @@ async def native_add(m: Memory, messages: MessagesInput, *, wait: bool | None = 
     import asyncio
 
     store = _writes(m)
-    plan = m._plan_add(messages, **{**_ADD_DEFAULTS, **kwargs})
+    plan = plan_add(m.config, messages, **{**_ADD_DEFAULTS, **kwargs})
     if not plan.items:
         return AddResult(results=[])
-    context = m._context_query(plan)
+    context = context_query(m.config, m.tenant_id, plan)
     before = [t.memory for t in await store.arecent(context, limit=m.config.context_turns)] if context else []
-    records, job = await asyncio.to_thread(m._records, plan, before)
+    records, job = await asyncio.to_thread(embed_records, m.config, m.embedder, plan, before)
     outcomes = await store.aadd(m.tenant_id, records, job=job)
+    finish = (m._runner, m.config, m.tenant_id, plan, outcomes, job, wait)
     if job is None:
-        return m._added(plan, outcomes, job, wait)
-    return await asyncio.to_thread(m._added, plan, outcomes, job, wait)
+        return finish_add(*finish)
+    return await asyncio.to_thread(finish_add, *finish)
 
 
 async def native_update(
@@ -187,7 +190,7 @@ async def native_update(
     import asyncio
 
     store = _writes(m)
-    memory_id, change = await asyncio.to_thread(m._change, memory_id, text, metadata)
+    memory_id, change = await asyncio.to_thread(plan_change, m.config, m.embedder, memory_id, text, metadata)
     return await store.aupdate(m.tenant_id, memory_id, change)
 
 

@@ -18,11 +18,16 @@ import functools
 import warnings
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from .models import MemoryItem
+from .config import MemoryConfig
+from .errors import ValidationError
+from .filters import parse_filter
+from .ingest import MAX_PAGE, check_int, check_text, local_datetime, make_scope
+from .models import MemoryItem, SearchResult
+from .stores.base import Query, Store
 
 Section = Literal["profile", "relevant", "recent"]
 HEADERS: dict[Section, str] = {
@@ -161,3 +166,78 @@ def assemble(
     chosen = ordered
     return Context(text=text, tokens=count(text), max_tokens=max_tokens, encoding=encoding_name, items=chosen,
                    dropped=dropped)  # fmt: skip
+
+
+# --- gathering the candidates: what build_context fills the budget from ---------------------
+
+
+class Search(Protocol):
+    """``Memory.search`` as the context builder calls it (a view's own, with its settings)."""
+
+    def __call__(
+        self, query: str, *, user_id: str | None, agent_id: str | None, limit: int, reference_date: datetime | None
+    ) -> SearchResult: ...
+
+
+Candidates = dict[Section, list[tuple[MemoryItem, float | None]]]
+
+
+def build_context(
+    store: Store,
+    tenant_id: str,
+    search: Search,
+    config: MemoryConfig,
+    query: str,
+    *,
+    user_id: str | None,
+    agent_id: str | None,
+    session_id: str | None,
+    max_tokens: int,
+    recent_turns: int,
+    relevant: int,
+    profile: int,
+    reference_date: datetime | str | None,
+    encoding: str,
+) -> Context:
+    """``Memory.context``: every argument checked before anything is read, then ``assemble``."""
+    check_text(query, config, "query")
+    for name, value, low in (("max_tokens", max_tokens, 1), ("recent_turns", recent_turns, 0),
+                             ("relevant", relevant, 0), ("profile", profile, 0)):  # fmt: skip
+        check_int(value, name, low, 100_000)
+    try:
+        token_counter(encoding)
+    except Exception as exc:
+        raise ValidationError(f"unknown encoding {encoding!r}: use cl100k_base or o200k_base") from exc
+    # the reference date's offset is the zone the dates are shown in
+    reference = local_datetime(reference_date, "reference_date") if reference_date else None
+    owner = make_scope(user_id, agent_id, None, required=session_id is None)
+    parts: Candidates = {"relevant": [], "recent": [], "profile": []}
+    if recent_turns and session_id is not None:
+        session = make_scope(user_id, agent_id, session_id, required=True)
+        turns = Query(tenant_id, session, parse_filter({"kind": "episode"}))
+        parts["recent"] = [(m, None) for m in reversed(store.recent(turns, limit=recent_turns))]
+    if relevant:
+        hits = search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),
+                      reference_date=reference).results  # fmt: skip
+        shown = {m.id for m, _ in parts["recent"]}  # a recent turn is shown among the recent turns
+        parts["relevant"] = [(h, h.score) for h in hits if h.id not in shown]
+    if profile and not owner.is_empty():
+        standing = Query(tenant_id, owner, parse_filter({"kind": {"in": ["fact", "preference"]}}))
+        items = store.list_page(standing, cursor=None, limit=MAX_PAGE).results
+        items.sort(key=lambda m: (-m.importance, -m.created_at.timestamp()))
+        parts["profile"] = [(m, None) for m in items[:profile]]
+    distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
+    parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
+    zone = reference.tzinfo if reference else None
+    return assemble(parts, max_tokens=max_tokens, encoding_name=encoding, zone=zone)
+
+
+def trim_turns(turns: list[MemoryItem], max_tokens: int, encoding_name: str) -> list[MemoryItem]:
+    """The latest of ``turns`` (oldest first) that fit in ``max_tokens``: working memory keeps the end."""
+    count, kept, used = token_counter(encoding_name), [], 0
+    for turn in reversed(turns):
+        used += count(turn.memory)
+        if used > max_tokens:
+            break
+        kept.append(turn)
+    return kept[::-1]

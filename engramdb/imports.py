@@ -16,33 +16,34 @@ memory of the record's own scope answers NOOP with its id, as a re-import should
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydantic
 
+from .config import MemoryConfig
+from .embedders import Embedder
 from .errors import ValidationError
 from .ingest import check_text, index_text, make_scope, same_owner
 from .models import MemoryItem, content_hash, new_id
-from .stores.base import NewRecord
-
-if TYPE_CHECKING:
-    from .memory import Memory
+from .stores.base import NewRecord, Store
 
 BATCH_FACTOR = 10  # an import batch may hold this many times max_batch records
 LOOKUP_CHUNK = 500  # ids per store lookup, well under every backend's parameter limit
 
 
-def import_records(memory: Memory, items: Iterable[MemoryItem | dict[str, Any]]) -> list[NewRecord]:
-    """The records an import writes, embedded; nothing is written here.
+def import_records(
+    config: MemoryConfig, store: Store, embedder: Embedder, tenant_id: str, items: Iterable[MemoryItem | dict[str, Any]]
+) -> list[NewRecord]:
+    """The records an import writes, embedded; nothing is written here (``store`` is only read).
 
     Raises:
         ValidationError: too many records, a malformed one, or a source outside a record's scope.
     """
     raw = list(items)
-    if len(raw) > memory.config.max_batch * BATCH_FACTOR:
+    if len(raw) > config.max_batch * BATCH_FACTOR:
         raise ValidationError(f"import batch too large; send at most {BATCH_FACTOR}x max_batch records at a time")
-    parsed = [_parse(memory, position, item) for position, item in enumerate(raw)]
-    held = _held(memory, [i.id for i in parsed] + [s for i in parsed for s in i.sources])
+    parsed = [_parse(config, position, item) for position, item in enumerate(raw)]
+    held = _held(store, tenant_id, [i.id for i in parsed] + [s for i in parsed for s in i.sources])
     parsed = [i.model_copy(update={"id": new_id()}) if i.id in held and not same_owner(i, held[i.id]) else i
               for i in parsed]  # fmt: skip
     batch = {i.id: i for i in parsed}
@@ -54,26 +55,26 @@ def import_records(memory: Memory, items: Iterable[MemoryItem | dict[str, Any]])
                     f"record {position}: source {source_id!r} is not a memory in the record's own scope"
                 )
     records = [NewRecord(i, index_text(i.memory), None) for i in parsed]  # type: ignore[arg-type]
-    vectors: Any = memory.embedder.embed([r.index_text for r in records], kind="document") if records else []
+    vectors: Any = embedder.embed([r.index_text for r in records], kind="document") if records else []
     for record, vector in zip(records, vectors, strict=True):
         record.embedding = vector
     return records
 
 
-def _parse(memory: Memory, position: int, raw: MemoryItem | dict[str, Any]) -> MemoryItem:
+def _parse(config: MemoryConfig, position: int, raw: MemoryItem | dict[str, Any]) -> MemoryItem:
     try:
         item = raw if isinstance(raw, MemoryItem) else MemoryItem.model_validate(raw)
     except pydantic.ValidationError as exc:
         raise ValidationError(f"record {position}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
     make_scope(item.user_id, item.agent_id, item.session_id, required=True)
-    check_text(item.memory, memory.config, f"record {position} memory")
+    check_text(item.memory, config, f"record {position} memory")
     return item.model_copy(update={"hash": content_hash(item.memory)})
 
 
-def _held(memory: Memory, ids: list[str]) -> dict[str, MemoryItem]:
+def _held(store: Store, tenant_id: str, ids: list[str]) -> dict[str, MemoryItem]:
     """The memories of this tenant that hold any of these ids, whatever their state."""
     unique = list(dict.fromkeys(ids))
     found: dict[str, MemoryItem] = {}
     for start in range(0, len(unique), LOOKUP_CHUNK):
-        found.update((m.id, m) for m in memory.store.get_many(memory.tenant_id, unique[start : start + LOOKUP_CHUNK]))
+        found.update((m.id, m) for m in store.get_many(tenant_id, unique[start : start + LOOKUP_CHUNK]))
     return found

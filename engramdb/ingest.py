@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pydantic
@@ -28,6 +28,7 @@ from .models import (
 )
 
 MessagesInput = str | Mapping[str, Any] | Message | Sequence[Mapping[str, Any] | Message | str]
+MAX_PAGE = 1000  # the most memories one call returns: a page, a search, a context section
 
 
 def make_scope(user_id: str | None, agent_id: str | None, session_id: str | None, *, required: bool) -> Scope:
@@ -138,6 +139,39 @@ def check_importance(importance: Any) -> float:
     if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
         raise ValidationError("importance must be a number between 0 and 1")
     return float(importance)
+
+
+def check_int(value: Any, name: str, low: int, high: int) -> int:
+    """An integer in [low, high]; ``True`` is refused, though Python counts it as 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer between {low} and {high}")
+    return value
+
+
+def check_limit(limit: Any) -> int:
+    """How many memories a read returns: the one bound every read shares (``MAX_PAGE``)."""
+    return check_int(limit, "limit", 1, MAX_PAGE)
+
+
+def check_id(memory_id: Any) -> str:
+    """A memory or job id as a caller gives it; the store answers NotFoundError for an unknown one."""
+    if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
+        raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
+    return memory_id
+
+
+def required_datetime(value: datetime | str, name: str) -> datetime:
+    """``check_datetime`` for a value the caller has already found to be given."""
+    when = check_datetime(value, name)
+    assert when is not None
+    return when
+
+
+def local_datetime(value: datetime | str, name: str) -> datetime:
+    """A datetime with the offset it was given in (its days are that place's); naive is UTC."""
+    when = parse_datetime(value, name)
+    assert when is not None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def check_datetime(value: Any, name: str) -> datetime | None:

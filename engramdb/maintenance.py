@@ -12,11 +12,14 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from .embedders import Embedder
+from .errors import ValidationError
 from .extraction.reconcile import word_overlap
 from .models import MemoryItem, Usage, content_hash, new_id, utcnow
 from .stores.base import Change, NewRecord, Store
@@ -105,6 +108,28 @@ def prune_reasons(items: list[MemoryItem], policy: PrunePolicy, now: datetime) -
         for item in kept[policy.max_memories :]:
             reasons[item.id] = f"over capacity ({policy.max_memories})"
     return reasons
+
+
+def prune_policy(policy: PrunePolicy | dict[str, Any] | None) -> PrunePolicy:
+    """A policy as the caller gives it (a dict from JSON, or none for the default), validated."""
+    try:
+        return policy if isinstance(policy, PrunePolicy) else PrunePolicy.model_validate(policy or {})
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"invalid prune policy: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+
+
+def prune(store: Store, tenant_id: str, items: Iterable[MemoryItem], policy: PrunePolicy, *, hard: bool) -> PruneResult:
+    """Forget what ``policy`` says should go among ``items`` (a scope's memories of ``policy.kinds``).
+
+    Only active memories are judged: one already superseded or forgotten has left recall.
+    One store call per reason, so each memory's history records why it went.
+    """
+    active = [i for i in items if i.state.value == "active"]
+    reasons = prune_reasons(active, policy, utcnow())
+    for reason in sorted(set(reasons.values())):
+        ids = [i for i, r in reasons.items() if r == reason]
+        store.forget(tenant_id, ids, reason=reason, hard=hard)
+    return PruneResult(forgotten=reasons, hard=hard)
 
 
 def near_duplicate_groups(items: list[MemoryItem], vectors: np.ndarray) -> list[list[int]]:

@@ -37,6 +37,11 @@ class ExtractionRunner:
     def extractor_name(self) -> str:
         return str(self.deriver.extractor.name)
 
+    @property
+    def blocking(self) -> bool:
+        """Whether a job waits on an outside service: then ``add(wait=False)`` hands it to the worker."""
+        return self.deriver.extractor.blocking
+
     def run(
         self, tenant_id: str, job_id: str, scope: Scope, payload: dict[str, Any]
     ) -> tuple[ExtractionStatus, list[Any]]:

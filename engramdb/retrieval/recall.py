@@ -1,0 +1,133 @@
+"""Time-aware recall: a search validated and planned once, then run on a sync or an async store.
+
+A query that names a time ("last Friday", "in May 2023") runs twice: once as asked, and once
+confined to that time and the stretch around it (``told_around``); ``favour_in_range`` merges
+the two so that what happened then ranks first. The plan decides which searches run and how
+their hits merge, so ``recall`` and ``arecall`` differ only in awaiting the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import pydantic
+
+from ..config import MemoryConfig, SearchOptions
+from ..embedders import Embedder
+from ..errors import ValidationError
+from ..filters import parse_filter
+from ..ingest import check_datetime, check_limit, check_text, local_datetime, make_scope, required_datetime
+from ..models import SearchHit, utcnow
+from ..stores.base import AsyncReads, Query, Store
+from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
+from .temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    text: str
+    query: Query
+    timed: Query | None  # confined to the time the query names and the stretch around it (told_around)
+    spoken: TimeRange | None
+    options: SearchOptions
+    limit: int
+    threshold: float | None
+    explain: bool
+
+    def runs(self) -> list[tuple[Query, int]]:
+        """The searches to run and how many hits each keeps: the plain one first."""
+        runs = [(self.query, self.limit)]
+        if self.timed is not None:
+            runs.append((self.timed, max(self.limit, RESCORED)))
+        return runs
+
+    def merge(self, found: list[list[SearchHit]]) -> list[SearchHit]:
+        """The hits of ``runs()``, in order, as one ranking."""
+        if self.timed is None or self.spoken is None:
+            return found[0]
+        return favour_in_range(found[1], found[0], self.spoken, self.options.time_weight, self.limit)
+
+
+def plan_search(
+    config: MemoryConfig,
+    tenant_id: str,
+    text: str,
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    filters: dict[str, Any] | None = None,
+    limit: int = 10,
+    threshold: float | None = None,
+    explain: bool = False,
+    options: SearchOptions | dict[str, Any] | None = None,
+    include_invalid: bool = False,
+    as_of: datetime | str | None = None,
+    time_range: tuple[datetime | str | None, datetime | str | None] | None = None,
+    reference_date: datetime | str | None = None,
+) -> SearchPlan:
+    """Validate a search and decide what to run: the query, and the time-confined one if it names a time."""
+    check_text(text, config, "query")
+    check_limit(limit)
+    if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
+        raise ValidationError("threshold must be a number between 0 and 1")
+    search_options = _search_options(config.search, options)
+    scope = make_scope(user_id, agent_id, session_id, required=False)
+    parse_filter(filters)  # report a bad filter before anything else
+    if as_of is not None:
+        filters = _both(filters, as_of_filter(required_datetime(as_of, "as_of")))
+        include_invalid = True
+    if time_range is not None:
+        filters = _both(filters, range_filter(_range(time_range)))
+    q = Query(tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
+    spoken = timed = None
+    if time_range is None and search_options.time_weight > 0:
+        reference = local_datetime(reference_date, "reference_date") if reference_date else utcnow()
+        spoken = find_time_range(text, reference)
+    if spoken is not None:
+        # what was said just before or up to a period after the range may tell of it: favour_in_range decides
+        timed = replace(q, where=parse_filter(_both(filters, range_filter(told_around(spoken)))))
+    return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain)
+
+
+def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:
+    """Run a plan's searches on ``store``; best first, scores in [0, 1]."""
+    found = [hybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
+                           options=plan.options, explain=plan.explain, parallel=parallel)
+             for query, limit in plan.runs()]  # fmt: skip
+    return plan.merge(found)
+
+
+async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> list[SearchHit]:
+    """``recall`` on a store with native async reads, one search after the other as ``recall`` runs them."""
+    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
+                                  options=plan.options, explain=plan.explain)
+             for query, limit in plan.runs()]  # fmt: skip
+    return plan.merge(found)
+
+
+def _both(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, Any]:
+    return second if not first else {"AND": [first, second]}
+
+
+def _range(value: tuple[datetime | str | None, datetime | str | None]) -> TimeRange:
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or value == (None, None):
+        raise ValidationError("time_range must be (start, end), either of them may be None but not both")
+    start, end = (check_datetime(v, "time_range") if v is not None else None for v in value)
+    if start is not None and end is not None and start >= end:
+        raise ValidationError("time_range: start must be before end")
+    return TimeRange(start, end)
+
+
+def _search_options(base: SearchOptions, override: SearchOptions | dict[str, Any] | None) -> SearchOptions:
+    """Per-call options: a whole ``SearchOptions``, or changes to the configured ones."""
+    if override is None:
+        return base
+    if isinstance(override, SearchOptions):
+        return override
+    try:
+        return SearchOptions.model_validate({**base.model_dump(), **override})
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"bad search options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
