@@ -26,5 +26,7 @@ async def main(memory: Memory) -> None:
 
 with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'li.db'}") as memory:
     asyncio.run(main(memory))
-    for node in EngramRetriever(memory, user_id="alice", k=2).retrieve("food allergies"):
+    nodes = EngramRetriever(memory, user_id="alice", k=2).retrieve("food allergies")
+    for node in nodes:
         print(f"retrieved {node.score:.2f}: {node.node.get_content()}")
+    assert any("peanuts" in node.node.get_content() for node in nodes)

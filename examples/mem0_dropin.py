@@ -13,5 +13,7 @@ with tempfile.TemporaryDirectory() as tmp:
         print(f"{r['score']:.2f}  {r['memory']}")
     fact = next(r for r in m.get_all(filters={"user_id": "alice"})["results"] if "Paris" in r["memory"])
     m.update(fact["id"], data="The user lives in Lyon")
-    print([h["event"] for h in m.history(fact["id"])])
+    events = [h["event"] for h in m.history(fact["id"])]
+    print(events)
+    assert events == ["ADD", "UPDATE"], events
     m.close()

@@ -38,5 +38,7 @@ with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'prox
                                              messages=[{"role": "user", "content": said}])  # fmt: skip
         print(f"user: {said}\nassistant: {answer.choices[0].message.content}")
         time.sleep(0.2)  # the turn is recorded just after the answer is sent
-    print("\nwhat the model saw on the second turn:\n" + upstream.requests[-1]["body"]["messages"][0]["content"])
+    seen = upstream.requests[-1]["body"]["messages"][0]["content"]
+    print("\nwhat the model saw on the second turn:\n" + seen)
+    assert "allergic to peanuts" in seen, "the second turn should carry the first one's memory"
     server.should_exit = True

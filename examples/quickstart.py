@@ -16,7 +16,10 @@ with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'demo
         session_id="trip-1",
     )
     memory.add("My sister Maya lives in Porto", user_id="alice")
-    for question in ("what can alice eat?", "where does alice like to sit on planes?"):
+    expected = {"what can alice eat?": "peanuts", "where does alice like to sit on planes?": "window seat"}
+    for question, answer in expected.items():
         print(f"\n{question}")
-        for hit in memory.search(question, user_id="alice", limit=3).results:
+        hits = memory.search(question, user_id="alice", limit=3).results
+        for hit in hits:
             print(f"  {hit.score:.3f}  {hit.memory}")
+        assert any(answer in hit.memory for hit in hits), f"{question!r} did not recall {answer!r}"
