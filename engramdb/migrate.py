@@ -1,9 +1,11 @@
 """Copy a whole store to another backend (SQLite ⇄ PostgreSQL) and prove the copy is whole.
 
 Every table moves as it is: ids, tenants, vectors (no re-embedding), history, derived-memory
-sources, extraction jobs and API keys. The target must be empty. After the copy both stores
-are read again in key order and each table's row count and SHA-256 over a canonical row form
-must match, or the migration fails loudly.
+sources, extraction jobs and API keys. The target must be empty. The source is read from one
+snapshot, so a store that is being written to is copied as it was at one moment, every table
+agreeing with the others. After the copy the target is read again in key order and each
+table's row count and SHA-256 over a canonical row form must match the snapshot's, or the
+migration fails loudly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 
 from .errors import ConfigurationError, StoreError
 from .stores import Store, open_store
-from .stores.portable import TABLES, Checksum, Table
+from .stores.portable import TABLES, Checksum, Snapshots, Table, TableReader
 
 Progress = Callable[[str, int, int], None]  # table, rows done, rows in the table
 
@@ -63,12 +65,17 @@ def _copy(source: Store, target: Store, progress: Progress) -> MigrationReport:
     busy = [t.name for t in TABLES if target.count_rows(t.name)]
     if busy:
         raise ConfigurationError(f"the target store is not empty ({', '.join(busy)}); migrate into a new one")
-    binding = source.binding()
-    if binding is not None:
-        target.bind_embedder(*binding)
+    if not isinstance(source, Snapshots):
+        raise ConfigurationError(f"{source.location} cannot be read in one snapshot, so it cannot be copied whole")
+    with source.snapshot() as reader:
+        # read after the snapshot began: a binding is never changed once made, and any memory the
+        # snapshot holds was written after it, so the copy's vectors always come with their embedder
+        binding = source.binding()
+        if binding is not None:
+            target.bind_embedder(*binding)
+        copies = [_copy_table(reader, target, table, progress) for table in TABLES]
     reports = []
-    for table in TABLES:
-        copied = _copy_table(source, target, table, progress)
+    for table, copied in zip(TABLES, copies, strict=True):
         check = Checksum()
         for rows in target.iter_rows(table.name):
             check.update(table, rows)
@@ -82,7 +89,7 @@ def _copy(source: Store, target: Store, progress: Progress) -> MigrationReport:
     return report
 
 
-def _copy_table(source: Store, target: Store, table: Table, progress: Progress) -> Checksum:
+def _copy_table(source: TableReader, target: Store, table: Table, progress: Progress) -> Checksum:
     total, check = source.count_rows(table.name), Checksum()
     progress(table.name, 0, total)
     for rows in source.iter_rows(table.name):

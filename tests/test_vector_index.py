@@ -64,7 +64,7 @@ def _fill(memory: Memory, n: int) -> None:
 def test_a_new_process_loads_the_snapshot_and_catches_up(
     db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    monkeypatch.setattr("engramdb.stores.sqlite.mirror.SNAPSHOT_MIN_ROWS", 50)
     with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
         _fill(memory, 300)
         before = memory.search("topic 3 colour 1", user_id="u", limit=5)
@@ -87,7 +87,7 @@ def test_a_new_process_loads_the_snapshot_and_catches_up(
 def test_a_snapshot_from_another_file_is_ignored(
     tmp_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    monkeypatch.setattr("engramdb.stores.sqlite.mirror.SNAPSHOT_MIN_ROWS", 50)
     first, second = tmp_path / "a.db", tmp_path / "b.db"
     with Memory(f"sqlite:///{first}", embedder=default_embedder) as memory:
         _fill(memory, 100)
@@ -103,7 +103,7 @@ def test_a_snapshot_from_another_file_is_ignored(
 def test_a_damaged_snapshot_costs_only_a_rebuild(
     db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("engramdb.stores.sqlite.store.SNAPSHOT_MIN_ROWS", 50)
+    monkeypatch.setattr("engramdb.stores.sqlite.mirror.SNAPSHOT_MIN_ROWS", 50)
     with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
         _fill(memory, 100)
         memory.search("topic", user_id="u")
@@ -113,3 +113,21 @@ def test_a_damaged_snapshot_costs_only_a_rebuild(
         assert len(memory.search("topic 4", user_id="u", limit=10).results) == 10
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_saved_index_keeps_no_id_of_a_scope_it_no_longer_holds(tmp_path: Path) -> None:
+    rows, matrix = _rows(30, 16)
+    index = VectorIndex(16)
+    index.upsert(rows)
+    index.remove(r.rowid for r in rows if r.user_id == "u1")  # every row of user u1
+    index.seq = 7
+    index.save(tmp_path / "snap", identity={"store_uid": "x"})
+    _, arrays = read_arrays(tmp_path / "snap")
+    assert "u1" not in arrays["codes"].tolist() and "u2" in arrays["codes"].tolist()
+    loaded = VectorIndex.load(tmp_path / "snap", identity={"store_uid": "x"}, max_seq=7)
+    assert loaded is not None
+    for user in ("u0", "u2"):
+        mask = loaded.mask("t", user, None, None, include_inactive=False, now=0)
+        ids = sorted(i for i, _ in loaded.search(matrix[0], mask, 30))
+        assert ids == sorted(r.id for r in rows if r.user_id == user)
+    assert loaded.search(matrix[0], loaded.mask("t", "u1", None, None, include_inactive=False, now=0), 30) == []

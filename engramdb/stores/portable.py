@@ -4,16 +4,20 @@
 plain dicts of Python values (datetimes, JSON objects, float32 vectors); each store converts
 them from and to its own column types. The canonical form gives both sides the same checksum
 for the same data, whatever the backend.
+
+A live store is copied from one snapshot (``Snapshots``): every table as of the same moment,
+so history never names a memory the copy lacks, however busy the writers are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -73,6 +77,40 @@ def page_sql(spec: Table, mark: str, *, after: bool) -> str:
     key = ", ".join(spec.key)
     where = f"WHERE ({key}) > ({', '.join(mark for _ in spec.key)})" if after else ""
     return f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where} ORDER BY {key} LIMIT {mark}"
+
+
+Fetch = Callable[[str, Sequence[Any]], list[Any]]  # SQL and parameters → rows indexed by column name
+Convert = Callable[[Table, Any], dict[str, Any]]  # a driver's row → a portable dict
+
+
+class TableReader:
+    """Row counts and key-ordered pages of the portable tables, over one ``fetch`` function: the
+    store's own reads, or one connection held in a single snapshot for a whole copy."""
+
+    def __init__(self, fetch: Fetch, mark: str, convert: Convert) -> None:
+        self._fetch, self._mark, self._convert = fetch, mark, convert
+
+    def count_rows(self, table: str) -> int:
+        return int(self._fetch(f"SELECT count(*) AS n FROM {BY_NAME[table].name}", [])[0]["n"])
+
+    def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        spec = BY_NAME[table]
+        last: tuple[Any, ...] | None = None
+        while True:
+            rows = self._fetch(page_sql(spec, self._mark, after=last is not None), [*(last or ()), batch])
+            if not rows:
+                return
+            last = tuple(rows[-1][k] for k in spec.key)
+            yield [self._convert(spec, row) for row in rows]
+
+
+@runtime_checkable
+class Snapshots(Protocol):
+    """A store that can be read whole as of one moment while others write to it."""
+
+    def snapshot(self) -> AbstractContextManager[TableReader]:
+        """Every table as it was when the context opened (SQLite: a WAL read transaction;
+        PostgreSQL: a REPEATABLE READ transaction), until it closes."""
 
 
 def canonical(value: Any) -> Any:

@@ -10,13 +10,27 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..errors import NotFoundError
+from ..errors import ConfigurationError, NotFoundError
 from ..filters import Node
 from ..models import ApiKey, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, utcnow
 from .base import PendingJob, Query
 from .cursor import decode_cursor, encode_cursor
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
+DISK_FULL = "database or disk is full"  # both stores' message for it: the transaction was rolled back
+
+
+def refuse_newer(done: set[int], known: int) -> None:
+    """Refuse a schema newer than this code: what it means is unknown, and writing could corrupt it.
+
+    ``done`` holds the versions in ``schema_migrations``; ``known`` is the newest this code has.
+    """
+    newest = max(done, default=0)
+    if newest > known:
+        raise ConfigurationError(
+            f"this store was created by a newer engramdb (schema version {newest}; this version knows up to "
+            f"{known}): upgrade engramdb to open it"
+        )
 
 
 def scope_sql(tenant_id: str, scope: Scope, p: str) -> tuple[str, list[Any]]:

@@ -30,7 +30,7 @@ import numpy as np
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3  # 3: the header carries the token the database records (see sqlite.mirror)
 CHUNK_ROWS = 8192
 
 try:  # a SIMD int8 dot-product kernel; numpy float32 is the exact fallback
@@ -246,6 +246,7 @@ class VectorIndex:
         """Write the index to ``path`` atomically (a cache: losing it only costs a rebuild)."""
         if self._size != len(self._slot):
             self._compact()
+        self._drop_unused_codes()
         n = self._size
         arrays = {name.lstrip("_"): getattr(self, name)[:n] for name in _ARRAYS}
         arrays["ids"] = np.array(self._ids, dtype=str) if n else np.zeros(0, dtype="U1")
@@ -256,13 +257,15 @@ class VectorIndex:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path, *, identity: dict[str, Any], max_seq: int) -> VectorIndex | None:
-        """The snapshot at ``path`` if it belongs to this file and is not from its future."""
+    def load(cls, path: Path, *, identity: dict[str, Any], max_seq: int, min_seq: int = 0) -> VectorIndex | None:
+        """The snapshot at ``path`` if it belongs to this file (every ``identity`` value matches)
+        and was taken between ``min_seq`` and ``max_seq``: not from the file's future, and
+        not so old that the changes since have been pruned."""
         try:
             header, arrays = read_arrays(path)
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if header.get("format") != SNAPSHOT_FORMAT or not 0 <= header.get("seq", -1) <= max_seq:
+        if header.get("format") != SNAPSHOT_FORMAT or not max(min_seq, 0) <= header.get("seq", -1) <= max_seq:
             return None
         if any(header.get(key) != value for key, value in identity.items()):
             return None
@@ -270,6 +273,22 @@ class VectorIndex:
         index._restore(arrays)
         index.seq = int(header["seq"])
         return index
+
+    def _drop_unused_codes(self) -> None:
+        """Forget the scope ids no row uses any more: a deleted user's id must not stay in a snapshot."""
+        n = self._size
+        columns = (self._tenant, self._user, self._agent, self._session)
+        used = np.unique(np.concatenate([column[:n] for column in columns]))
+        used = used[used >= 0]
+        if len(used) == len(self._codes):
+            return
+        new_code = np.full(len(self._codes), NO_VALUE, dtype=np.int32)
+        new_code[used] = np.arange(len(used), dtype=np.int32)
+        for column in columns:
+            part = column[:n]
+            column[:n] = np.where(part >= 0, new_code[np.maximum(part, 0)], part)
+        kept = sorted((int(new_code[code]), value) for value, code in self._codes.items() if new_code[code] >= 0)
+        self._codes = {value: code for code, value in kept}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Adopt the mapped arrays as they are; the first growth copies them into memory."""

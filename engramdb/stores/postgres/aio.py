@@ -15,10 +15,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ...errors import StoreError
 from ..base import StoreHit
 from .queries import Plan
-from .tx import Connection
+from .tx import Connection, store_error
 
 R = TypeVar("R")
 
@@ -58,7 +57,7 @@ class AsyncConnections:
                         await conn.execute(setting)
                     return await (await conn.execute(plan.sql, plan.params)).fetchall()  # type: ignore[no-any-return]
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {exc}") from exc
+            raise store_error(exc) from exc
 
     async def transaction(self, body: Callable[[Connection], Coroutine[Any, Any, R]]) -> R:
         """Await a write body (``writes``) in one transaction; database errors become StoreError."""
@@ -66,7 +65,15 @@ class AsyncConnections:
             async with (await self._pool()).connection() as conn, conn.transaction():
                 return await body(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {exc}") from exc
+            raise store_error(exc) from exc
+
+    async def outside_transaction(self, sql: str) -> None:
+        """Run a statement that must not be in a transaction block (VACUUM)."""
+        try:
+            async with (await self._pool()).connection() as conn:
+                await conn.execute(sql)
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
 
     async def hits(self, plan: Plan) -> list[StoreHit]:
         return [StoreHit(r["id"], float(r["s"])) for r in await self.rows(plan)]

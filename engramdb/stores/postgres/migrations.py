@@ -14,6 +14,7 @@ from collections.abc import Callable
 import psycopg
 
 from ...models import utcnow
+from ..sqlreads import refuse_newer
 
 MIGRATION_LOCK = 0x656E6772  # pg_advisory_xact_lock key: "engr"
 
@@ -110,6 +111,9 @@ def migrate(conn: psycopg.Connection, *, text_search: str) -> int:
 
     ``text_search`` (a PostgreSQL text search configuration) is recorded once, when the
     schema is created; a later value only applies to a new database.
+
+    Raises:
+        ConfigurationError: the database was written by a newer engramdb (nothing is written to it).
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -117,6 +121,7 @@ def migrate(conn: psycopg.Connection, *, text_search: str) -> int:
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
         )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        refuse_newer(done, max(v for v, _, _ in MIGRATIONS))
         for version, name, apply in MIGRATIONS:
             if version in done:
                 continue

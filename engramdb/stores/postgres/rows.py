@@ -6,10 +6,11 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 from psycopg.types.json import Jsonb
 
 from ...models import ApiKey, HistoryEntry, Job, MemoryItem, MemoryState, Provenance, trusted
-from ..portable import ITEM_TIMES
+from ..portable import ITEM_TIMES, Table
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -51,6 +52,15 @@ def item_params(item: MemoryItem) -> dict[str, Any]:
         "subject": item.subject, "slot": item.slot,
         "sources": jsonb(item.sources), "merged_from": jsonb(item.merged_from),
     }  # fmt: skip
+
+
+def portable_row(spec: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """A row of a portable table as ``engramdb migrate`` carries it: UTC datetimes, float32 vectors."""
+    for column in spec.datetimes:
+        row[column] = utc(row[column])
+    if "embedding" in row:
+        row["embedding"] = np.asarray(row["embedding"].to_numpy(), dtype=np.float32)
+    return row
 
 
 def history_from_row(row: dict[str, Any]) -> HistoryEntry:

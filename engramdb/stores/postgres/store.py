@@ -7,14 +7,20 @@ uses PostgreSQL's parser and ``ts_rank`` instead of FTS5's BM25 (hybrid search f
 not raw scores, so results agree), and concurrency comes from MVCC, so any number of server
 processes can share one database. Every public operation is one transaction on a pooled
 connection; committed means durable (PostgreSQL's own WAL and fsync).
+
+A hard delete is followed by a plain VACUUM of the tables it touched (``ERASE_VACUUM``): the
+dead row versions, which still hold the text, are removed from the table pages and their
+entries from the indexes at once rather than whenever autovacuum comes by. What VACUUM does
+not do is in docs/architecture.md (the freed bytes are not overwritten).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,7 +42,7 @@ from ...models import (
     utcnow,
 )
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
-from ..portable import BY_NAME, MEMORY_COLUMNS, page_sql
+from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
 from ..sqlreads import SQLReads
 from . import queries, tx, writes
 from .aio import AsyncConnections
@@ -48,12 +54,14 @@ from .rows import (
     job_from_row,
     jsonb,
     key_from_row,
-    utc,
+    portable_row,
 )
+from .tx import store_error
 
 TOUCH_FLUSH_S = 5.0
 R = TypeVar("R")
 OWN_PARAMS = ("text_search", "pool_size")  # URL query parameters engramdb reads itself
+ERASE_VACUUM = "VACUUM memories, history, jobs, memory_sources"  # the tables a hard delete removes rows from
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -130,7 +138,7 @@ class PostgresStore(SQLReads):
             with self._pool.connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {exc}") from exc
+            raise store_error(exc) from exc
 
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         self._check_open()
@@ -139,7 +147,15 @@ class PostgresStore(SQLReads):
                 rows: list[dict[str, Any]] = conn.execute(sql, params).fetchall()
                 return rows
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {exc}") from exc
+            raise store_error(exc) from exc
+
+    def _erase_vacuum(self) -> None:
+        """After a hard delete: VACUUM runs outside a transaction (pooled connections autocommit)."""
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(ERASE_VACUUM)
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -209,19 +225,31 @@ class PostgresStore(SQLReads):
         await self._async.transaction(lambda c: writes.delete(c, tenant_id, memory_id))
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
-        return self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        count = self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        if hard:
+            self._erase_vacuum()
+        return count
 
     async def adelete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
-        return await self._async.transaction(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        count = await self._async.transaction(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        if hard:
+            await self._async.outside_transaction(ERASE_VACUUM)
+        return count
 
     def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
-        return self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard)) if ids else 0
+        if not ids:
+            return 0
+        count = self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard))
+        if hard:
+            self._erase_vacuum()
+        return count
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
         return self._run(lambda c: writes.supersede(c, tenant_id, ids, by_id, reason))
 
     def reset(self, tenant_id: str) -> None:
         self._run(lambda c: writes.reset(c, tenant_id))
+        self._erase_vacuum()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
         """Buffer access counts and flush them at most every few seconds (a retention hint, as in SQLite)."""
@@ -232,7 +260,8 @@ class PostgresStore(SQLReads):
                 self._pending_touch[memory_id] = (count + 1, now)
             due = time.monotonic() - self._last_flush >= TOUCH_FLUSH_S
         if due:
-            self._flush_touches()
+            with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
+                self._flush_touches()
 
     def _flush_touches(self) -> None:
         with self._lock:
@@ -253,22 +282,31 @@ class PostgresStore(SQLReads):
         return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
 
     def count_rows(self, table: str) -> int:
-        return int(self._read(f"SELECT count(*) AS n FROM {BY_NAME[table].name}")[0]["n"])
+        return TableReader(self._read, "%s", portable_row).count_rows(table)
 
     def iter_rows(self, table: str, *, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
-        spec = BY_NAME[table]
-        last: tuple[Any, ...] | None = None
-        while True:
-            rows = self._read(page_sql(spec, "%s", after=last is not None), [*(last or ()), batch])
-            if not rows:
-                return
-            for row in rows:
-                for column in spec.datetimes:
-                    row[column] = utc(row[column])
-                if "embedding" in row:
-                    row["embedding"] = np.asarray(row["embedding"].to_numpy(), dtype=np.float32)
-            yield rows
-            last = tuple(rows[-1][k] for k in spec.key)
+        return TableReader(self._read, "%s", portable_row).iter_rows(table, batch=batch)
+
+    def snapshot(self) -> AbstractContextManager[TableReader]:
+        """Every table as of one moment: a read-only REPEATABLE READ transaction on one connection."""
+        self._check_open()
+        return self._snapshot()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[TableReader]:
+        def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
+            try:
+                rows: list[Any] = conn.execute(sql, params).fetchall()
+                return rows
+            except psycopg.Error as exc:
+                raise store_error(exc) from exc
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield TableReader(fetch, "%s", portable_row)
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
 
     def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         spec = BY_NAME[table]
@@ -379,7 +417,8 @@ class PostgresStore(SQLReads):
         if self._closed:
             return
         try:
-            self._flush_touches()
+            with contextlib.suppress(StoreError):  # access counts are a retention hint (see touch)
+                self._flush_touches()
         finally:
             self._closed = True
             self._pool.close()

@@ -15,7 +15,17 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
+from ...errors import StoreError
+from ..sqlreads import DISK_FULL
+
 R = TypeVar("R")
+
+
+def store_error(exc: psycopg.Error) -> StoreError:
+    """The engramdb error for a driver failure; a full disk says so (the transaction was rolled back)."""
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return StoreError(DISK_FULL)
+    return StoreError(f"PostgreSQL error: {exc}")
 
 
 class Cursor(Protocol):

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from ...models import utcnow
+from ..sqlreads import refuse_newer
 
 
 def _run(conn: sqlite3.Connection, script: str) -> None:
@@ -127,20 +128,31 @@ def _v4_api_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v5_tombstone_horizon(conn: sqlite3.Connection) -> None:
+    """Tombstones at or below this sequence are pruned (see ``mirror``)."""
+    conn.execute("INSERT OR IGNORE INTO counters VALUES ('tombstones_pruned', 0)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "store identity", _v2_store_uid),
     (3, "derived memories and extraction jobs", _v3_smart_memory),
     (4, "server API keys", _v4_api_keys),
+    (5, "vector index tombstone horizon", _v5_tombstone_horizon),
 ]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration the file has not seen; return the schema version."""
+    """Apply every migration the file has not seen; return the schema version.
+
+    Raises:
+        ConfigurationError: the file was written by a newer engramdb (nothing is written to it).
+    """
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
     )
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    refuse_newer(done, max(v for v, _, _ in MIGRATIONS))
     for version, name, apply in MIGRATIONS:
         if version in done:
             continue

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...filters import format_datetime
-from ...models import HistoryEntry, MemoryItem, MemoryState, Provenance, trusted
+from ...models import ApiKey, HistoryEntry, Job, MemoryItem, MemoryState, Provenance, trusted
 from ..portable import ITEM_TIMES
 
 
@@ -72,3 +72,20 @@ def history_from_row(row: sqlite3.Row) -> HistoryEntry:
     for key in ("old_metadata", "new_metadata"):
         data[key] = json.loads(data[key]) if data[key] is not None else None
     return HistoryEntry.model_validate(data)
+
+
+def key_from_row(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"], tenant_id=row["tenant_id"], name=row["name"],
+        user_ids=json.loads(row["user_ids"]) if row["user_ids"] is not None else None, admin=bool(row["admin"]),
+        created_at=from_db_time(row["created_at"]), revoked_at=from_db_time(row["revoked_at"]),
+    )  # fmt: skip
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    result = json.loads(row["result"]) if row["result"] else {}
+    return Job(
+        id=row["id"], state=row["state"], attempts=row["attempts"], error=row["error"],
+        created_at=from_db_time(row["created_at"]), updated_at=from_db_time(row["updated_at"]),
+        results=result.get("results", []), usage=result.get("usage", {}),
+    )  # fmt: skip

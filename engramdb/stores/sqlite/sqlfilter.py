@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...filters import FIELDS, Cond, Node, compile_sql, positive
+from ...filters import FIELDS, Cond, Node, balanced, compile_sql, positive
 
 COLUMN = {name: f"m.{name}" for name in FIELDS}
 COLUMN["speaker"] = "m.speaker"
@@ -58,7 +58,7 @@ def _metadata_leaf(cond: Cond, params: list[Any]) -> str:
         params.append(path)
         return f"(json_type(m.metadata, ?) IS NOT NULL) = {1 if cond.value else 0}"
     if cond.op == "in":
-        return "(" + " OR ".join(_typed_compare(path, "eq", v, params) for v in cond.value) + ")"
+        return balanced("OR", [_typed_compare(path, "eq", v, params) for v in cond.value])
     if cond.op == "contains":
         return _metadata_contains(path, cond.value, params)
     return _typed_compare(path, cond.op, cond.value, params)

@@ -1,0 +1,218 @@
+"""The exact vector index (``stores.vectors``) kept at the SQLite file's change sequence, and the
+snapshot of it beside the file (``<file>-vectors``).
+
+Catching up. Every write bumps ``counters.seq`` and stamps the rows it writes with it; a
+removed row leaves a tombstone ``(seq, rowid)``. An index at sequence *s* catches up by
+dropping the tombstones after *s* and re-reading the rows after *s*, in one read
+transaction, so other processes' writes are seen at once.
+
+Which snapshot is ours. A snapshot carries the file's ``store_uid``, the embedder, its
+sequence and a random token that the database records when the snapshot is written
+(``meta.vectors_token``). A file restored from a backup has the same ``store_uid`` and soon
+passes the snapshot's sequence, but it branched off before the snapshot was taken, so it
+holds an older token: the snapshot is ignored and the index rebuilt. A snapshot older than
+the backup carries the backup's own token and describes a prefix of its history, so it
+stays valid.
+
+Pruning tombstones with several processes on one file. A tombstone is only needed by an
+index older than it, and a process cannot know how far other processes' indexes have got.
+So pruning moves a horizon (``counters.tombstones_pruned``) instead of waiting for all of
+them: every tombstone at or below the horizon is gone, and an index older than the horizon
+(a process's, or a snapshot) never catches up from tombstones; it reloads the snapshot
+(which has passed the horizon) or rebuilds from the rows. The horizon moves to a snapshot's
+sequence when that snapshot is written, so new and lagging processes load it and lose
+nothing; for a store too small to keep a snapshot it moves to a process's own sequence when
+that process closes or has seen many deletes, and a lagging process rebuilds in milliseconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import StoreError
+from ..vectors import IndexRow, VectorIndex
+from .connection import retry, rollback, store_error
+from .rows import from_db_time
+
+SNAPSHOT_MIN_ROWS = 5_000  # below this the vector index rebuilds from the file in milliseconds
+PRUNE_AFTER_TOMBSTONES = 10_000  # deletes seen before a long-running process prunes on its own
+STREAM_ROWS = 4096
+INDEX_COLUMNS = "rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding"
+POSITION_SQL = (
+    "SELECT max(CASE WHEN name = 'seq' THEN value END), "
+    "coalesce(max(CASE WHEN name = 'tombstones_pruned' THEN value END), 0) FROM counters"
+)
+
+Write = Callable[[], AbstractContextManager[tuple[sqlite3.Connection, int]]]
+
+
+class VectorMirror:
+    """The in-memory index of one file, its snapshot, and the pruning of its tombstones.
+
+    ``lock`` guards the index; it is taken before the connection's lock, never after.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, conn_lock: threading.RLock, path: Path | None, write: Write,
+        check_open: Callable[[], None],
+    ) -> None:  # fmt: skip
+        self.lock = threading.RLock()
+        self._conn, self._conn_lock, self._path = conn, conn_lock, path
+        self._write, self._check_open = write, check_open
+        self._index: VectorIndex | None = None
+        self._unsaved = 0  # index rows changed since the snapshot on disk
+        self._gone_since_prune = 0
+
+    def synced(self) -> VectorIndex:
+        """The index at the file's change sequence (cheap when it is current)."""
+        with self.lock:
+            with self._conn_lock:
+                self._check_open()
+                index, changed = retry(self._catch_up)
+            if changed >= SNAPSHOT_MIN_ROWS and changed > len(index) // 2:
+                self.save()  # a (near) full rebuild: spare the next process from repeating it
+            elif self._gone_since_prune >= PRUNE_AFTER_TOMBSTONES:
+                self._prune_own()
+            return index
+
+    def _catch_up(self) -> tuple[VectorIndex, int]:
+        """One read transaction: position, tombstones and rows seen as of the same moment.
+
+        Returns the index and how many rows it re-read."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            seq, horizon = conn.execute(POSITION_SQL).fetchone()
+            index = self._index
+            if index is not None and index.seq == seq:
+                return index, 0
+            if index is None or index.seq < horizon:  # the tombstones it would need are pruned
+                index = self._index = self._load(conn, seq, horizon) or VectorIndex(_dimension(conn))
+                self._unsaved = 0
+            gone = [r[0] for r in conn.execute("SELECT row FROM tombstones WHERE seq > ?", (index.seq,))]
+            index.remove(gone)
+            changed = 0
+            cursor = conn.execute(
+                f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", (index.seq, seq)
+            )  # streamed: a full rebuild would otherwise hold the whole file twice
+            while chunk := cursor.fetchmany(STREAM_ROWS):
+                index.upsert(_index_row(r) for r in chunk)
+                changed += len(chunk)
+            index.seq = seq
+            self._unsaved += changed + len(gone)
+            self._gone_since_prune += len(gone)
+            return index, changed
+        except sqlite3.OperationalError:
+            rollback(conn)
+            raise  # retried when the file is busy
+        except sqlite3.DatabaseError as exc:
+            rollback(conn)
+            raise store_error(exc) from exc
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _load(self, conn: sqlite3.Connection, seq: int, horizon: int) -> VectorIndex | None:
+        if self._path is None or not self._path.exists():
+            return None
+        return VectorIndex.load(self._path, identity=_identity(conn), max_seq=seq, min_seq=horizon)
+
+    def save(self) -> None:
+        """Write the snapshot, record its token, prune the tombstones it has passed.
+
+        Best effort: the snapshot is a cache, so a full disk or a read-only folder is no error.
+        The file is written before the database takes its token, so a crash in between
+        leaves a snapshot that no database names (ignored), never a wrong one.
+        """
+        index = self._index
+        if self._path is None or index is None or len(index) < SNAPSHOT_MIN_ROWS:
+            return
+        token = uuid.uuid4().hex
+        with self._conn_lock:
+            identity = {**_identity(self._conn), "token": token}
+        try:
+            index.save(self._path, identity=identity)
+        except OSError:
+            return
+        self._unsaved = 0
+        try:
+            with self._write() as (conn, _):
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_token', ?)", (token,))
+                self._prune(conn, index.seq)
+        except StoreError:
+            pass  # the database did not take the token: the snapshot is ignored, nothing is pruned
+
+    def _prune(self, conn: sqlite3.Connection, upto: int) -> None:
+        conn.execute("DELETE FROM tombstones WHERE seq <= ?", (upto,))
+        conn.execute("UPDATE counters SET value = max(value, ?) WHERE name = 'tombstones_pruned'", (upto,))
+        self._gone_since_prune = 0
+
+    def _prune_own(self) -> None:
+        """Prune up to this index: through a snapshot when the store keeps one, else directly."""
+        index = self._index
+        if index is None:
+            return
+        if len(index) >= SNAPSHOT_MIN_ROWS and self._path is not None:
+            self.save()
+            return
+        try:
+            with self._write() as (conn, _):
+                self._prune(conn, index.seq)
+        except StoreError:
+            pass  # pruning is housekeeping; the next process to close tries again
+
+    def rewrite_snapshot(self) -> None:
+        """After a hard delete: the snapshot holds the rows' ids and vectors, so it goes or is redone."""
+        with self.lock:
+            if self._path is None or not self._path.exists():
+                return
+            self._path.unlink(missing_ok=True)
+            if self._index is not None:
+                self.synced()
+                self.save()
+
+    def close(self) -> None:
+        """Save the snapshot when much changed since the last one; prune what this index has passed."""
+        with self.lock:
+            index = self._index
+            if index is None:
+                return
+            if len(index) >= SNAPSHOT_MIN_ROWS:
+                if self._unsaved > max(SNAPSHOT_MIN_ROWS, len(index) // 10):
+                    self.save()
+            elif self._has_tombstones(index.seq):
+                self._prune_own()
+
+    def _has_tombstones(self, upto: int) -> bool:
+        with self._conn_lock:
+            rows = retry(lambda: self._conn.execute("SELECT 1 FROM tombstones WHERE seq <= ? LIMIT 1", (upto,)))
+            return rows.fetchone() is not None
+
+
+def _identity(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What a snapshot must match to be this file's: its identity, embedder and latest token."""
+    meta = {r[0]: r[1] for r in conn.execute("SELECT key, value FROM meta")}
+    return {"store_uid": meta.get("store_uid"), "embedder": meta.get("embedder"), "token": meta.get("vectors_token")}
+
+
+def _dimension(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'dimension'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _index_row(row: sqlite3.Row) -> IndexRow:
+    """Positional access: a fresh process converts every row of the file through here."""
+    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = row
+    expires = from_db_time(expires_at) if expires_at else None
+    return IndexRow(
+        rowid, memory_id, tenant_id, user_id, agent_id, session_id, state == "active",
+        expires.timestamp() if expires else float("inf"), np.frombuffer(embedding, dtype=np.float32),
+    )  # fmt: skip
