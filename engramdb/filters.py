@@ -16,12 +16,19 @@ Semantics, identical on every backend: comparisons only hold between values of t
 type (a string never equals a number; booleans are not numbers); ``ne`` and ``nin`` hold
 when the field is missing; ``contains`` is substring on strings and membership on lists;
 ``exists`` means the field is present (not null for columns).
+
+Limits, so no filter can reach a database limit (SQLite's expression depth, its bound
+parameters) and come back as a store failure that a client would retry: at most
+``MAX_DEPTH`` levels of AND/OR/NOT, ``MAX_CLAUSES`` conditions in all (each value of an
+``in``/``nin`` list counts as one), ``MAX_IN_VALUES`` values in one list, and integers that
+fit in 64 bits (``MIN_INTEGER``..``MAX_INTEGER``, what SQLite stores).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Union
@@ -57,6 +64,9 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "exi
 ORDERED_OPS = ("gt", "gte", "lt", "lte")
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_DEPTH = 16
+MAX_CLAUSES = 1000
+MAX_IN_VALUES = 1000
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
 Scalar = Union[str, int, float, bool]
 
 
@@ -110,10 +120,24 @@ def parse_filter(spec: dict[str, Any] | None) -> Node | None:
         raise ValidationError(f"filters must be a JSON object, got {type(spec).__name__}")
     if not spec:
         return None
-    return _parse_object(spec, 0)
+    return _parse_object(spec, 0, _Budget())
 
 
-def _parse_object(spec: Any, depth: int) -> Node:
+class _Budget:
+    """Conditions still allowed, counted while parsing so a huge filter stops at the limit."""
+
+    def __init__(self) -> None:
+        self.left = MAX_CLAUSES
+
+    def take(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise ValidationError(
+                f"filter has more than {MAX_CLAUSES} conditions (each value of an in/nin list counts as one)"
+            )
+
+
+def _parse_object(spec: Any, depth: int, budget: _Budget) -> Node:
     if depth > MAX_DEPTH:
         raise ValidationError(f"filter nests deeper than {MAX_DEPTH} levels")
     if not isinstance(spec, dict) or not spec:
@@ -123,16 +147,20 @@ def _parse_object(spec: Any, depth: int) -> Node:
         if key in ("AND", "OR"):
             if not isinstance(value, list) or not value:
                 raise ValidationError(f"{key} takes a non-empty list of clauses")
-            children = tuple(_parse_object(v, depth + 1) for v in value)
+            if len(value) > budget.left:  # each clause holds a condition or more: refuse before walking them
+                budget.take(len(value))
+            children = tuple(_parse_object(v, depth + 1, budget) for v in value)
             nodes.append(And(children) if key == "AND" else Or(children))
         elif key == "NOT":
-            nodes.append(Not(_parse_object(value, depth + 1)))
+            nodes.append(Not(_parse_object(value, depth + 1, budget)))
         else:
-            nodes.extend(_parse_field(key, value))
+            for cond in _parse_field(key, value):
+                budget.take(len(cond.value) if cond.op in ("in", "nin") else 1)
+                nodes.append(cond)
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _parse_field(name: str, spec: Any) -> list[Node]:
+def _parse_field(name: str, spec: Any) -> list[Cond]:
     path = _metadata_path(name)
     if not path and name not in FIELDS:
         known = ", ".join(sorted(FIELDS))
@@ -161,8 +189,8 @@ def _cond(name: str, path: tuple[str, ...], op: str, value: Any) -> Cond:
             raise ValidationError(f"'exists' on {name!r} takes true or false")
         return Cond(name, op, value, path)
     if op in ("in", "nin"):
-        if not isinstance(value, list) or not value or len(value) > 1000:
-            raise ValidationError(f"'{op}' on {name!r} takes a non-empty list of at most 1000 values")
+        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+            raise ValidationError(f"'{op}' on {name!r} takes a non-empty list of at most {MAX_IN_VALUES} values")
         return Cond(name, op, tuple(_check_value(name, path, op, v) for v in value), path)
     return Cond(name, op, _check_value(name, path, op, value), path)
 
@@ -171,18 +199,18 @@ def _check_value(name: str, path: tuple[str, ...], op: str, value: Any) -> Scala
     if isinstance(value, str) and (not is_unicode(value) or "\x00" in value):
         raise ValidationError(f"filter value for {name!r} is not valid Unicode or contains NUL")
     if path:
-        if not isinstance(value, (str, int, float, bool)) or value != value:  # NaN check
+        if not isinstance(value, (str, int, float, bool)):
             raise ValidationError(f"metadata filter {name!r} takes a string, number or boolean")
         if isinstance(value, bool) and op in ORDERED_OPS:
             raise ValidationError(f"'{op}' cannot order booleans ({name!r})")
-        return value
+        return value if isinstance(value, (str, bool)) else _number(name, value)
     ftype = FIELDS[name]
     if op == "contains" and ftype != "str":
         raise ValidationError(f"'contains' applies to text fields, not {name!r}")
     if ftype == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError(f"field {name!r} takes a number")
-        return value
+        return _number(name, value)
     if ftype == "datetime":
         return _datetime_value(name, value)
     if not isinstance(value, str):
@@ -192,13 +220,26 @@ def _check_value(name: str, path: tuple[str, ...], op: str, value: Any) -> Scala
     return value
 
 
+def _number(name: str, value: int | float) -> int | float:
+    """A finite number; an integer must fit in 64 bits, as SQLite binds and stores them."""
+    if isinstance(value, int):
+        if not MIN_INTEGER <= value <= MAX_INTEGER:
+            raise ValidationError(f"integers in filters must fit in 64 bits, -2^63 to 2^63 - 1 ({name!r})")
+    elif not math.isfinite(value):
+        raise ValidationError(f"filter value for {name!r} must be a finite number")
+    return value
+
+
 def _datetime_value(name: str, value: Any) -> str:
     if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, str):
+        try:
+            return format_datetime(value)
+        except OverflowError:  # year 1 at +01:00 has no UTC instant
+            pass
+    elif isinstance(value, str):
         try:
             return format_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     raise ValidationError(f"field {name!r} takes an ISO 8601 datetime, got {value!r}")
 
@@ -209,13 +250,23 @@ def compile_sql(node: Node, leaf: Callable[[Cond], str], false: str) -> str:
     SQL's three-valued logic would otherwise make ``NOT`` disagree with the documented
     semantics on missing fields. Each store compiles the leaves in its own dialect.
     """
-    if isinstance(node, And):
-        return "(" + " AND ".join(compile_sql(c, leaf, false) for c in node.children) + ")"
-    if isinstance(node, Or):
-        return "(" + " OR ".join(compile_sql(c, leaf, false) for c in node.children) + ")"
+    if isinstance(node, (And, Or)):
+        return balanced("AND" if isinstance(node, And) else "OR", [compile_sql(c, leaf, false) for c in node.children])
     if isinstance(node, Not):
         return f"(NOT {compile_sql(node.child, leaf, false)})"
     return f"coalesce({leaf(node)}, {false})"
+
+
+def balanced(operator: str, terms: Sequence[str]) -> str:
+    """``a OR b OR c ...`` as a balanced tree of parentheses.
+
+    SQLite parses a flat chain into a tree as deep as the chain is long and refuses one deeper
+    than 1000; balanced, ``MAX_CLAUSES`` terms nest about ten levels.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({balanced(operator, terms[:middle])} {operator} {balanced(operator, terms[middle:])})"
 
 
 def positive(cond: Cond) -> Cond:

@@ -23,7 +23,7 @@ import pydantic
 from .config import MemoryConfig
 from .embedders import Embedder
 from .errors import ValidationError
-from .ingest import check_text, index_text, make_scope, same_owner
+from .ingest import check_metadata, check_text, index_text, make_scope, same_owner
 from .models import MemoryItem, content_hash, new_id
 from .stores.base import NewRecord, Store
 
@@ -68,7 +68,8 @@ def _parse(config: MemoryConfig, position: int, raw: MemoryItem | dict[str, Any]
         raise ValidationError(f"record {position}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
     make_scope(item.user_id, item.agent_id, item.session_id, required=True)
     check_text(item.memory, config, f"record {position} memory")
-    return item.model_copy(update={"hash": content_hash(item.memory)})
+    metadata = check_metadata(item.metadata, config)  # the rules add and update apply
+    return item.model_copy(update={"hash": content_hash(item.memory), "metadata": metadata})
 
 
 def _held(store: Store, tenant_id: str, ids: list[str]) -> dict[str, MemoryItem]:

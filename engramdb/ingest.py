@@ -21,6 +21,7 @@ from .models import (
     Provenance,
     Scope,
     as_utc,
+    check_metadata_depth,
     content_hash,
     is_unicode,
     new_id,
@@ -104,6 +105,7 @@ def check_metadata(metadata: Any, config: MemoryConfig) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
         raise ValidationError("metadata must be a JSON object with string keys")
+    check_metadata_depth(metadata)  # before json.dumps, which would exhaust the recursion limit
     try:
         encoded = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -157,6 +159,8 @@ def check_id(memory_id: Any) -> str:
     """A memory or job id as a caller gives it; the store answers NotFoundError for an unknown one."""
     if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
         raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
+    if "\x00" in memory_id or not is_unicode(memory_id):  # no store can look such an id up
+        raise ValidationError("memory_id contains a NUL character or a lone surrogate")
     return memory_id
 
 

@@ -268,6 +268,7 @@ class Memory:
     ) -> Page:  # fmt: skip
         """A page of memories in creation order, with the total count and a cursor for the next page."""
         check_limit(limit)
+        parse_filter(filters)  # a filter that is not an object is refused before it is combined with kind
         spec = dict(filters or {})
         if kind is not None:
             spec = {"AND": [spec, {"kind": check_kind(kind)}]} if spec else {"kind": check_kind(kind)}

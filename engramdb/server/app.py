@@ -4,7 +4,9 @@ Every request is authenticated by an API key (``Authorization: Bearer …`` or `
 that names its tenant; the handler works on ``memory.for_tenant(key.tenant_id)``, so the
 store confines every read and write to that tenant. A key limited to some user ids may only
 name those users, and an id that belongs to another user is answered as not found. Errors
-are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a stack trace.
+are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a stack trace —
+unknown routes, wrong methods and unreadable bodies included — and the OpenAPI document
+lists every status each route can answer (``openapi.py``).
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..config import SearchOptions
 from ..errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
 from ..memory import MAX_PAGE, Memory
-from ..models import ApiKey, MemoryItem, utcnow
+from ..models import MAX_METADATA_DEPTH, ApiKey, MemoryItem, check_metadata_depth, utcnow
 from .auth import authenticate
+from .openapi import ErrorDetail, ErrorResponse, document_errors
 
 log = logging.getLogger("engramdb.server")
 
@@ -57,7 +63,29 @@ class Unauthorized(EngramError):
     code = "unauthorized"
 
 
+HTTP_CODES = {400: "validation_error", 404: "not_found", 405: "method_not_allowed"}
+
+
+class NDJSONResponse(StreamingResponse):
+    """One JSON document per line (the export), so the OpenAPI document names its real type."""
+
+    media_type = "application/x-ndjson"
+
+
 # --- request bodies ---------------------------------------------------------------------
+
+
+def _shallow(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refused with the request: metadata too deep to serialise, once stored, would fail every read of it."""
+    check_metadata_depth(metadata)
+    return metadata
+
+
+Metadata = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(_shallow),
+    Field(description=f"a JSON object nested at most {MAX_METADATA_DEPTH} levels deep"),
+]
 
 
 class ScopeBody(BaseModel):
@@ -75,7 +103,7 @@ class ScopeBody(BaseModel):
 
 class AddBody(ScopeBody):
     messages: str | dict[str, Any] | list[dict[str, Any]]
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     kind: str = "episode"
     infer: bool | None = None
     occurred_at: datetime | None = None
@@ -102,7 +130,7 @@ class UpdateBody(BaseModel):
     text: str | None = None
     memory: str | None = Field(None, description="mem0's name for text")
     data: str | None = Field(None, description="mem0's older name for text")
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
 
 
 class ContextBody(ScopeBody):
@@ -159,21 +187,25 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
     _install_errors(app, settings)
+    # declared as security schemes so the OpenAPI document names both ways of sending a key
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Authorization: Bearer <key>")
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="X-API-Key: <key>")
 
-    async def principal(request: Request) -> ApiKey:
+    async def principal(
+        token: HTTPAuthorizationCredentials | None = Depends(bearer), header_key: str | None = Depends(api_key)
+    ) -> ApiKey:
         """Async on purpose: a sync dependency costs a thread hop per request; this is a 50 µs lookup."""
-        if not settings.auth:
-            return open_key
-        header = request.headers.get("authorization", "")
-        secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
-        key = authenticate(memory.store, secret)
+        key = authenticate(memory.store, token.credentials.strip() if token else header_key)
         if key is None:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
         if not limiter.allow(key.id):
             raise TooMany("rate limit exceeded for this key; retry shortly")
         return key
 
-    async def tenant(key: ApiKey = Depends(principal)) -> tuple[Memory, ApiKey]:
+    async def local() -> ApiKey:
+        return open_key
+
+    async def tenant(key: ApiKey = Depends(principal if settings.auth else local)) -> tuple[Memory, ApiKey]:
         return memory.for_tenant(key.tenant_id), key
 
     _routes(app, tenant)
@@ -194,6 +226,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
 
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
+    document_errors(app, auth=settings.auth)
     return app
 
 
@@ -205,7 +238,8 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
     _install_metrics(requests, latency)
 
     def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+        body = ErrorResponse(error=ErrorDetail(code=code, message=message))
+        return JSONResponse(body.model_dump(), status_code=status)
 
     @app.exception_handler(EngramError)
     async def engram_error(request: Request, exc: EngramError) -> JSONResponse:
@@ -223,12 +257,41 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
     async def not_unicode(request: Request, exc: UnicodeError) -> JSONResponse:
         return error(400, "validation_error", "strings must be valid Unicode (no lone surrogates)")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error(500, "internal_error", "internal error")
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """The router's 404 and 405 and FastAPI's unreadable bodies, in the one error shape."""
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matching it
+            headers["Allow"] = ", ".join(_methods(app, request))
+        response = error(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), _http_message(request, exc))
+        response.headers.update(headers)
+        return response
 
     app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    allowed: set[str] = set()
+    for route in app.router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= methods
+    return sorted(allowed)
+
+
+def _http_message(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == 404:
+        return f"no route {request.url.path}"
+    if exc.status_code == 405:
+        return f"{request.method} is not allowed on {request.url.path}"
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid UTF-8"
+    if isinstance(cause, RecursionError):
+        return "the request body nests too deeply"
+    if cause is not None:
+        return f"the request body could not be read: {cause}"
+    return str(exc.detail)
 
 
 class Limits:
@@ -249,7 +312,7 @@ class Limits:
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._too_large(send)
             return
-        started, status, received, rejected = time.perf_counter(), 500, 0, False
+        started, status, received, rejected, answering = time.perf_counter(), 500, 0, False, False
 
         async def counted() -> Any:
             nonlocal received, rejected, status
@@ -262,15 +325,23 @@ class Limits:
             return message
 
         async def sent(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, answering
             if rejected:
                 return
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answering = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, counted, sent)
+        except Exception:
+            # Answered here rather than by Starlette's last-resort handler, which re-raises after
+            # answering: the server would then drop a keep-alive connection the client still holds.
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if answering:  # half a response is out: only closing the connection can tell the client
+                raise
+            await sent(_internal_error())
+            await sent({"type": "http.response.body", "body": _INTERNAL_BODY})
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
             _METRICS["requests"].labels(path, str(status)).inc()
@@ -282,6 +353,14 @@ class Limits:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_INTERNAL_BODY = json.dumps({"error": {"code": "internal_error", "message": "internal error"}}).encode()
+
+
+def _internal_error() -> dict[str, Any]:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_INTERNAL_BODY)).encode())]
+    return {"type": "http.response.start", "status": 500, "headers": headers}
 
 
 _METRICS: dict[str, Any] = {}
@@ -305,14 +384,21 @@ def check_user(key: ApiKey, user_id: str | None) -> None:
 
 def owned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
     """The memory, if this key may see it; another user's memory is answered as not found."""
-    return _visible(key, m.get(memory_id))
+    return _visible(key, m.get(_no_nul(memory_id)))
 
 
 async def aowned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
     """``owned``, awaited on a store with native async reads (else on a worker thread)."""
     if m.async_reads is None:
         return await run_in_threadpool(owned, m, key, memory_id)
-    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(memory_id)))
+    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(_no_nul(memory_id))))
+
+
+def _no_nul(memory_id: str) -> str:
+    """A NUL in a path (``%00``) is bad input on every store; PostgreSQL's text cannot even hold it."""
+    if "\x00" in memory_id:
+        raise ValidationError("memory_id contains a NUL character")
+    return memory_id
 
 
 def _visible(key: ApiKey, item: MemoryItem) -> MemoryItem:

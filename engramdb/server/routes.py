@@ -22,6 +22,7 @@ from .app import (
     AddBody,
     ContextBody,
     Forbidden,
+    NDJSONResponse,
     PruneBody,
     ScopeBody,
     SearchBody,
@@ -120,8 +121,12 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         check_user(key, user_id)
         try:
             where = json.loads(filters) if filters else None
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
             raise ValidationError(f"filters is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ValidationError("filters nests too deeply") from exc
+        if where is not None and not isinstance(where, dict):
+            raise ValidationError(f"filters must be a JSON object, got {type(where).__name__}")
         return m.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id, kind=kind, filters=where,
                          cursor=cursor, limit=limit)  # fmt: skip
 
@@ -191,7 +196,10 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, policy=body.policy, hard=body.hard
         )
 
-    @app.get("/v1/export", tags=["maintenance"])
+    @app.get("/v1/export", tags=["maintenance"], response_class=NDJSONResponse, responses={
+        200: {"description": "every memory, one JSON object per line",
+              "content": {"application/x-ndjson": {"schema": {"$ref": "#/components/schemas/MemoryItem"}}}},
+    })  # fmt: skip
     def export(t: tuple[Memory, ApiKey] = Depends(tenant)) -> StreamingResponse:
         m, key = t
         if key.user_ids is not None:
@@ -200,13 +208,19 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             items = m.export()
         return StreamingResponse((i.model_dump_json() + "\n" for i in items), media_type="application/x-ndjson")
 
-    @app.post("/v1/import", response_model=AddResult, tags=["maintenance"])
+    @app.post("/v1/import", response_model=AddResult, tags=["maintenance"], openapi_extra={"requestBody": {
+        "description": "memories as /v1/export writes them, one JSON object per line (empty: nothing to import)",
+        "content": {media: {"schema": {"type": "string"}} for media in ("application/x-ndjson", "text/plain")},
+    }})  # fmt: skip
     async def import_(request: Request, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
         m, key = t
-        lines = (await request.body()).decode("utf-8", errors="replace").splitlines()
+        try:  # refused like any other body that is not UTF-8, never altered
+            lines = (await request.body()).decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"the import body is not valid UTF-8 (byte {exc.start})") from exc
         try:
             records: list[Any] = [json.loads(line) for line in lines if line.strip()]
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, an integer of 4,300 digits, nesting too deep
             raise ValidationError(f"line is not JSON: {exc}") from exc
         for record in records:
             check_user(key, record.get("user_id") if isinstance(record, dict) else None)
@@ -329,4 +343,4 @@ def register_sessions(app: FastAPI, tenant: Tenant) -> None:
     def expand(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[MemoryItem]:
         m, key = t
         owned(m, key, memory_id)
-        return m.expand(memory_id)
+        return [s for s in m.expand(memory_id) if key.user_ids is None or s.user_id in key.user_ids]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...filters import FIELDS, Cond, Node, compile_sql, positive
+from ...filters import FIELDS, Cond, Node, balanced, compile_sql, positive
 
 _SQL_OP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _CAST = {"str": "", "number": "", "datetime": "::timestamptz"}
@@ -62,7 +62,7 @@ def _metadata_leaf(cond: Cond, params: list[Any]) -> str:
         params.append(path)
         return f"(m.metadata #> %s::text[] IS NOT NULL) = {'true' if cond.value else 'false'}"
     if cond.op == "in":
-        return "(" + " OR ".join(_typed_compare(path, "eq", v, params) for v in cond.value) + ")"
+        return balanced("OR", [_typed_compare(path, "eq", v, params) for v in cond.value])
     if cond.op == "contains":
         return _metadata_contains(path, cond.value, params)
     return _typed_compare(path, cond.op, cond.value, params)
