@@ -77,6 +77,7 @@ class ScriptedOpenAIServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     responder: Callable[[dict[str, Any]], Reply] | None = None  # answers when no scripted reply is left
     embedding_body: Body = "completion"  # what a 200 from /v1/embeddings carries (see Reply.body)
+    embedding_gate: Callable[[list[str]], None] | None = None  # called before answering: may hold a request
 
     def __post_init__(self) -> None:
         self._replies: list[Reply] = []
@@ -128,6 +129,8 @@ class ScriptedOpenAIServer:
             return 400, {
                 "error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}
             }
+        if self.embedding_gate is not None:
+            self.embedding_gate(inputs)
         vectors = self._embedder.embed(inputs)
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}

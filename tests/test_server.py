@@ -34,11 +34,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(store: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(store: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "engramdb", "serve", "--store", store, "--port", str(port), *extra],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -274,18 +274,6 @@ def test_rate_limit_and_loopback_only_without_auth(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "engramdb", "serve", "--store", store, "--no-auth", "--host",
                               "0.0.0.0"], capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2 and "loopback" in refused.stderr
-
-
-def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path) -> None:
-    """Property-based requests generated from the OpenAPI spec: every answer is < 500."""
-    result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi.json",
-         "-H", f"Authorization: Bearer {server.keys['a']}", "--checks", "not_a_server_error",
-         "--phases", "coverage,fuzzing", "--max-examples", "25", "--seed", "7"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "passed" in result.stdout
 
 
 def test_several_workers_share_one_store(tmp_path: Path) -> None:

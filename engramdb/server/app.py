@@ -47,6 +47,7 @@ class ServerSettings(BaseModel):
 
     auth: bool = True
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_import_bytes: int = Field(64_000_000, ge=1024, description="POST /v1/import: an export of many memories")
     rate_per_second: float = Field(100.0, gt=0, description="per key, sustained")
     burst: int = Field(200, ge=1)
 
@@ -194,8 +195,14 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     async def principal(
         token: HTTPAuthorizationCredentials | None = Depends(bearer), header_key: str | None = Depends(api_key)
     ) -> ApiKey:
-        """Async on purpose: a sync dependency costs a thread hop per request; this is a 50 µs lookup."""
-        key = authenticate(memory.store, token.credentials.strip() if token else header_key)
+        """Async on purpose: a sync dependency costs a thread hop per request, and a key in a local
+        file is a 50 µs lookup. A store across the network (native async reads) is asked from a
+        worker thread: its round trip must not hold the event loop."""
+        secret = token.credentials.strip() if token else header_key
+        if memory.async_reads is None:
+            key = authenticate(memory.store, secret)
+        else:
+            key = await run_in_threadpool(authenticate, memory.store, secret)
         if key is None:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
         if not limiter.allow(key.id):
@@ -267,7 +274,7 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
         response.headers.update(headers)
         return response
 
-    app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Limits, max_body_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
 
 
 def _methods(app: FastAPI, request: Request) -> list[str]:
@@ -294,6 +301,9 @@ def _http_message(request: Request, exc: HTTPException) -> str:
     return str(exc.detail)
 
 
+IMPORT_PATH = "/v1/import"  # its body is an export: allowed to be larger than any other request's
+
+
 class Limits:
     """Body size (declared or streamed) and per-route metrics, as plain ASGI.
 
@@ -301,16 +311,17 @@ class Limits:
     stream; on the search path that hand-off cost more than the search itself.
     """
 
-    def __init__(self, app: Any, *, max_body_bytes: int) -> None:
-        self.app, self.max_body_bytes = app, max_body_bytes
+    def __init__(self, app: Any, *, max_body_bytes: int, max_import_bytes: int) -> None:
+        self.app, self.max_body_bytes, self.max_import_bytes = app, max_body_bytes, max_import_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_import_bytes if scope["path"] == IMPORT_PATH else self.max_body_bytes
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._too_large(send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._too_large(send, limit)
             return
         started, status, received, rejected, answering = time.perf_counter(), 500, 0, False, False
 
@@ -318,9 +329,9 @@ class Limits:
             nonlocal received, rejected, status
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_body_bytes and not rejected:  # a chunked body with no declared length
+            if received > limit and not rejected:  # a chunked body with no declared length
                 rejected, status = True, 413
-                await self._too_large(send)
+                await self._too_large(send, limit)
                 return {"type": "http.disconnect"}  # the app stops reading; what it answers is dropped
             return message
 
@@ -347,8 +358,8 @@ class Limits:
             _METRICS["requests"].labels(path, str(status)).inc()
             _METRICS["latency"].labels(path).observe(time.perf_counter() - started)
 
-    async def _too_large(self, send: Any) -> None:
-        message = f"request bodies are limited to {self.max_body_bytes} bytes"
+    async def _too_large(self, send: Any, limit: int) -> None:
+        message = f"request bodies are limited to {limit} bytes"
         body = json.dumps({"error": {"code": "body_too_large", "message": message}}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -224,7 +224,7 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             raise ValidationError(f"line is not JSON: {exc}") from exc
         for record in records:
             check_user(key, record.get("user_id") if isinstance(record, dict) else None)
-        return m.import_items(records)
+        return await run_in_threadpool(m.import_items, records)  # embeds the whole batch: not on the loop
 
 
 class KeyBody(BaseModel):
