@@ -125,7 +125,7 @@ def bench_locomo(
     if not data.is_file():
         console.print(f"[red]error:[/red] no such file: {data}")
         raise typer.Exit(2)
-    from ..cli import key_values
+    from ..cli.common import key_values  # not at the top: importing engramdb.cli imports this module
 
     try:
         ks = sorted({int(x) for x in k.split(",")})

@@ -17,7 +17,7 @@ import pydantic
 from ..config import MemoryConfig, SearchOptions
 from ..embedders import Embedder
 from ..errors import ValidationError
-from ..filters import parse_filter
+from ..filters import And, Node, parse_filter
 from ..ingest import check_datetime, check_limit, check_text, local_datetime, make_scope, required_datetime
 from ..models import SearchHit, utcnow
 from ..stores.base import AsyncReads, Query, Store
@@ -75,20 +75,20 @@ def plan_search(
         raise ValidationError("threshold must be a number between 0 and 1")
     search_options = _search_options(config.search, options)
     scope = make_scope(user_id, agent_id, session_id, required=False)
-    parse_filter(filters)  # report a bad filter before anything else
+    where = parse_filter(filters)  # a bad filter is reported before anything else
     if as_of is not None:
-        filters = _both(filters, as_of_filter(required_datetime(as_of, "as_of")))
+        where = _both(where, as_of_filter(required_datetime(as_of, "as_of")))
         include_invalid = True
     if time_range is not None:
-        filters = _both(filters, range_filter(_range(time_range)))
-    q = Query(tenant_id, scope, parse_filter(filters), include_inactive=include_invalid)
+        where = _both(where, range_filter(_range(time_range)))
+    q = Query(tenant_id, scope, where, include_inactive=include_invalid)
     spoken = timed = None
     if time_range is None and search_options.time_weight > 0:
         reference = local_datetime(reference_date, "reference_date") if reference_date else utcnow()
         spoken = find_time_range(text, reference)
     if spoken is not None:
         # what was said just before or up to a period after the range may tell of it: favour_in_range decides
-        timed = replace(q, where=parse_filter(_both(filters, range_filter(told_around(spoken)))))
+        timed = replace(q, where=_both(where, range_filter(told_around(spoken))))
     return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain)
 
 
@@ -108,8 +108,9 @@ async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> li
     return plan.merge(found)
 
 
-def _both(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, Any]:
-    return second if not first else {"AND": [first, second]}
+def _both(first: Node | None, second: Node) -> Node:
+    """The caller's filter and ours, as parsing ``{"AND": [first, second]}`` would give."""
+    return second if first is None else And((first, second))
 
 
 def _range(value: tuple[datetime | str | None, datetime | str | None]) -> TimeRange:

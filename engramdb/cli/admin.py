@@ -1,0 +1,160 @@
+"""Commands that serve engramdb to others: serve, proxy, mcp, and the API keys they check."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .common import AgentOpt, EmbedderOpt, JsonOpt, StoreOpt, UserOpt, emit, err, opened, out
+
+commands = typer.Typer()
+NoAuthOpt = Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")]
+
+
+def _loopback_without_auth(host: str, no_auth: bool) -> None:
+    """Without API keys a server answers whoever reaches it: serve, proxy and MCP over HTTP then
+    bind to loopback only."""
+    from ..server.auth import LOOPBACK
+
+    if no_auth and host not in LOOPBACK:
+        err.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1)")
+        raise typer.Exit(2)
+
+
+@commands.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8420,
+    no_auth: NoAuthOpt = False,
+    rate: Annotated[float, typer.Option(help="requests per second per key")] = 100.0,
+    workers: Annotated[int, typer.Option(help="server processes sharing the store")] = 1,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from ..server import ServerSettings, create_app
+    from ..server.factory import ENV
+
+    _loopback_without_auth(host, no_auth)
+    settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
+    with opened(store, embedder) as m:  # validates the configuration and migrates the store once
+        if workers <= 1:
+            uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
+            return
+    os.environ[ENV] = json.dumps({**settings.model_dump(), "memory": {"store": store, "embedder": embedder}})
+    uvicorn.run("engramdb.server.factory:make_app", factory=True, workers=workers, host=host, port=port,
+                log_level="warning")  # fmt: skip
+
+
+@commands.command()
+def proxy(
+    upstream: Annotated[
+        str, typer.Option(help="the OpenAI-compatible API to forward to, e.g. http://localhost:11434/v1")
+    ],
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8421,
+    max_tokens: Annotated[int, typer.Option(help="token budget of the context block added to each request")] = 1000,
+    no_auth: NoAuthOpt = False,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Memory for an existing chat app: context in, turns recorded, per user (X-Engram-User or `user`).
+
+    Callers send an engramdb key (X-API-Key; their Authorization goes upstream)."""
+    import uvicorn
+
+    from ..server.proxy import create_proxy
+
+    if not upstream.startswith(("http://", "https://")):
+        err.print("[red]error:[/red] --upstream must be an http(s) URL")
+        raise typer.Exit(2)
+    _loopback_without_auth(host, no_auth)
+    with opened(store, embedder) as m:
+        app_ = create_proxy(m, upstream, max_tokens=max_tokens, auth=not no_auth)
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@commands.command("mcp")
+def mcp_(
+    transport: Annotated[str, typer.Option(help="stdio | http (streamable HTTP at /mcp)")] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8421,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    no_auth: NoAuthOpt = False,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve memory tools over MCP; --user/--agent fix the scope the tools may act on.
+
+    Over stdio the caller is the local process that started it. Over HTTP every request needs
+    an API key (Authorization: Bearer or X-API-Key), and the tools act in the key's tenant,
+    for its users only."""
+    from ..server.mcp_tools import build_mcp, serve_http
+
+    if transport not in ("stdio", "http"):
+        err.print("[red]error:[/red] --transport is stdio or http")
+        raise typer.Exit(2)
+    if transport == "http":
+        _loopback_without_auth(host, no_auth)
+    with opened(store, embedder) as m:
+        server = build_mcp(m, user_id=user, agent_id=agent)
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            serve_http(server, m, host=host, port=port, auth=not no_auth)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the server.")
+commands.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="the tenant the key belongs to")],
+    user: Annotated[Optional[list[str]], typer.Option("--user", "-u", help="limit the key to these users")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="may manage keys")] = False,
+    name: Annotated[Optional[str], typer.Option(help="a label")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key; its secret is printed once and never stored."""
+    from ..server import create_key
+
+    with opened(store, None) as m:
+        secret, key = create_key(m.store, tenant, user_ids=user or None, admin=admin, name=name)
+        if as_json:
+            sys.stdout.write(json.dumps({"secret": secret, **key.model_dump(mode="json")}) + "\n")
+        else:
+            out.print(f"key {key.id} for tenant {tenant!r}: [bold]{secret}[/bold]  (shown once)")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[Optional[str], typer.Option("--tenant", "-t")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys (never their secrets)."""
+    with opened(store, None) as m:
+        keys = m.store.list_keys(tenant)
+        table = Table("id", "tenant", "users", "admin", "created", "revoked")
+        for k in keys:
+            table.add_row(k.id, k.tenant_id, ",".join(k.user_ids or ["*"]), str(k.admin), str(k.created_at),
+                          str(k.revoked_at or ""))  # fmt: skip
+        emit(keys, as_json, table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Revoke a key at once."""
+    with opened(store, None) as m:
+        key = m.store.revoke_key(key_id)
+        emit(key, as_json, None) if as_json else out.print(f"revoked {key.id}")
