@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from .context import Context
-from .errors import ConfigurationError, EngramError, NotFoundError, ProviderError, ValidationError
+from .errors import ConfigurationError, EngramError, ProviderError, for_status
 from .maintenance import ConsolidateResult, PruneResult
 from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
 
@@ -158,13 +158,12 @@ def _answer(request: _Request[T], response: httpx.Response) -> T:
     except (ValueError, KeyError, TypeError):
         message, code = response.text[:500] or response.reason_phrase, "http_error"
     status = response.status_code
-    if status in (400, 413, 422):
-        raise ValidationError(message)
-    if status == 404:
-        raise NotFoundError(message)
-    if status in (401, 403):
-        raise ConfigurationError(f"{message} ({code})")
-    raise ProviderError(f"server answered HTTP {status}: {message}", status=status, body=response.text[:2000])
+    error = for_status(status, code)  # the table the server answered from
+    if issubclass(error, ProviderError):
+        raise error(f"server answered HTTP {status}: {message}", status=status, body=response.text[:2000])
+    if issubclass(error, ConfigurationError):
+        raise error(f"{message} ({code})")
+    raise error(message)
 
 
 def _headers(api_key: str | None) -> dict[str, str]:

@@ -11,35 +11,27 @@ lists every status each route can answer (``openapi.py``).
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
-from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from ..config import SearchOptions
-from ..errors import ConfigurationError, EngramError, NotFoundError, ProviderError, StoreError, ValidationError
+from ..errors import EngramError, RateLimited, Unauthorized
 from ..memory import MAX_PAGE, Memory
-from ..models import MAX_METADATA_DEPTH, ApiKey, MemoryItem, check_metadata_depth, utcnow
+from ..models import ApiKey, utcnow
+from . import routes
 from .auth import authenticate
+from .middleware import Limits, RateLimiter, install_metrics
 from .openapi import ErrorDetail, ErrorResponse, document_errors
 
 log = logging.getLogger("engramdb.server")
-
-STATUS: dict[type[EngramError], int] = {
-    ValidationError: 400, NotFoundError: 404, ConfigurationError: 500, StoreError: 503, ProviderError: 502,
-}  # fmt: skip
 
 
 class ServerSettings(BaseModel):
@@ -52,132 +44,10 @@ class ServerSettings(BaseModel):
     burst: int = Field(200, ge=1)
 
 
-class Forbidden(EngramError):
-    code = "forbidden"
-
-
-class TooMany(EngramError):
-    code = "rate_limited"
-
-
-class Unauthorized(EngramError):
-    code = "unauthorized"
-
-
 HTTP_CODES = {400: "validation_error", 404: "not_found", 405: "method_not_allowed"}
 
 
-class NDJSONResponse(StreamingResponse):
-    """One JSON document per line (the export), so the OpenAPI document names its real type."""
-
-    media_type = "application/x-ndjson"
-
-
-# --- request bodies ---------------------------------------------------------------------
-
-
-def _shallow(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Refused with the request: metadata too deep to serialise, once stored, would fail every read of it."""
-    check_metadata_depth(metadata)
-    return metadata
-
-
-Metadata = Annotated[
-    dict[str, Any] | None,
-    AfterValidator(_shallow),
-    Field(description=f"a JSON object nested at most {MAX_METADATA_DEPTH} levels deep"),
-]
-
-
-class ScopeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str | None = None
-    agent_id: str | None = None
-    session_id: str | None = None
-    run_id: str | None = Field(None, description="mem0's name for session_id")
-
-    @property
-    def session(self) -> str | None:
-        return self.session_id or self.run_id
-
-
-class AddBody(ScopeBody):
-    messages: str | dict[str, Any] | list[dict[str, Any]]
-    metadata: Metadata = None
-    kind: str = "episode"
-    infer: bool | None = None
-    occurred_at: datetime | None = None
-    expires_at: datetime | None = None
-    importance: float = 0.5
-
-
-class SearchBody(ScopeBody):
-    query: str
-    filters: dict[str, Any] | None = None
-    limit: int = 10
-    threshold: float | None = None
-    include_invalid: bool = False
-    as_of: datetime | None = None
-    time_range: tuple[datetime | None, datetime | None] | None = Field(None, description="[start, end), either null")
-    reference_date: datetime | None = None
-    explain: bool = False
-    options: SearchOptions | None = Field(None, description="fusion weights and factors for this search")
-
-
-class UpdateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str | None = None
-    memory: str | None = Field(None, description="mem0's name for text")
-    data: str | None = Field(None, description="mem0's older name for text")
-    metadata: Metadata = None
-
-
-class ContextBody(ScopeBody):
-    query: str
-    max_tokens: int = 1500
-    recent_turns: int = 8
-    relevant: int = 10
-    profile: int = 20
-    reference_date: datetime | None = None
-    encoding: str = "o200k_base"
-
-
-class SummaryBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str | None = None
-    agent_id: str | None = None
-    sentences: int = 3
-
-
-class PruneBody(ScopeBody):
-    policy: dict[str, Any] | None = None
-    hard: bool = False
-
-
 # --- the app ----------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """A token bucket per key: ``rate`` requests a second sustained, ``burst`` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                return False
-            self._buckets[key] = (tokens - 1, now)
-            return True
 
 
 def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAPI:
@@ -206,7 +76,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
         if key is None:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
         if not limiter.allow(key.id):
-            raise TooMany("rate limit exceeded for this key; retry shortly")
+            raise RateLimited("rate limit exceeded for this key; retry shortly")
         return key
 
     async def local() -> ApiKey:
@@ -215,8 +85,9 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     async def tenant(key: ApiKey = Depends(principal if settings.auth else local)) -> tuple[Memory, ApiKey]:
         return memory.for_tenant(key.tenant_id), key
 
-    _routes(app, tenant)
-    _mem0_routes(app, tenant)
+    routes.register(app, tenant)
+    routes.register_mem0(app, tenant)
+    routes.register_keys(app, tenant)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -242,7 +113,7 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
 
     requests = Counter("engramdb_requests_total", "HTTP requests", ["route", "status"], registry=None)
     latency = Histogram("engramdb_request_seconds", "HTTP request latency", ["route"], registry=None)
-    _install_metrics(requests, latency)
+    install_metrics(requests, latency)
 
     def error(status: int, code: str, message: str) -> JSONResponse:
         body = ErrorResponse(error=ErrorDetail(code=code, message=message))
@@ -250,9 +121,7 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.exception_handler(EngramError)
     async def engram_error(request: Request, exc: EngramError) -> JSONResponse:
-        statuses: dict[type[EngramError], int] = {Forbidden: 403, TooMany: 429, Unauthorized: 401, **STATUS}
-        status = next((s for cls, s in statuses.items() if isinstance(exc, cls)), 500)
-        return error(status, exc.code, str(exc))
+        return error(exc.http_status, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -299,139 +168,6 @@ def _http_message(request: Request, exc: HTTPException) -> str:
     if cause is not None:
         return f"the request body could not be read: {cause}"
     return str(exc.detail)
-
-
-IMPORT_PATH = "/v1/import"  # its body is an export: allowed to be larger than any other request's
-
-
-class Limits:
-    """Body size (declared or streamed) and per-route metrics, as plain ASGI.
-
-    Starlette's ``@app.middleware("http")`` runs every response through an extra task and
-    stream; on the search path that hand-off cost more than the search itself.
-    """
-
-    def __init__(self, app: Any, *, max_body_bytes: int, max_import_bytes: int) -> None:
-        self.app, self.max_body_bytes, self.max_import_bytes = app, max_body_bytes, max_import_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_import_bytes if scope["path"] == IMPORT_PATH else self.max_body_bytes
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            await self._too_large(send, limit)
-            return
-        started, status, received, rejected, answering = time.perf_counter(), 500, 0, False, False
-
-        async def counted() -> Any:
-            nonlocal received, rejected, status
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit and not rejected:  # a chunked body with no declared length
-                rejected, status = True, 413
-                await self._too_large(send, limit)
-                return {"type": "http.disconnect"}  # the app stops reading; what it answers is dropped
-            return message
-
-        async def sent(message: dict[str, Any]) -> None:
-            nonlocal status, answering
-            if rejected:
-                return
-            if message["type"] == "http.response.start":
-                status, answering = message["status"], True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, sent)
-        except Exception:
-            # Answered here rather than by Starlette's last-resort handler, which re-raises after
-            # answering: the server would then drop a keep-alive connection the client still holds.
-            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
-            if answering:  # half a response is out: only closing the connection can tell the client
-                raise
-            await sent(_internal_error())
-            await sent({"type": "http.response.body", "body": _INTERNAL_BODY})
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            _METRICS["requests"].labels(path, str(status)).inc()
-            _METRICS["latency"].labels(path).observe(time.perf_counter() - started)
-
-    async def _too_large(self, send: Any, limit: int) -> None:
-        message = f"request bodies are limited to {limit} bytes"
-        body = json.dumps({"error": {"code": "body_too_large", "message": message}}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-_INTERNAL_BODY = json.dumps({"error": {"code": "internal_error", "message": "internal error"}}).encode()
-
-
-def _internal_error() -> dict[str, Any]:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_INTERNAL_BODY)).encode())]
-    return {"type": "http.response.start", "status": 500, "headers": headers}
-
-
-_METRICS: dict[str, Any] = {}
-
-
-def _install_metrics(requests: Any, latency: Any) -> None:
-    """Register the collectors once per process (several apps in one test process share them)."""
-    from prometheus_client import REGISTRY
-
-    if not _METRICS:
-        REGISTRY.register(requests)
-        REGISTRY.register(latency)
-        _METRICS.update(requests=requests, latency=latency)
-
-
-def check_user(key: ApiKey, user_id: str | None) -> None:
-    """A key limited to some users must name one of them."""
-    if key.user_ids is not None and user_id not in key.user_ids:
-        raise Forbidden("this API key may only act for users " + ", ".join(key.user_ids))
-
-
-def owned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
-    """The memory, if this key may see it; another user's memory is answered as not found."""
-    return _visible(key, m.get(_no_nul(memory_id)))
-
-
-async def aowned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
-    """``owned``, awaited on a store with native async reads (else on a worker thread)."""
-    if m.async_reads is None:
-        return await run_in_threadpool(owned, m, key, memory_id)
-    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(_no_nul(memory_id))))
-
-
-def _no_nul(memory_id: str) -> str:
-    """A NUL in a path (``%00``) is bad input on every store; PostgreSQL's text cannot even hold it."""
-    if "\x00" in memory_id:
-        raise ValidationError("memory_id contains a NUL character")
-    return memory_id
-
-
-def _visible(key: ApiKey, item: MemoryItem) -> MemoryItem:
-    if key.user_ids is not None and item.user_id not in key.user_ids:
-        raise NotFoundError(f"no memory with id {item.id!r}")
-    return item
-
-
-Tenant = Callable[..., Any]
-
-
-def _routes(app: FastAPI, tenant: Tenant) -> None:
-    from . import routes
-
-    routes.register(app, tenant)
-
-
-def _mem0_routes(app: FastAPI, tenant: Tenant) -> None:
-    from . import routes
-
-    routes.register_mem0(app, tenant)
-    routes.register_keys(app, tenant)
 
 
 __all__ = ["MAX_PAGE", "ServerSettings", "create_app"]

@@ -26,10 +26,10 @@ from mcp.types import CallToolResult, TextContent
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from ..errors import EngramError, ValidationError
+from ..errors import EngramError, Unauthorized, ValidationError
 from ..memory import Memory
 from ..models import ApiKey, MemoryItem
-from .app import Unauthorized, check_user, owned
+from .access import check_user, owned
 from .auth import authenticate, presented_secret
 
 Result = Annotated[CallToolResult, dict[str, Any]]

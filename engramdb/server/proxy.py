@@ -29,10 +29,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import EngramError
+from ..errors import EngramError, Forbidden, Unauthorized
 from ..memory import Memory
 from ..models import ApiKey, utcnow
-from .app import Forbidden, Unauthorized, check_user
+from .access import check_user
 from .auth import authenticate, carries_secret, presented_secret
 
 log = logging.getLogger("engramdb.proxy")

@@ -14,25 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..aio import native_add, native_delete, native_delete_all, native_update
 from ..context import Context
-from ..errors import NotFoundError, ValidationError
+from ..errors import Forbidden, NotFoundError, ValidationError
 from ..maintenance import ConsolidateResult, PruneResult
 from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
-from .app import (
+from .access import aowned, check_user, owned
+from .auth import ALL_TENANTS, create_key, manages
+from .schemas import (
     AddBody,
     ContextBody,
-    Forbidden,
     NDJSONResponse,
     PruneBody,
     ScopeBody,
     SearchBody,
     SummaryBody,
     UpdateBody,
-    aowned,
-    check_user,
-    owned,
 )
-from .auth import ALL_TENANTS, create_key, manages
 
 Tenant = Callable[..., Any]
 
