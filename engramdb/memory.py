@@ -295,8 +295,6 @@ class Memory:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""
         return self.store.export(self.tenant_id)
 
-    # --- context for a prompt -------------------------------------------------------------
-
     def context(
         self, query: str, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
         max_tokens: int = 1500, recent_turns: int = 8, relevant: int = 10, profile: int = 20,
