@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigurationError
-from .base import Change, NewRecord, Query, Store, StoreHit
+from .base import Change, JobStore, KeyStore, MemoryStore, NewRecord, PortableStore, Query, Store, StoreHit
 
 
 def default_path() -> Path:
@@ -45,4 +45,16 @@ def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
     return SQLiteStore(str(Path(url).expanduser()), synchronous=synchronous)
 
 
-__all__ = ["Change", "NewRecord", "Query", "Store", "StoreHit", "default_path", "open_store"]
+__all__ = [
+    "Change",
+    "JobStore",
+    "KeyStore",
+    "MemoryStore",
+    "NewRecord",
+    "PortableStore",
+    "Query",
+    "Store",
+    "StoreHit",
+    "default_path",
+    "open_store",
+]

@@ -1,4 +1,8 @@
-"""The Store protocol: what every backend (SQLite, PostgreSQL) must do, with the same semantics.
+"""The Store protocols: what every backend (SQLite, PostgreSQL) must do, with the same semantics.
+
+``Store`` is the union of four narrow parts, so a third-party store sees what each is for:
+``MemoryStore`` (memories), ``JobStore`` (extraction jobs), ``KeyStore`` (API keys) and
+``PortableStore`` (copies and export); ``AsyncReads`` and ``AsyncWrites`` are optional.
 
 Scope and filters are applied inside the backend's own query; results never leave the store
 unscoped. Every method that writes is one transaction. Scores returned by the two search
@@ -146,7 +150,13 @@ class AsyncWrites(Protocol):
     async def arecent(self, query: Query, *, limit: int) -> list[MemoryItem]: ...
 
 
-class Store(Protocol):
+class MemoryStore(Protocol):
+    """Memories: write, read, search and forget them, each call one transaction, always in scope.
+
+    The part every store has. ``add`` may store an extraction job with its messages and
+    ``apply`` marks one done with its results, in the same transaction (see ``JobStore``).
+    """
+
     location: str
 
     def bind_embedder(self, name: str, dimension: int) -> None:
@@ -172,21 +182,6 @@ class Store(Protocol):
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
         """Mark memories superseded by ``by_id`` (which inherits their sources); history keeps them."""
-
-    def save_key(self, key: ApiKey, key_hash: str) -> None: ...
-
-    def find_key(self, key_hash: str) -> ApiKey | None:
-        """The key with this hash, if it exists and is not revoked."""
-
-    def list_keys(self, tenant_id: str | None) -> list[ApiKey]: ...
-
-    def revoke_key(self, key_id: str) -> ApiKey: ...
-
-    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
-
-    def get_job(self, tenant_id: str, job_id: str) -> Job: ...
-
-    def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job: ...
 
     def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
         """Soft: state forgotten, out of recall, in history with the reason. Hard: gone with its history."""
@@ -219,12 +214,46 @@ class Store(Protocol):
 
     def stats(self, tenant_id: str) -> StoreStats: ...
 
-    def export(self, tenant_id: str) -> Iterator[MemoryItem]: ...
-
     def reset(self, tenant_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JobStore(Protocol):
+    """Extraction jobs: the worker's queue, durable so that a crash between the write and the
+    extraction is completed on restart. Jobs are created by ``add(job=...)`` and finished by
+    ``apply(job_id=...)``; these methods find and fail them."""
+
+    def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job: ...
+
+    def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
+        """Count a failed attempt; the job fails for good after ``max_attempts``."""
+
+
+class KeyStore(Protocol):
+    """API keys of the server: only their hashes are stored, and a revoked key stays listed."""
+
+    def save_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, if it exists and is not revoked."""
+
+    def list_keys(self, tenant_id: str | None) -> list[ApiKey]: ...
+
+    def revoke_key(self, key_id: str) -> ApiKey: ...
+
+
+class PortableStore(Protocol):
+    """Whole-store copies (``engramdb migrate``) and a tenant's export, in the portable row form
+    of ``stores.portable``. Reading a live store as of one moment is a further, declared
+    ability: ``portable.Snapshots``, which ``migrate`` requires of its source."""
 
     def binding(self) -> tuple[str, int] | None:
         """The embedder name and dimension the vectors were made with, if any yet."""
+
+    def export(self, tenant_id: str) -> Iterator[MemoryItem]: ...
 
     def count_rows(self, table: str) -> int:
         """Rows in one of ``portable.TABLES`` across all tenants (for migration checks)."""
@@ -235,4 +264,7 @@ class Store(Protocol):
     def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         """Insert portable rows as they are (ids, tenants, history, vectors) in one transaction."""
 
-    def close(self) -> None: ...
+
+class Store(MemoryStore, JobStore, KeyStore, PortableStore, Protocol):
+    """Everything engramdb asks of a backend: the union of the narrow protocols above, which
+    ``Memory``, the worker, the server and ``migrate`` each use a part of."""

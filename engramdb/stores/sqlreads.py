@@ -18,6 +18,7 @@ from .cursor import decode_cursor, encode_cursor
 
 Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
 DISK_FULL = "database or disk is full"  # both stores' message for it: the transaction was rolled back
+DUPLICATE_TEXT = "another memory in this scope already has exactly this text"  # an update's unique clash
 
 
 def refuse_newer(done: set[int], known: int) -> None:

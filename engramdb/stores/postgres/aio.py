@@ -16,8 +16,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..base import StoreHit
+from .errors import driver_errors
 from .queries import Plan
-from .tx import Connection, store_error
+from .tx import Connection
 
 R = TypeVar("R")
 
@@ -48,7 +49,7 @@ class AsyncConnections:
         return pool
 
     async def rows(self, plan: Plan) -> list[dict[str, Any]]:
-        try:
+        with driver_errors():
             async with (await self._pool()).connection() as conn:
                 if not plan.settings:
                     return await (await conn.execute(plan.sql, plan.params)).fetchall()  # type: ignore[no-any-return]
@@ -56,24 +57,18 @@ class AsyncConnections:
                     for setting in plan.settings:
                         await conn.execute(setting)
                     return await (await conn.execute(plan.sql, plan.params)).fetchall()  # type: ignore[no-any-return]
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
 
     async def transaction(self, body: Callable[[Connection], Coroutine[Any, Any, R]]) -> R:
         """Await a write body (``writes``) in one transaction; database errors become StoreError."""
-        try:
+        with driver_errors():
             async with (await self._pool()).connection() as conn, conn.transaction():
                 return await body(conn)
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
 
     async def outside_transaction(self, sql: str) -> None:
         """Run a statement that must not be in a transaction block (VACUUM)."""
-        try:
+        with driver_errors():
             async with (await self._pool()).connection() as conn:
                 await conn.execute(sql)
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
 
     async def hits(self, plan: Plan) -> list[StoreHit]:
         return [StoreHit(r["id"], float(r["s"])) for r in await self.rows(plan)]

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ...errors import ConfigurationError, NotFoundError, StoreError
+from ...errors import NotFoundError, StoreError
 from ...models import (
     AddedItem,
     ApiKey,
@@ -41,11 +39,14 @@ from ...models import (
     Usage,
     utcnow,
 )
+from .. import semantics
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
+from ..semantics import run
 from ..sqlreads import SQLReads
 from . import queries, tx, writes
 from .aio import AsyncConnections
+from .errors import driver_errors
 from .migrations import migrate
 from .queries import query_sql as _query_sql
 from .rows import (
@@ -56,9 +57,7 @@ from .rows import (
     key_from_row,
     portable_row,
 )
-from .tx import store_error
 
-TOUCH_FLUSH_S = 5.0
 R = TypeVar("R")
 OWN_PARAMS = ("text_search", "pool_size")  # URL query parameters engramdb reads itself
 ERASE_VACUUM = "VACUUM memories, history, jobs, memory_sources"  # the tables a hard delete removes rows from
@@ -108,7 +107,7 @@ class PostgresStore(SQLReads):
         conninfo, own = split_url(url)
         self.location = redact(url)
         self._closed = False
-        try:
+        with driver_errors(opening=self.location):
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute("SELECT %s::regconfig", (own.get("text_search", text_search),))
                 self.schema_version = migrate(conn, text_search=own.get("text_search", text_search))
@@ -116,17 +115,11 @@ class PostgresStore(SQLReads):
                 conninfo, min_size=1, max_size=int(own.get("pool_size", pool_size)), open=True,
                 kwargs={"autocommit": True, "row_factory": dict_row}, configure=_configure,
             )  # fmt: skip
-        except psycopg.errors.UndefinedObject as exc:
-            raise ConfigurationError(f"unknown text search configuration: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open PostgreSQL store at {self.location!r}: {exc}") from exc
         meta = self._meta()
         self._text_search = meta["text_search"]
         self._dimension = int(meta["dimension"]) if "dimension" in meta else 0
         self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)))
-        self._lock = threading.Lock()  # the touch buffer
-        self._pending_touch: dict[str, tuple[int, datetime]] = {}
-        self._last_flush = time.monotonic()
+        self._touches = semantics.TouchBuffer(threading.Lock())
 
     # --- transactions -------------------------------------------------------------------
 
@@ -134,28 +127,19 @@ class PostgresStore(SQLReads):
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction on a pooled connection; database errors become StoreError."""
         self._check_open()
-        try:
-            with self._pool.connection() as conn, conn.transaction():
-                yield conn
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
+        with driver_errors(), self._pool.connection() as conn, conn.transaction():
+            yield conn
 
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         self._check_open()
-        try:
-            with self._pool.connection() as conn:
-                rows: list[dict[str, Any]] = conn.execute(sql, params).fetchall()
-                return rows
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
+        with driver_errors(), self._pool.connection() as conn:
+            rows: list[dict[str, Any]] = conn.execute(sql, params).fetchall()
+            return rows
 
     def _erase_vacuum(self) -> None:
         """After a hard delete: VACUUM runs outside a transaction (pooled connections autocommit)."""
-        try:
-            with self._pool.connection() as conn:
-                conn.execute(ERASE_VACUUM)
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
+        with driver_errors(), self._pool.connection() as conn:
+            conn.execute(ERASE_VACUUM)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -167,14 +151,7 @@ class PostgresStore(SQLReads):
     # --- embedder binding ---------------------------------------------------------------
 
     def bind_embedder(self, name: str, dimension: int) -> None:
-        meta = self._meta()
-        if "embedder" in meta:
-            if meta["embedder"] != name or int(meta["dimension"]) != dimension:
-                raise ConfigurationError(
-                    f"this store holds vectors from embedder {meta['embedder']!r} "
-                    f"({meta['dimension']} dims), not {name!r} ({dimension} dims); open it with "
-                    f"embedder={meta['embedder']!r} or re-embed it"
-                )
+        if semantics.check_binding(self._meta(), name, dimension):
             self._dimension = dimension
             return
         with self._write() as conn:
@@ -194,7 +171,7 @@ class PostgresStore(SQLReads):
 
     def _run(self, body: Callable[[tx.Connection], Coroutine[Any, Any, R]]) -> R:
         with self._write() as conn:
-            return tx.run(body(tx.SyncConnection(conn)))
+            return run(body(tx.SyncConnection(conn)))
 
     def add(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
@@ -209,7 +186,8 @@ class PostgresStore(SQLReads):
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
     ) -> list[AddedItem] | None:
-        return self._run(lambda c: writes.apply(c, tenant_id, operations, job_id, usage, self._text_search))
+        cfg = self._text_search
+        return self._run(lambda c: semantics.apply(writes.Tx(c, cfg), tenant_id, operations, job_id, usage))
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
         return self._run(lambda c: writes.update(c, tenant_id, memory_id, change, self._text_search))
@@ -245,35 +223,24 @@ class PostgresStore(SQLReads):
         return count
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
-        return self._run(lambda c: writes.supersede(c, tenant_id, ids, by_id, reason))
+        return self._run(lambda c: semantics.supersede(writes.Tx(c), tenant_id, ids, by_id, reason))
 
     def reset(self, tenant_id: str) -> None:
         self._run(lambda c: writes.reset(c, tenant_id))
         self._erase_vacuum()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
-        """Buffer access counts and flush them at most every few seconds (a retention hint, as in SQLite)."""
-        now = utcnow()
-        with self._lock:
-            for memory_id in ids:
-                count, _ = self._pending_touch.get(memory_id, (0, now))
-                self._pending_touch[memory_id] = (count + 1, now)
-            due = time.monotonic() - self._last_flush >= TOUCH_FLUSH_S
-        if due:
+        """Buffer access counts (``semantics.TouchBuffer``); the flush runs outside the buffer's lock."""
+        if self._touches.add(ids, utcnow()):
             with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
                 self._flush_touches()
 
     def _flush_touches(self) -> None:
-        with self._lock:
-            pending, self._pending_touch = self._pending_touch, {}
-            self._last_flush = time.monotonic()
+        pending = self._touches.take()
         if not pending:
             return
         with self._write() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE memories SET access_count = access_count + %s, last_accessed_at = %s WHERE id = %s",
-                [(count, at, memory_id) for memory_id, (count, at) in sorted(pending.items())],
-            )
+            cur.executemany(semantics.touch_sql("%s"), pending)
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
 
@@ -295,18 +262,13 @@ class PostgresStore(SQLReads):
     @contextmanager
     def _snapshot(self) -> Iterator[TableReader]:
         def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
-            try:
+            with driver_errors():
                 rows: list[Any] = conn.execute(sql, params).fetchall()
                 return rows
-            except psycopg.Error as exc:
-                raise store_error(exc) from exc
 
-        try:
-            with self._pool.connection() as conn, conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield TableReader(fetch, "%s", portable_row)
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
+        with driver_errors(), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield TableReader(fetch, "%s", portable_row)
 
     def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         spec = BY_NAME[table]
@@ -325,28 +287,16 @@ class PostgresStore(SQLReads):
     # --- API keys ------------------------------------------------------------------------
 
     def save_key(self, key: ApiKey, key_hash: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s, %s, NULL)",
-                (key.id, key_hash, key.tenant_id, key.name,
-                 jsonb(key.user_ids) if key.user_ids is not None else None, key.admin, key.created_at),
-            )  # fmt: skip
+        self._run(lambda c: semantics.save_key(writes.Tx(c), key, key_hash))
 
     def revoke_key(self, key_id: str) -> ApiKey:
-        with self._write() as conn:
-            conn.execute("UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (utcnow(), key_id))
+        self._run(lambda c: semantics.revoke_key(writes.Tx(c), key_id))
         return self._key(key_id)
 
     # --- jobs ---------------------------------------------------------------------------
 
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE jobs SET attempts = attempts + 1, error = %s, updated_at = %s, "
-                "state = CASE WHEN attempts + 1 >= %s THEN 'failed' ELSE state END "
-                "WHERE id = %s AND tenant_id = %s AND state = 'pending'",
-                (error[:2000], utcnow(), max_attempts, job_id, tenant_id),
-            )
+        self._run(lambda c: semantics.fail_job(writes.Tx(c), tenant_id, job_id, error, max_attempts))
         return self.get_job(tenant_id, job_id)
 
     # --- reads ----------------------------------------------------------------------------

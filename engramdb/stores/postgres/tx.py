@@ -3,29 +3,19 @@
 Every write of the PostgreSQL store is an ``async def`` over a connection with psycopg's
 async surface (``await conn.execute(...)``, ``await cur.fetchall()``). ``AsyncMemory`` and
 the server await it on an ``AsyncConnection``. ``Memory`` runs the very same coroutine on a
-sync connection dressed as an async one: none of its awaits ever suspends, so ``run``
-drives it to its end in one step, with no event loop. The SQL of each write exists once.
+sync connection dressed as an async one: none of its awaits ever suspends, so
+``semantics.run`` drives it to its end in one step, with no event loop. The SQL of each write exists once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from ...errors import StoreError
-from ..sqlreads import DISK_FULL
-
 R = TypeVar("R")
-
-
-def store_error(exc: psycopg.Error) -> StoreError:
-    """The engramdb error for a driver failure; a full disk says so (the transaction was rolled back)."""
-    if isinstance(exc, psycopg.errors.DiskFull):
-        return StoreError(DISK_FULL)
-    return StoreError(f"PostgreSQL error: {exc}")
 
 
 class Cursor(Protocol):
@@ -85,13 +75,3 @@ class SyncConnection:
     async def transaction(self) -> AsyncIterator[None]:
         with self._conn.transaction():
             yield
-
-
-def run(body: Coroutine[Any, Any, R]) -> R:
-    """The result of a write body on a ``SyncConnection``, where nothing suspends."""
-    try:
-        body.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    body.close()
-    raise RuntimeError("a write body suspended on a synchronous connection")

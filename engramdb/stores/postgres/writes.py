@@ -2,25 +2,74 @@
 
 Each function is the body of one transaction on ``conn`` (see ``tx``): ``PostgresStore``
 runs it on a pooled sync connection, its ``a…`` methods await it on an async one. ``cfg``
-is the text search configuration the ``tsv`` column is built with.
+is the text search configuration the ``tsv`` column is built with. What the steps mean is
+written once for both stores in ``stores.semantics``; ``Tx`` is how PostgreSQL says it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import psycopg
 
-from ...errors import NotFoundError, StoreError, ValidationError
-from ...models import AddedItem, Event, MemoryItem, Scope, Usage, content_hash, new_id, utcnow
-from ..base import Change, NewJob, NewRecord, Operation, history_row
+from ...errors import NotFoundError
+from ...models import Event, MemoryItem, Scope, content_hash, new_id, utcnow
+from .. import semantics
+from ..base import Change, NewJob, NewRecord
 from ..portable import MEMORY_COLUMNS
+from .errors import driver_errors
 from .queries import scope_sql
 from .rows import item_from_row, item_params, jsonb
 from .tx import Connection
+
+
+class Tx:
+    """One transaction as a ``semantics.Dialect``. Concurrent transactions are real here: rows
+    a step reads before changing are locked, and an insert may lose a race (``_insert``)."""
+
+    mark, nullsafe, row_lock = "%s", "coalesce", " FOR UPDATE"
+    max_list = sys.maxsize  # one array parameter, of any length
+
+    def __init__(self, conn: Connection, cfg: str | None = None) -> None:
+        self.conn, self.cfg = conn, cfg
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        return {}  # no column besides a write's own
+
+    def time(self, value: datetime) -> datetime:
+        return value
+
+    def json(self, value: Any) -> Any:
+        return jsonb(value)
+
+    @staticmethod
+    def ignore_conflicts(insert_sql: str) -> str:
+        return insert_sql + " ON CONFLICT DO NOTHING"
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> None:
+        await self.conn.execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+        return await fetchone(self.conn, sql, params)
+
+    async def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await fetchall(self.conn, sql, params)
+
+    @staticmethod
+    def any_of(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s)", [list(values)]
+
+    async def get(self, tenant_id: str, memory_id: str, *, lock: bool = False) -> MemoryItem:
+        return await get(self.conn, tenant_id, memory_id, lock=lock)
+
+    async def insert(self, tenant_id: str, record: NewRecord) -> bool:
+        if self.cfg is None:
+            raise RuntimeError("an insert needs the text search configuration")
+        return await _insert(self.conn, tenant_id, record, self.cfg)
 
 
 async def fetchone(conn: Connection, sql: str, params: Any = None) -> Any:
@@ -59,20 +108,6 @@ def _insert_sql(row: dict[str, Any]) -> str:
     )
 
 
-async def log(
-    conn: Connection,
-    tenant_id: str,
-    item: MemoryItem,
-    event: Event,
-    *,
-    old: MemoryItem | None = None,
-    new: MemoryItem | None = None,
-    reason: str | None = None,
-) -> None:
-    row = history_row(tenant_id, item, event, old=old, new=new, reason=reason, encode=jsonb, when=utcnow())
-    await conn.execute("INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
-
-
 # --- adds -------------------------------------------------------------------------------------
 
 
@@ -81,14 +116,7 @@ async def add(
 ) -> list[tuple[str, Event]]:
     outcomes = await _add_many(conn, tenant_id, records, cfg)
     if job is not None:
-        payload = {**job.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
-        now = utcnow()
-        await conn.execute(
-            "INSERT INTO jobs (id, tenant_id, user_id, agent_id, session_id, state, payload, created_at, "
-            "updated_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
-            (job.id, tenant_id, job.scope.user_id, job.scope.agent_id, job.scope.session_id,
-             jsonb(payload), now, now),
-        )  # fmt: skip
+        await semantics.insert_job(Tx(conn), tenant_id, job, [memory_id for memory_id, _ in outcomes])
     return outcomes
 
 
@@ -118,7 +146,7 @@ async def _add_many(
         if k in known:
             outcomes.append((known[k], Event.NOOP))
         elif record.item.id in taken:
-            outcomes.append(await add_one(conn, tenant_id, record, cfg))
+            outcomes.append(await _add_one(conn, tenant_id, record, cfg))
         else:
             known[k] = record.item.id
             taken.add(record.item.id)
@@ -126,7 +154,7 @@ async def _add_many(
             fresh.append((len(outcomes) - 1, record))
     inserted = await _insert_many(conn, tenant_id, [r for _, r in fresh], cfg)
     for (position, record), ok in zip(fresh, inserted, strict=True):
-        outcomes[position] = (record.item.id, Event.ADD) if ok else await add_one(conn, tenant_id, record, cfg)
+        outcomes[position] = (record.item.id, Event.ADD) if ok else await _add_one(conn, tenant_id, record, cfg)
     return [o for o in outcomes if o is not None]
 
 
@@ -155,26 +183,8 @@ async def _insert_many(conn: Connection, tenant_id: str, records: Sequence[NewRe
     return ok
 
 
-async def add_one(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> tuple[str, Event]:
-    for _ in range(3):
-        item = record.item
-        existing = await fetchone(
-            conn,
-            "SELECT id FROM memories WHERE tenant_id = %s AND coalesce(user_id, '') = %s AND "
-            "coalesce(agent_id, '') = %s AND coalesce(session_id, '') = %s AND hash = %s AND state = 'active'",
-            (tenant_id, item.user_id or "", item.agent_id or "", item.session_id or "", item.hash),
-        )
-        if existing is not None:
-            return existing["id"], Event.NOOP
-        owner = await fetchone(conn, "SELECT tenant_id FROM memories WHERE id = %s", (item.id,))
-        if owner is not None and owner["tenant_id"] == tenant_id:
-            return item.id, Event.NOOP
-        if owner is not None:  # another tenant's id: never reveal it exists, store under a fresh id
-            record.item = item = item.model_copy(update={"id": new_id()})
-        if await _insert(conn, tenant_id, record, cfg):
-            return item.id, Event.ADD
-        # a concurrent transaction committed the same text or id first: look again
-    raise StoreError("could not add a memory: concurrent writers kept conflicting")
+async def _add_one(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> tuple[str, Event]:
+    return await semantics.add_one(Tx(conn, cfg), tenant_id, record)
 
 
 async def _insert(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> bool:
@@ -187,92 +197,8 @@ async def _insert(conn: Connection, tenant_id: str, record: NewRecord, cfg: str)
             "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [(record.item.id, s) for s in record.item.sources],
         )
-    await log(conn, tenant_id, record.item, Event.ADD, new=record.item)
+    await semantics.log(Tx(conn), tenant_id, record.item, Event.ADD, new=record.item)
     return True
-
-
-# --- derived memories: reconciliation ---------------------------------------------------------
-
-
-async def apply(
-    conn: Connection,
-    tenant_id: str,
-    operations: Sequence[Operation],
-    job_id: str | None,
-    usage: Usage | None,
-    cfg: str,
-) -> list[AddedItem] | None:
-    if job_id is not None:
-        sql = "SELECT state FROM jobs WHERE id = %s AND tenant_id = %s FOR UPDATE"
-        row = await fetchone(conn, sql, (job_id, tenant_id))
-        if row is None or row["state"] == "done":
-            return None
-    results = [await _apply_one(conn, tenant_id, op, cfg) for op in operations]
-    if job_id is not None:
-        result = {"results": [r.model_dump(mode="json") for r in results], "usage": (usage or Usage()).model_dump()}
-        await conn.execute(
-            "UPDATE jobs SET state = 'done', result = %s, error = NULL, updated_at = %s WHERE id = %s",
-            (jsonb(result), utcnow(), job_id),
-        )
-    return results
-
-
-async def _apply_one(conn: Connection, tenant_id: str, op: Operation, cfg: str) -> AddedItem:
-    item = op.record.item if op.record is not None else None
-    text, kind, sources = (item.memory, item.kind, item.sources) if item else ("", "fact", [])
-    if op.event in (Event.ADD, Event.UPDATE) and op.record is not None:
-        memory_id, event = await add_one(conn, tenant_id, op.record, cfg)
-        if event is Event.ADD and op.event is Event.UPDATE and op.target_id is not None:
-            when = op.record.item.valid_from or utcnow()
-            await end(conn, tenant_id, op.target_id, "superseded", when, op.reason, superseded_by=memory_id)
-            event = Event.UPDATE
-        previous = op.target_id if event is Event.UPDATE else None
-        return AddedItem(id=memory_id, memory=text, event=event, kind=kind, previous_id=previous,
-                         sources=sources, reason=op.reason)  # fmt: skip
-    if op.event is Event.INVALIDATE and op.target_id is not None:
-        old = await get(conn, tenant_id, op.target_id)
-        await end(conn, tenant_id, op.target_id, "invalidated", utcnow(), op.reason)
-        return AddedItem(id=old.id, memory=old.memory, event=Event.INVALIDATE, kind=old.kind,
-                         sources=sources, reason=op.reason)  # fmt: skip
-    return AddedItem(id=op.target_id or "", memory=text, event=Event.NOOP, kind=kind, sources=sources,
-                     reason=op.reason)  # fmt: skip
-
-
-async def end(
-    conn: Connection,
-    tenant_id: str,
-    memory_id: str,
-    state: str,
-    valid_to: datetime,
-    reason: str | None,
-    *,
-    superseded_by: str | None = None,
-) -> None:
-    """Close a memory's validity: it leaves recall and stays in the store and its history."""
-    old = await get(conn, tenant_id, memory_id, lock=True)
-    if old.state.value != "active":
-        return
-    now = utcnow()
-    await conn.execute(
-        "UPDATE memories SET state = %s, valid_to = %s, invalidated_at = %s, superseded_by = %s, "
-        "updated_at = %s WHERE id = %s",
-        (state, valid_to, now, superseded_by, now, memory_id),
-    )
-    new = await get(conn, tenant_id, superseded_by) if superseded_by else None
-    event = Event.UPDATE if superseded_by else Event.INVALIDATE
-    await log(conn, tenant_id, old, event, old=old, new=new, reason=reason or state)
-
-
-async def supersede(conn: Connection, tenant_id: str, ids: Sequence[str], by_id: str, reason: str) -> int:
-    await get(conn, tenant_id, by_id)
-    for memory_id in ids:
-        await conn.execute(
-            "INSERT INTO memory_sources SELECT %s, source_id FROM memory_sources WHERE memory_id = %s "
-            "ON CONFLICT DO NOTHING",
-            (by_id, memory_id),
-        )
-        await end(conn, tenant_id, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
-    return len(ids)
 
 
 # --- updates and deletes ----------------------------------------------------------------------
@@ -294,43 +220,21 @@ async def update(conn: Connection, tenant_id: str, memory_id: str, change: Chang
     assignments = ", ".join(f"{key} = %({key})s" for key in values)
     if "index_text" in values:
         assignments += ", tsv = to_tsvector(%(cfg)s::regconfig, %(index_text)s)"
-    try:
+    with driver_errors(unique=True):
         async with conn.transaction():  # a savepoint: a clash leaves the outer transaction usable
             await conn.execute(
                 f"UPDATE memories SET {assignments} WHERE id = %(id)s", {**values, "id": memory_id, "cfg": cfg}
             )
-    except psycopg.errors.UniqueViolation as exc:
-        raise ValidationError("another memory in this scope already has exactly this text") from exc
     new = await get(conn, tenant_id, memory_id)
-    await log(conn, tenant_id, new, Event.UPDATE, old=old, new=new)
+    await semantics.log(Tx(conn), tenant_id, new, Event.UPDATE, old=old, new=new)
     return new
 
 
 async def delete(conn: Connection, tenant_id: str, memory_id: str) -> None:
     item = await get(conn, tenant_id, memory_id, lock=True)
     await conn.execute("DELETE FROM memories WHERE id = %s", (memory_id,))
-    await log(conn, tenant_id, item, Event.DELETE, old=item)
-    await _retract_derived(conn, tenant_id, [memory_id])
-
-
-async def _retract_derived(conn: Connection, tenant_id: str, gone: Sequence[str]) -> None:
-    """Invalidate memories derived only from deleted sources: retraction propagates."""
-    if not gone:
-        return
-    derived = await fetchall(
-        conn,
-        "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
-        "WHERE s.source_id = ANY(%s) AND m.tenant_id = %s ORDER BY s.memory_id",
-        (list(gone), tenant_id),
-    )
-    for row in derived:
-        alive = await fetchone(
-            conn,
-            "SELECT 1 FROM memory_sources s JOIN memories m ON m.id = s.source_id WHERE s.memory_id = %s LIMIT 1",
-            (row["memory_id"],),
-        )
-        if alive is None:
-            await end(conn, tenant_id, row["memory_id"], "invalidated", utcnow(), "its source was deleted")
+    await semantics.log(Tx(conn), tenant_id, item, Event.DELETE, old=item)
+    await semantics.retract_derived(Tx(conn), tenant_id, [memory_id])
 
 
 async def delete_scope(conn: Connection, tenant_id: str, scope: Scope, hard: bool) -> int:
@@ -342,10 +246,10 @@ async def delete_scope(conn: Connection, tenant_id: str, scope: Scope, hard: boo
     else:
         for row in rows:
             item = item_from_row(row)
-            await log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
+            await semantics.log(Tx(conn), tenant_id, item, Event.DELETE, old=item, reason="delete_all")
     await conn.execute(f"DELETE FROM memories m WHERE {where}", params)
     if not hard:
-        await _retract_derived(conn, tenant_id, ids)
+        await semantics.retract_derived(Tx(conn), tenant_id, ids)
     return len(rows)
 
 
@@ -378,7 +282,7 @@ async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: s
             (utcnow(), tenant_id, found),
         )
         for item in items:
-            await log(conn, tenant_id, item, Event.DELETE, old=item, reason=reason)
+            await semantics.log(Tx(conn), tenant_id, item, Event.DELETE, old=item, reason=reason)
     return len(items)
 
 

@@ -1,5 +1,5 @@
 """Connections to one SQLite file: the pragmas that make writes durable and deletes final, and
-the translation of SQLite's failures into ``StoreError``.
+the translation of SQLite's failures into engramdb's errors (``store_error``, ``driver_errors``).
 
 Erasure: ``secure_delete`` makes SQLite overwrite the content of deleted rows and freed pages
 with zeros, but FTS5 keeps the words of its rows in segment pages of its own, which a plain
@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-from ...errors import StoreError
-from ..sqlreads import DISK_FULL
+from ...errors import EngramError, StoreError, ValidationError
+from ..sqlreads import DISK_FULL, DUPLICATE_TEXT
 
 BUSY_TIMEOUT_S = 30.0
 MMAP_BYTES = 1 << 30
@@ -42,11 +43,28 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def store_error(exc: sqlite3.Error) -> StoreError:
-    """The engramdb error for a SQLite failure; a full disk says so (the transaction was rolled back)."""
+def store_error(exc: sqlite3.Error, *, opening: str | None = None, unique: bool = False) -> EngramError:
+    """The engramdb error for a SQLite failure: the one place SQLite's exceptions are translated.
+
+    A full disk says so (the transaction was rolled back). ``opening`` names the file while the
+    store opens; ``unique`` marks a write where a uniqueness clash is the caller's duplicate text.
+    """
+    if unique and isinstance(exc, sqlite3.IntegrityError):
+        return ValidationError(DUPLICATE_TEXT)
+    if opening is not None:
+        return StoreError(f"cannot open SQLite store at {opening!r}: {exc}")
     if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL:
         return StoreError(DISK_FULL)
     return StoreError(f"SQLite error: {exc}")
+
+
+@contextmanager
+def driver_errors(*, opening: str | None = None, unique: bool = False) -> Iterator[None]:
+    """Raise SQLite's failures inside the block as ``store_error`` translates them."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise store_error(exc, opening=opening, unique=unique) from exc
 
 
 def rollback(conn: sqlite3.Connection) -> None:

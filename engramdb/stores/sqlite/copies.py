@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..portable import BY_NAME, Table, TableReader
-from .connection import connect, retry, rollback, store_error
+from .connection import connect, driver_errors, retry, rollback
 from .rows import from_db_time, to_db_time
 
 
@@ -66,19 +66,15 @@ def write_rows(conn: sqlite3.Connection, seq: int, table: str, rows: Sequence[di
 
 
 def fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    try:
+    with driver_errors():
         return retry(lambda: conn.execute(sql, params).fetchall())
-    except sqlite3.DatabaseError as exc:
-        raise store_error(exc) from exc
 
 
 @contextmanager
 def snapshot_of(path: str) -> Iterator[TableReader]:
     """Every table of the file at ``path`` as of the moment this opens, until it closes."""
-    try:
+    with driver_errors():
         conn = connect(path, read_only=True)
-    except sqlite3.DatabaseError as exc:
-        raise store_error(exc) from exc
     try:
         conn.execute("BEGIN")
         fetch(conn, "SELECT count(*) FROM meta", [])  # a deferred transaction takes its snapshot at the first read

@@ -6,7 +6,7 @@ several processes can write one file and "database is locked" never reaches the 
 Each public operation is one transaction. No SQLite extension is loaded: vectors are
 float32 BLOBs, searched by the exact in-memory index in ``stores.vectors`` (kept current by
 ``mirror``). Pragmas, erasure after hard deletes and error translation are in ``connection``;
-whole-store copies in ``copies``.
+whole-store copies in ``copies``; write steps in ``writes`` and, shared with PostgreSQL, ``semantics``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import contextlib
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ...errors import ConfigurationError, StoreError, ValidationError
+from ...errors import ConfigurationError, StoreError
 from ...models import (
     AddedItem,
     ApiKey,
@@ -35,18 +34,20 @@ from ...models import (
     content_hash,
     utcnow,
 )
+from .. import semantics
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import MEMORY_COLUMNS, TableReader
+from ..semantics import run
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from ..vectors import VectorIndex
 from . import copies, writes
-from .connection import connect, purge_lexical, retry, rollback, scrub_lexical_deletes, store_error
+from .connection import connect, driver_errors, purge_lexical, retry, rollback, scrub_lexical_deletes, store_error
 from .migrations import migrate
 from .mirror import VectorMirror
 from .rows import history_from_row, item_from_row, job_from_row, key_from_row, to_db_time
 from .sqlfilter import compile_filter
 
-TOUCH_FLUSH_S = 5.0
+R = TypeVar("R")
 
 
 class SQLiteStore(SQLReads):
@@ -82,23 +83,21 @@ class SQLiteStore(SQLReads):
         self._lock = threading.RLock()  # the connection
         self._lexical_lock = self._lock if path == ":memory:" else threading.RLock()
         try:
-            self._conn = connect(path)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self.schema_version = self._retry(lambda: migrate(self._conn))
-            # full-text queries get their own read connection (WAL readers do not block each
-            # other), so a search runs them beside the vector scan; ":memory:" cannot be shared
-            self._lexical_conn = self._conn if path == ":memory:" else connect(path, read_only=True)
+            with driver_errors(opening=path):
+                self._conn = connect(path)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(f"PRAGMA synchronous={synchronous}")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self.schema_version = self._retry(lambda: migrate(self._conn))
+                # full-text queries get their own read connection (WAL readers do not block each
+                # other), so a search runs them beside the vector scan; ":memory:" cannot be shared
+                self._lexical_conn = self._conn if path == ":memory:" else connect(path, read_only=True)
         except ConfigurationError:
             self._conn.close()  # a file from a newer engramdb: refused before anything is written
             raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
         snapshot = None if path == ":memory:" else Path(path + "-vectors")
         self._vectors = VectorMirror(self._conn, self._lock, snapshot, self._write, self._check_open)
-        self._pending_touch: dict[str, tuple[int, str]] = {}
-        self._last_flush = time.monotonic()
+        self._touches = semantics.TouchBuffer(self._lock)
         self._closed = False
 
     # --- transactions -------------------------------------------------------------------
@@ -128,12 +127,9 @@ class SQLiteStore(SQLReads):
         self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, lexical: bool = False
     ) -> list[sqlite3.Row]:
         conn, lock = (self._lexical_conn, self._lexical_lock) if lexical else (self._conn, self._lock)
-        with lock:
+        with lock, driver_errors():
             self._check_open()
-            try:
-                return self._retry(lambda: conn.execute(sql, params).fetchall())  # type: ignore[no-any-return]
-            except sqlite3.DatabaseError as exc:
-                raise store_error(exc) from exc
+            return self._retry(lambda: conn.execute(sql, params).fetchall())  # type: ignore[no-any-return]
 
     def _check_open(self) -> None:
         if getattr(self, "_closed", False):
@@ -142,57 +138,27 @@ class SQLiteStore(SQLReads):
     # --- embedder binding ---------------------------------------------------------------
 
     def bind_embedder(self, name: str, dimension: int) -> None:
-        rows = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
-        if "embedder" in rows:
-            if rows["embedder"] != name or int(rows["dimension"]) != dimension:
-                raise ConfigurationError(
-                    f"this store holds vectors from embedder {rows['embedder']!r} "
-                    f"({rows['dimension']} dims), not {name!r} ({dimension} dims); open it with "
-                    f"embedder={rows['embedder']!r} or re-embed it"
-                )
+        if semantics.check_binding(self._meta(), name, dimension):
             return
         with self._write() as (conn, _):
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?), ('dimension', ?)", (name, str(dimension)))
         self.bind_embedder(name, dimension)  # another process may have won the race
 
-    # --- writes ---------------------------------------------------------------------------
+    # --- writes: the shared steps of ``semantics`` in one transaction, or SQLite's own ----------
+
+    def _run(self, body: Callable[[writes.Tx], Coroutine[Any, Any, R]]) -> R:
+        with self._write() as (conn, seq):
+            return run(body(writes.Tx(conn, seq)))
 
     def add(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
-        with self._write() as (conn, seq):
-            outcomes = [writes.add_one(conn, tenant_id, seq, record) for record in records]
-            if job is not None:
-                payload = {**job.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
-                now = to_db_time(utcnow())
-                conn.execute(
-                    "INSERT INTO jobs (id, tenant_id, user_id, agent_id, session_id, state, payload, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                    (job.id, tenant_id, job.scope.user_id, job.scope.agent_id, job.scope.session_id,
-                     json.dumps(payload), now, now),
-                )  # fmt: skip
-        return outcomes
+        return self._run(lambda d: writes.add(d, tenant_id, records, job))
 
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
     ) -> list[AddedItem] | None:
-        with self._write() as (conn, seq):
-            if job_id is not None:
-                sql = "SELECT state FROM jobs WHERE id = ? AND tenant_id = ?"
-                row = conn.execute(sql, (job_id, tenant_id)).fetchone()
-                if row is None or row["state"] == "done":
-                    return None
-            results = [writes.apply_one(conn, tenant_id, seq, op) for op in operations]
-            if job_id is not None:
-                result = {
-                    "results": [r.model_dump(mode="json") for r in results],
-                    "usage": (usage or Usage()).model_dump(),
-                }
-                conn.execute(
-                    "UPDATE jobs SET state = 'done', result = ?, error = NULL, updated_at = ? WHERE id = ?",
-                    (json.dumps(result), to_db_time(utcnow()), job_id),
-                )
-            return results
+        return self._run(lambda d: semantics.apply(d, tenant_id, operations, job_id, usage))
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
         with self._write() as (conn, seq):
@@ -209,10 +175,8 @@ class SQLiteStore(SQLReads):
                 values["metadata"] = json.dumps(change.metadata, allow_nan=False, separators=(",", ":"))
             values.update(change.updates)
             assignments = ", ".join(f"{key} = :{key}" for key in values)
-            try:
+            with driver_errors(unique=True):
                 conn.execute(f"UPDATE memories SET {assignments} WHERE id = :id", {**values, "id": memory_id})
-            except sqlite3.IntegrityError as exc:
-                raise ValidationError("another memory in this scope already has exactly this text") from exc
             if "text" in values:
                 rowid = conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()[0]
                 conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
@@ -229,7 +193,7 @@ class SQLiteStore(SQLReads):
             item = writes.get(conn, tenant_id, memory_id)
             writes.remove(conn, seq, "id = ?", [memory_id])
             writes.log(conn, tenant_id, item, Event.DELETE, old=item)
-            writes.retract_derived(conn, tenant_id, seq, [memory_id])
+            run(semantics.retract_derived(writes.Tx(conn, seq), tenant_id, [memory_id]))
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
         where, params = _scope_sql(tenant_id, scope)
@@ -245,7 +209,7 @@ class SQLiteStore(SQLReads):
                     writes.log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
             writes.remove(conn, seq, where.replace("m.", ""), params)
             if not hard:
-                writes.retract_derived(conn, tenant_id, seq, ids)
+                run(semantics.retract_derived(writes.Tx(conn, seq), tenant_id, ids))
         if hard:
             self._after_hard_delete()
         return len(rows)
@@ -286,20 +250,12 @@ class SQLiteStore(SQLReads):
         return len(items)
 
     def supersede(self, tenant_id: str, ids: Sequence[str], by_id: str, *, reason: str) -> int:
-        with self._write() as (conn, seq):
-            writes.get(conn, tenant_id, by_id)
-            for memory_id in ids:
-                conn.execute(
-                    "INSERT OR IGNORE INTO memory_sources SELECT ?, source_id FROM memory_sources WHERE memory_id = ?",
-                    (by_id, memory_id),
-                )
-                writes.end(conn, tenant_id, seq, memory_id, "superseded", utcnow(), reason, superseded_by=by_id)
-        return len(ids)
+        return self._run(lambda d: semantics.supersede(d, tenant_id, ids, by_id, reason))
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
 
     def binding(self) -> tuple[str, int] | None:
-        meta = {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+        meta = self._meta()
         return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
 
     @property
@@ -330,31 +286,16 @@ class SQLiteStore(SQLReads):
     # --- API keys ------------------------------------------------------------------------
 
     def save_key(self, key: ApiKey, key_hash: str) -> None:
-        with self._write() as (conn, _):
-            conn.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                (key.id, key_hash, key.tenant_id, key.name,
-                 json.dumps(key.user_ids) if key.user_ids is not None else None,
-                 int(key.admin), to_db_time(key.created_at)),
-            )  # fmt: skip
+        self._run(lambda d: semantics.save_key(d, key, key_hash))
 
     def revoke_key(self, key_id: str) -> ApiKey:
-        with self._write() as (conn, _):
-            conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (to_db_time(utcnow()), key_id)
-            )
+        self._run(lambda d: semantics.revoke_key(d, key_id))
         return self._key(key_id)
 
     # --- jobs ---------------------------------------------------------------------------
 
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
-        with self._write() as (conn, _):
-            conn.execute(
-                "UPDATE jobs SET attempts = attempts + 1, error = ?, updated_at = ?, "
-                "state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END "
-                "WHERE id = ? AND tenant_id = ? AND state = 'pending'",
-                (error[:2000], to_db_time(utcnow()), max_attempts, job_id, tenant_id),
-            )
+        self._run(lambda d: semantics.fail_job(d, tenant_id, job_id, error, max_attempts))
         return self.get_job(tenant_id, job_id)
 
     def reset(self, tenant_id: str) -> None:
@@ -365,33 +306,20 @@ class SQLiteStore(SQLReads):
         self._after_hard_delete()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
-        """Buffer access counts and flush them at most every few seconds.
-
-        Counting accesses on every search would turn each read into a durable write; access
-        counts are a retention hint, so up to TOUCH_FLUSH_S seconds of them may be lost in a crash
-        (or while the disk is full: a read never fails for them).
-        """
-        now = to_db_time(utcnow()) or ""
+        """Buffer access counts (``semantics.TouchBuffer``); the flush holds the connection's lock."""
         with self._lock:
-            for memory_id in ids:
-                count, _ = self._pending_touch.get(memory_id, (0, now))
-                self._pending_touch[memory_id] = (count + 1, now)
-            if time.monotonic() - self._last_flush >= TOUCH_FLUSH_S:
+            if self._touches.add(ids, to_db_time(utcnow()) or ""):
                 with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
                     self._flush_touches()
 
     def _flush_touches(self) -> None:
         with self._lock:
-            pending, self._pending_touch = self._pending_touch, {}
-            self._last_flush = time.monotonic()
+            pending = self._touches.take()
             if not pending:
                 return
             self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
             try:
-                self._conn.executemany(
-                    "UPDATE memories SET access_count = access_count + ?, last_accessed_at = ? WHERE id = ?",
-                    [(count, at, memory_id) for memory_id, (count, at) in pending.items()],
-                )
+                self._conn.executemany(semantics.touch_sql("?"), pending)
                 self._conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
                 rollback(self._conn)
