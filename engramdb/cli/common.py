@@ -23,7 +23,7 @@ from ..memory import Memory
 from ..models import MemoryItem
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error names a path: never broken across lines
 
 EXIT_CODES: dict[type[EngramError], int] = {ValidationError: 2, NotFoundError: 3, ConfigurationError: 4}
 
