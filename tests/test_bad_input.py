@@ -9,20 +9,16 @@ in a memory id; an import body that is not UTF-8.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from live import serving
 
 from engramdb import Memory, ValidationError
 from engramdb.filters import MAX_CLAUSES, MAX_DEPTH, MAX_IN_VALUES, MAX_INTEGER, MIN_INTEGER
 from engramdb.models import MAX_METADATA_DEPTH, MemoryItem, content_hash, new_id, utcnow
-from engramdb.server import ServerSettings, create_app, create_key
 
 NUL_ID = "01ab\x00cd"
 
@@ -33,25 +29,6 @@ def nested(depth: int, leaf: Any = 1) -> Any:
     for _ in range(depth):
         value = {"a": value}
     return value
-
-
-@contextmanager
-def serving(memory: Memory, *, auth: bool = True) -> Iterator[tuple[str, str]]:
-    """The app on a real socket, served by uvicorn on a thread, and a real key for the memory's tenant."""
-    secret, _ = create_key(memory.store, memory.tenant_id)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)  # connections wait in the backlog until the server accepts them: nothing to poll
-    app = create_app(memory, ServerSettings(auth=auth))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", ws="none", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", secret
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
 
 
 @pytest.fixture

@@ -4,20 +4,17 @@ memories to bob's, and an id of bob's is answered as one of another tenant's wou
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from live import serving
 
 from engramdb import Event, Memory, MemoryState, ValidationError
 from engramdb.models import MemoryItem, content_hash, new_id, utcnow
-from engramdb.server import create_app, create_key
+from engramdb.server import create_key
 from engramdb.stores.base import NewRecord
 
 BOB_SECRET = "bob's diary: the safe code is 4321"
@@ -88,28 +85,11 @@ def test_another_users_id_is_answered_as_another_tenants(memory: Memory) -> None
     assert [(r.event, r.id) for r in again] == [(Event.NOOP, results[0].id)]  # her copy, never bob's
 
 
-@contextlib.contextmanager
-def serving(memory: Memory) -> Iterator[str]:
-    """The REST app on a real socket, bound before the server starts: requests wait in its backlog."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    server = uvicorn.Server(uvicorn.Config(create_app(memory), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
-
-
 @pytest.fixture
 def alice_only(memory: Memory) -> Iterator[httpx.Client]:
     """Real HTTP with a key limited to alice."""
     secret, _ = create_key(memory.store, memory.tenant_id, user_ids=["alice"])
-    with serving(memory) as url, httpx.Client(base_url=url, headers={"X-API-Key": secret}, timeout=30) as http:
+    with serving(memory) as (url, _), httpx.Client(base_url=url, headers={"X-API-Key": secret}, timeout=30) as http:
         yield http
 
 

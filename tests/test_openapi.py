@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-from test_bad_input import serving
+from live import serving
 
 from engramdb import Memory, MemoryConfig
 from engramdb.embedders import Embedder

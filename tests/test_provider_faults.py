@@ -4,22 +4,19 @@ stored, the job counts an attempt and is retried, then failed, and other jobs go
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any, get_args
 
 import httpx
 import pytest
-import uvicorn
+from live import serving
 
 from engramdb import Event, Memory, MemoryConfig, ProviderError
 from engramdb.config import LLMConfig
 from engramdb.embedders import Embedder
 from engramdb.llm import OpenAIChat
-from engramdb.server import create_app, create_key
+from engramdb.server import create_key
 from engramdb.testing import Body, Reply, ScriptedOpenAIServer
 
 ATTEMPTS = 2
@@ -104,26 +101,9 @@ def test_the_worker_thread_counts_the_attempt_and_goes_on(memory: Memory, llm: S
     assert memory.job(second).state == "done"
 
 
-@contextlib.contextmanager
-def serving(memory: Memory) -> Iterator[str]:
-    """The REST app on a real socket, bound before the server starts: requests wait in its backlog."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    server = uvicorn.Server(uvicorn.Config(create_app(memory), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
-
-
 def test_rest_add_answers_200_with_the_stored_turn(memory: Memory, llm: ScriptedOpenAIServer) -> None:
     secret, _ = create_key(memory.store, memory.tenant_id)
-    with serving(memory) as url, httpx.Client(base_url=url, headers={"X-API-Key": secret}, timeout=30) as http:
+    with serving(memory) as (url, _), httpx.Client(base_url=url, headers={"X-API-Key": secret}, timeout=30) as http:
         llm.script(broken("html"))
         response = http.post("/v1/memories", json={"messages": "I'm tall", "user_id": "alice"})
         assert response.status_code == 200, response.text

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live import serving
 
 from engramdb import Memory, MemoryConfig
 from engramdb.embedders import Embedder
@@ -49,26 +48,9 @@ def _llm_reply(body: dict[str, Any]) -> Reply:
 @pytest.fixture
 def server_url(tmp_path: Path, default_embedder: Embedder) -> Iterator[tuple[str, str]]:
     """engramdb's REST server on a real loopback socket, with one key."""
-    import uvicorn
-
-    from engramdb.server.app import create_app
-    from engramdb.server.auth import create_key
-
     with Memory(f"sqlite:///{tmp_path / 'served.db'}", embedder=default_embedder,
-                config=MemoryConfig(infer=False)) as memory:  # fmt: skip
-        secret, _ = create_key(memory.store, memory.tenant_id)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        server = uvicorn.Server(uvicorn.Config(create_app(memory), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}", secret
-        finally:
-            server.should_exit = True
-            thread.join()
-            sock.close()
+                config=MemoryConfig(infer=False)) as memory, serving(memory) as (url, secret):  # fmt: skip
+        yield url, secret
 
 
 def test_the_readme_has_the_blocks_this_test_knows() -> None:
