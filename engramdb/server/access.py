@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.concurrency import run_in_threadpool
 
-from ..errors import Forbidden, NotFoundError, ValidationError
+from ..errors import Forbidden, NotFoundError
 from ..memory import Memory
 from ..models import ApiKey, MemoryItem
 
@@ -17,21 +17,14 @@ def check_user(key: ApiKey, user_id: str | None) -> None:
 
 def owned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
     """The memory, if this key may see it; another user's memory is answered as not found."""
-    return _visible(key, m.get(_no_nul(memory_id)))
+    return _visible(key, m.get(memory_id))
 
 
 async def aowned(m: Memory, key: ApiKey, memory_id: str) -> MemoryItem:
     """``owned``, awaited on a store with native async reads (else on a worker thread)."""
     if m.async_reads is None:
         return await run_in_threadpool(owned, m, key, memory_id)
-    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(_no_nul(memory_id))))
-
-
-def _no_nul(memory_id: str) -> str:
-    """A NUL in a path (``%00``) is bad input on every store; PostgreSQL's text cannot even hold it."""
-    if "\x00" in memory_id:
-        raise ValidationError("memory_id contains a NUL character")
-    return memory_id
+    return _visible(key, await m.async_reads.aget(m.tenant_id, m._check_id(memory_id)))
 
 
 def _visible(key: ApiKey, item: MemoryItem) -> MemoryItem:

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -27,7 +26,7 @@ from ..errors import EngramError, RateLimited, Unauthorized
 from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, utcnow
 from . import routes
-from .auth import authenticate
+from .auth import aauthenticate
 from .middleware import Limits, RateLimiter, install_metrics
 from .openapi import ErrorDetail, ErrorResponse, document_errors
 
@@ -65,14 +64,9 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     async def principal(
         token: HTTPAuthorizationCredentials | None = Depends(bearer), header_key: str | None = Depends(api_key)
     ) -> ApiKey:
-        """Async on purpose: a sync dependency costs a thread hop per request, and a key in a local
-        file is a 50 µs lookup. A store across the network (native async reads) is asked from a
-        worker thread: its round trip must not hold the event loop."""
+        """Async on purpose: a sync dependency costs a thread hop per request (``aauthenticate``)."""
         secret = token.credentials.strip() if token else header_key
-        if memory.async_reads is None:
-            key = authenticate(memory.store, secret)
-        else:
-            key = await run_in_threadpool(authenticate, memory.store, secret)
+        key = await aauthenticate(memory.store, secret, networked=memory.async_reads is not None)
         if key is None:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
         if not limiter.allow(key.id):

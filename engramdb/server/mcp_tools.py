@@ -30,7 +30,7 @@ from ..errors import EngramError, Unauthorized, ValidationError
 from ..memory import Memory
 from ..models import ApiKey, MemoryItem
 from .access import check_user, owned
-from .auth import authenticate, presented_secret
+from .auth import aauthenticate, presented_secret
 
 Result = Annotated[CallToolResult, dict[str, Any]]
 KEY = "engramdb.key"  # where KeyAuth puts the request's key in the ASGI scope
@@ -175,7 +175,8 @@ class KeyAuth:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            key = authenticate(self.memory.store, presented_secret(Headers(scope=scope)))
+            key = await aauthenticate(self.memory.store, presented_secret(Headers(scope=scope)),
+                                      networked=self.memory.async_reads is not None)  # fmt: skip
             if key is None:
                 message = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
                 body = {"error": {"code": Unauthorized.code, "message": message}}

@@ -33,7 +33,7 @@ from ..errors import EngramError, Forbidden, Unauthorized
 from ..memory import Memory
 from ..models import ApiKey, utcnow
 from .access import check_user
-from .auth import authenticate, carries_secret, presented_secret
+from .auth import aauthenticate, carries_secret, presented_secret
 
 log = logging.getLogger("engramdb.proxy")
 _HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding", "keep-alive"}
@@ -45,10 +45,11 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
     client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, created_at=utcnow())
 
-    def principal(request: Request) -> ApiKey:
+    async def principal(request: Request) -> ApiKey:
         if not auth:
             return open_key
-        key = authenticate(memory.store, presented_secret(request.headers))
+        key = await aauthenticate(memory.store, presented_secret(request.headers),
+                                  networked=memory.async_reads is not None)  # fmt: skip
         if key is None:
             raise Unauthorized("a valid engramdb API key is required (X-API-Key: <key>)")
         return key
@@ -60,12 +61,12 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
 
     app = FastAPI(title="engramdb proxy", docs_url=None, redoc_url=None, lifespan=lifespan)
 
-    for refusal, status, kind in ((Unauthorized, 401, "authentication_error"), (Forbidden, 403, "permission_error")):
-        app.add_exception_handler(refusal, _refused(status, kind))
+    for refusal, kind in ((Unauthorized, "authentication_error"), (Forbidden, "permission_error")):
+        app.add_exception_handler(refusal, _refused(refusal.http_status, kind))
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        key = principal(request)
+        key = await principal(request)
         try:
             body = json.loads(await request.body())
         except json.JSONDecodeError:
@@ -98,7 +99,7 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "DELETE"])
     async def other(path: str, request: Request) -> Response:
-        principal(request)
+        await principal(request)
         forwarded = client.build_request(
             request.method, f"{upstream}/{path}", headers=_forwarded(request), content=await request.body(),
             params=request.query_params,
