@@ -103,16 +103,25 @@ class RateLimited(ProviderError):
     http_status = 429
 
 
+_BY_CODE: dict[str, type[EngramError]] = {
+    cls.code: cls
+    for cls in (ValidationError, NotFoundError, ConfigurationError, StoreError, ProviderError, Unauthorized,
+                Forbidden, RateLimited)
+}  # fmt: skip
+
+
 def for_status(status: int, code: str | None = None) -> type[EngramError]:
-    """The error class a server's answer stands for: by its code when known, else by its status."""
-    classes = (ValidationError, NotFoundError, ConfigurationError, StoreError, ProviderError, Unauthorized,
-               Forbidden, RateLimited)  # fmt: skip
-    by_code = {cls.code: cls for cls in classes}
-    if code in by_code:
-        return by_code[code]
+    """The error class a server's answer stands for: by its code when known, else by its status.
+
+    Only a 4xx says by its status alone who is at fault; a 5xx without a known code (an
+    internal error, a proxy in between) is the service failing: ``ProviderError``.
+    """
+    if code in _BY_CODE:
+        return _BY_CODE[code]
     if status in (400, 413, 422):
         return ValidationError
-    return next((cls for cls in classes if cls.http_status == status), ProviderError)
+    by_status = (cls for cls in _BY_CODE.values() if cls.http_status == status and status < 500)
+    return next(by_status, ProviderError)
 
 
 __all__ = [
