@@ -28,7 +28,7 @@ from ..models import ApiKey, utcnow
 from . import routes
 from .auth import aauthenticate
 from .middleware import Limits, RateLimiter, install_metrics
-from .openapi import ErrorDetail, ErrorResponse, document_errors
+from .openapi import document_errors, error_body
 
 log = logging.getLogger("engramdb.server")
 
@@ -110,8 +110,7 @@ def _install_errors(app: FastAPI, settings: ServerSettings) -> None:
     install_metrics(requests, latency)
 
     def error(status: int, code: str, message: str) -> JSONResponse:
-        body = ErrorResponse(error=ErrorDetail(code=code, message=message))
-        return JSONResponse(body.model_dump(), status_code=status)
+        return JSONResponse(error_body(code, message), status_code=status)
 
     @app.exception_handler(EngramError)
     async def engram_error(request: Request, exc: EngramError) -> JSONResponse:

@@ -31,6 +31,7 @@ from ..memory import Memory
 from ..models import ApiKey, MemoryItem
 from .access import check_user, owned
 from .auth import aauthenticate, presented_secret
+from .openapi import error_body
 
 Result = Annotated[CallToolResult, dict[str, Any]]
 KEY = "engramdb.key"  # where KeyAuth puts the request's key in the ASGI scope
@@ -66,7 +67,7 @@ def _safe(call: Callable[[], Any]) -> Result:
     try:
         result = call()
     except EngramError as exc:
-        error = {"error": {"code": exc.code, "message": str(exc)}}
+        error = error_body(exc.code, str(exc))
         return CallToolResult(is_error=True, content=[TextContent(type="text", text=json.dumps(error))])
     data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
@@ -179,7 +180,7 @@ class KeyAuth:
                                       networked=self.memory.async_reads is not None)  # fmt: skip
             if key is None:
                 message = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
-                body = {"error": {"code": Unauthorized.code, "message": message}}
+                body = error_body(Unauthorized.code, message)
                 await JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
                 return
             scope = {**scope, KEY: key}

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from .openapi import error_body
+
 log = logging.getLogger("engramdb.server")
 
 
@@ -94,13 +96,13 @@ class Limits:
 
     async def _too_large(self, send: Any, limit: int) -> None:
         message = f"request bodies are limited to {limit} bytes"
-        body = json.dumps({"error": {"code": "body_too_large", "message": message}}).encode()
+        body = json.dumps(error_body("body_too_large", message)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-_INTERNAL_BODY = json.dumps({"error": {"code": "internal_error", "message": "internal error"}}).encode()
+_INTERNAL_BODY = json.dumps(error_body("internal_error", "internal error")).encode()
 
 
 def _internal_error() -> dict[str, Any]:

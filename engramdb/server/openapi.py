@@ -27,6 +27,11 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """An error answer's body, for every part of the server that writes one (handlers, middleware, MCP)."""
+    return ErrorResponse(error=ErrorDetail(code=code, message=message)).model_dump()
+
+
 STATUSES: dict[int, str] = {
     400: "invalid input, or a body that is not UTF-8 JSON (validation_error)",
     401: "no valid API key (unauthorized)",
