@@ -45,31 +45,21 @@ class OpenAIEmbedder:
         self.dimension = dimension or int(self.embed(["dimension probe"]).shape[1])
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
+        """Unit vectors in input order. A 200 that is not embeddings (a captive portal's HTML page,
+        nothing, JSON cut off: the SDK fails to parse it or hands back a string) is a ProviderError."""
         try:
             response = self._client.embeddings.create(model=self._model, input=list(texts))
+            rows = sorted(response.data, key=lambda d: d.index)
+            vectors = np.array([r.embedding for r in rows], dtype=np.float32)
         except self._openai.APIStatusError as exc:
             raise ProviderError(
                 f"embedding request failed with HTTP {exc.status_code}", status=exc.status_code, body=str(exc.body)
             ) from exc
         except self._openai.OpenAIError as exc:
             raise ProviderError(f"embedding request failed: {exc}") from exc
-        except (AttributeError, TypeError, ValueError) as exc:  # the SDK's own parsing of a body that is not JSON
+        except (AttributeError, TypeError, ValueError) as exc:
             raise ProviderError(f"the embedding service answered 200 with something else: {exc}", status=200) from None
-        return _vectors(response, len(texts))
-
-
-def _vectors(response: object, count: int) -> np.ndarray:
-    """The rows of an embeddings response, in input order; anything else a 200 carries is a ProviderError.
-
-    A captive portal or a broken proxy answers 200 with an HTML page, nothing, or JSON cut
-    off: the SDK then hands back a string or fails to decode, and no vector must come of it.
-    """
-    try:
-        rows = sorted(response.data, key=lambda d: d.index)  # type: ignore[attr-defined]
-        vectors = np.array([r.embedding for r in rows], dtype=np.float32)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ProviderError(f"the embedding service answered with something that is not embeddings: {exc}",
-                            status=200, body=str(response)) from None  # fmt: skip
-    if vectors.ndim != 2 or len(vectors) != count:
-        raise ProviderError(f"the embedding service returned {len(vectors)} vectors for {count} texts", status=200)
-    return normalize_rows(vectors)
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise ProviderError(f"the embedding service returned {len(vectors)} vectors for {len(texts)} texts",
+                                status=200)  # fmt: skip
+        return normalize_rows(vectors)
