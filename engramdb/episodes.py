@@ -17,8 +17,8 @@ import numpy as np
 
 from .embedders import Embedder
 from .errors import NotFoundError
+from .extraction.pipeline import Merger
 from .ingest import same_owner
-from .maintenance import Merger
 from .models import MemoryItem, Provenance, Scope, SessionEpisode, content_hash, new_id, utcnow
 from .stores.base import NewRecord, Store
 
@@ -90,7 +90,7 @@ def summarize(
     if not turns:
         raise NotFoundError(f"no turns in session {scope.session_id!r}")
     if merger is not None:
-        text, _ = merger([f"{_speaker(t)}: {t.memory}" for t in turns])
+        text, _ = merger.merge([f"{_speaker(t)}: {t.memory}" for t in turns])
     else:
         text = _extractive(embedder, turns, max(1, sentences))
     now = utcnow()

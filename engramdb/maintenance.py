@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .embedders import Embedder
 from .errors import ValidationError
+from .extraction.pipeline import Merger
 from .extraction.reconcile import word_overlap
 from .models import MemoryItem, Usage, content_hash, new_id, utcnow
 from .stores.base import Change, NewRecord, Store
@@ -158,9 +159,6 @@ def near_duplicate_groups(items: list[MemoryItem], vectors: np.ndarray) -> list[
     return [g for g in groups.values() if len(g) > 1]
 
 
-Merger = Callable[[list[str]], tuple[str, Usage]]
-
-
 def consolidate(
     store: Store, embedder: Embedder, tenant_id: str, items: Iterable[MemoryItem], merger: Merger | None = None
 ) -> ConsolidateResult:
@@ -175,7 +173,7 @@ def consolidate(
         members = [pool[i] for i in group]
         survivor = max(members, key=lambda m: (len(m.memory), m.created_at, m.id))
         if merger is not None:
-            text, spent = merger([m.memory for m in members])
+            text, spent = merger.merge([m.memory for m in members])
             result.usage = result.usage + spent
             survivor = _merged_memory(store, embedder, tenant_id, members, text)
         others = [m for m in members if m.id != survivor.id]

@@ -23,12 +23,12 @@ from .context import Context, build_context, trim_turns
 from .embedders import CachedEmbedder, Embedder, resolve_embedder
 from .episodes import expand_sources, list_sessions, summarize
 from .errors import ConfigurationError, ValidationError
-from .extraction import Deriver, make_extractor
+from .extraction import Deriver, Merger, make_extractor
 from .extraction.runner import ExtractionRunner
 from .filters import parse_filter
 from .imports import import_records
 from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_kind, check_limit, make_scope
-from .maintenance import ConsolidateResult, Merger, PrunePolicy, PruneResult, consolidate, prune, prune_policy
+from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune, prune_policy
 from .models import (
     AddResult,
     DeleteResult,
@@ -342,7 +342,7 @@ class Memory:
         check_int(sentences, "sentences", 1, 100)
         scope = make_scope(user_id, agent_id, session_id, required=True)
         episodes = self.iter_all(**scope.model_dump(), kind="episode", limit=MAX_PAGE)  # every page: sessions run long
-        return summarize(self.store, self.embedder, self.tenant_id, self._merger(), scope, episodes, sentences)
+        return summarize(self.store, self.embedder, self.tenant_id, self._merger, scope, episodes, sentences)
 
     def expand(self, memory_id: str) -> list[MemoryItem]:
         """The memories a summary or a derived memory came from, in order, within its own scope."""
@@ -361,7 +361,7 @@ class Memory:
         """
         scope = make_scope(user_id, agent_id, session_id, required=True)
         items = self.iter_all(**scope.model_dump(), filters={"kind": {"ne": "episode"}}, limit=MAX_PAGE)
-        return consolidate(self.store, self.embedder, self.tenant_id, items, self._merger())
+        return consolidate(self.store, self.embedder, self.tenant_id, items, self._merger)
 
     def prune(
         self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
@@ -378,10 +378,10 @@ class Memory:
         items = self.iter_all(**scope.model_dump(), filters=filters, limit=MAX_PAGE, include_inactive=True)
         return prune(self.store, self.tenant_id, items, rules, hard=hard)
 
+    @property
     def _merger(self) -> Merger | None:
-        """The extractor's merge if it declares one (an LLM's): consolidation and summaries use it."""
-        merger = self._runner.deriver.extractor.merger
-        return None if merger is None else merger.merge
+        """The extractor's merger if it declares one (an LLM's): consolidation and summaries use it."""
+        return self._runner.deriver.extractor.merger
 
     # --- lifecycle ------------------------------------------------------------------------
 
