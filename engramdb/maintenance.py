@@ -123,10 +123,14 @@ def prune(store: Store, tenant_id: str, items: Iterable[MemoryItem], policy: Pru
     """Forget what ``policy`` says should go among ``items`` (a scope's memories of ``policy.kinds``).
 
     Only active memories are judged: one already superseded or forgotten has left recall.
-    One store call per reason, so each memory's history records why it went.
+    Soft: one store call per reason, so each memory's history records why it went. Hard: the
+    history goes with the rows, so one call does it (each call pays a whole erasure pass).
     """
     active = [i for i in items if i.state.value == "active"]
     reasons = prune_reasons(active, policy, utcnow())
+    if hard and reasons:
+        store.forget(tenant_id, list(reasons), reason="pruned", hard=True)
+        return PruneResult(forgotten=reasons, hard=hard)
     for reason in sorted(set(reasons.values())):
         ids = [i for i, r in reasons.items() if r == reason]
         store.forget(tenant_id, ids, reason=reason, hard=hard)

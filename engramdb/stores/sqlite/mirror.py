@@ -89,9 +89,13 @@ class VectorMirror:
         Returns the index and how many rows it re-read."""
         conn = self._conn
         try:
+            index = self._index
+            if index is not None:  # a search on a current index, the common case: one statement
+                (seq,) = conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+                if index.seq == seq:
+                    return index, 0
             conn.execute("BEGIN")
             seq, horizon = conn.execute(POSITION_SQL).fetchone()
-            index = self._index
             if index is not None and index.seq == seq:
                 return index, 0
             if index is None or index.seq < horizon:  # the tombstones it would need are pruned
@@ -160,6 +164,7 @@ class VectorMirror:
         index = self._index
         if index is None:
             return
+        self._gone_since_prune = 0  # tried now; if it fails, not again on every search but after as many deletes
         if len(index) >= SNAPSHOT_MIN_ROWS and self._path is not None:
             self.save()
             return

@@ -321,9 +321,11 @@ class SQLiteStore(SQLReads):
             try:
                 self._conn.executemany(semantics.touch_sql("?"), pending)
                 self._conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
+            except BaseException as exc:  # never leave the shared connection inside a transaction
                 rollback(self._conn)
-                raise store_error(exc) from exc
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise store_error(exc) from exc
+                raise
 
     # --- reads ----------------------------------------------------------------------------
 
