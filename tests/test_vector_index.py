@@ -76,7 +76,7 @@ def test_a_new_process_loads_the_snapshot_and_catches_up(
             writer.delete(item.id)
         added = writer.add("a brand new memory about zebras", user_id="u").results[0].id
     with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as reader:
-        index = reader.store._synced_index()  # type: ignore[attr-defined]
+        index = reader.store._vectors.synced()  # type: ignore[attr-defined]
         assert len(index) == 291
         assert reader.search("zebras", user_id="u", limit=1).results[0].id == added
         after = reader.search("topic 3 colour 1", user_id="u", limit=5).results

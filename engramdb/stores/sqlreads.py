@@ -72,8 +72,14 @@ class SQLReads:
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         raise NotImplementedError
 
+    # --- shared -----------------------------------------------------------------------------
+
     def _meta(self) -> dict[str, str]:
-        raise NotImplementedError
+        return {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
+
+    def binding(self) -> tuple[str, int] | None:
+        meta = self._meta()
+        return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
 
     @staticmethod
     def item_row(row: Row) -> MemoryItem:

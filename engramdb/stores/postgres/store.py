@@ -145,9 +145,6 @@ class PostgresStore(SQLReads):
         if self._closed:
             raise StoreError("the store is closed")
 
-    def _meta(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
-
     # --- embedder binding ---------------------------------------------------------------
 
     def bind_embedder(self, name: str, dimension: int) -> None:
@@ -243,10 +240,6 @@ class PostgresStore(SQLReads):
             cur.executemany(semantics.touch_sql("%s"), pending)
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
-
-    def binding(self) -> tuple[str, int] | None:
-        meta = self._meta()
-        return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
 
     def count_rows(self, table: str) -> int:
         return TableReader(self._read, "%s", portable_row).count_rows(table)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import psycopg
-
-R = TypeVar("R")
 
 
 class Cursor(Protocol):

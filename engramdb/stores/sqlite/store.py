@@ -39,7 +39,6 @@ from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import MEMORY_COLUMNS, TableReader
 from ..semantics import run
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
-from ..vectors import VectorIndex
 from . import copies, writes
 from .connection import connect, driver_errors, purge_lexical, retry, rollback, scrub_lexical_deletes, store_error
 from .migrations import migrate
@@ -72,9 +71,6 @@ class SQLiteStore(SQLReads):
 
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         return _query_sql(query)
-
-    def _meta(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._read("SELECT key, value FROM meta")}
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.location = path
@@ -254,10 +250,6 @@ class SQLiteStore(SQLReads):
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
 
-    def binding(self) -> tuple[str, int] | None:
-        meta = self._meta()
-        return (meta["embedder"], int(meta["dimension"])) if "embedder" in meta else None
-
     @property
     def _tables(self) -> TableReader:
         return TableReader(self._read, "?", copies.portable_row)
@@ -378,9 +370,6 @@ class SQLiteStore(SQLReads):
             lexical=True,
         )
         return [StoreHit(r["id"], -float(r["s"])) for r in rows]
-
-    def _synced_index(self) -> VectorIndex:
-        return self._vectors.synced()
 
     def close(self) -> None:
         with self._vectors.lock, self._lock:
