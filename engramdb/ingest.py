@@ -40,7 +40,7 @@ def make_scope(user_id: str | None, agent_id: str | None, session_id: str | None
     try:
         scope = Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
     except pydantic.ValidationError as exc:
-        raise ValidationError(_first_error(exc)) from exc
+        raise ValidationError(first_error(exc)) from exc
     if required and scope.is_empty():
         raise ValidationError("at least one of user_id, agent_id or session_id is required")
     return scope
@@ -87,7 +87,7 @@ def _message(item: Any, position: int) -> Message:
     try:
         return Message.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ValidationError(f"message {position}: {_first_error(exc)}") from exc
+        raise ValidationError(f"message {position}: {first_error(exc)}") from exc
 
 
 def _text_parts(parts: list[Any], position: int) -> str:
@@ -250,7 +250,8 @@ def build_item(
     )
 
 
-def _first_error(exc: pydantic.ValidationError) -> str:
+def first_error(exc: pydantic.ValidationError) -> str:
+    """A pydantic error as one line naming the field: ``context_turns: Input should be ...``."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
     return f"{where}: {err['msg']}" if where else str(err["msg"])

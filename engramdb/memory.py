@@ -27,7 +27,7 @@ from .extraction import Deriver, Merger, make_extractor
 from .extraction.runner import ExtractionRunner
 from .filters import parse_filter
 from .imports import import_records
-from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_kind, check_limit, make_scope
+from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_kind, check_limit, first_error, make_scope
 from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune, prune_policy
 from .models import (
     AddResult,
@@ -104,7 +104,7 @@ class Memory:
         try:
             config = MemoryConfig.model_validate({**self.config.model_dump(), **changes})
         except pydantic.ValidationError as exc:
-            raise ValidationError(f"invalid setting: {exc.errors()[0]['msg']}") from None
+            raise ValidationError(f"invalid setting {first_error(exc)}") from None
         view = object.__new__(Memory)
         view.__dict__.update(self.__dict__)
         view.config = config
