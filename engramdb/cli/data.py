@@ -70,8 +70,7 @@ def _read_mem0(path: Path, user: str | None) -> list[dict[str, Any]]:
     try:
         return read_mem0(path, user_id=user)
     except ValidationError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise failed(exc) from None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
