@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any, Literal, Union
 
 from .errors import ValidationError
-from .models import MEMORY_KINDS, as_utc, is_unicode
+from .models import MEMORY_KINDS, as_utc, storable
 
 FieldType = Literal["str", "number", "datetime"]
 
@@ -196,7 +196,7 @@ def _cond(name: str, path: tuple[str, ...], op: str, value: Any) -> Cond:
 
 
 def _check_value(name: str, path: tuple[str, ...], op: str, value: Any) -> Scalar:
-    if isinstance(value, str) and (not is_unicode(value) or "\x00" in value):
+    if isinstance(value, str) and not storable(value):
         raise ValidationError(f"filter value for {name!r} is not valid Unicode or contains NUL")
     if path:
         if not isinstance(value, (str, int, float, bool)):

@@ -25,6 +25,7 @@ from .models import (
     content_hash,
     is_unicode,
     new_id,
+    storable,
     utcnow,
 )
 
@@ -159,7 +160,7 @@ def check_id(memory_id: Any) -> str:
     """A memory or job id as a caller gives it; the store answers NotFoundError for an unknown one."""
     if not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > 64:
         raise ValidationError("memory_id must be a non-empty string of at most 64 characters")
-    if "\x00" in memory_id or not is_unicode(memory_id):  # no store can look such an id up
+    if not storable(memory_id):
         raise ValidationError("memory_id contains a NUL character or a lone surrogate")
     return memory_id
 

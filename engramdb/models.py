@@ -71,6 +71,11 @@ def is_unicode(text: str) -> bool:
     return True
 
 
+def storable(text: str) -> bool:
+    """Whether every store can keep and look up this string: Unicode, and no NUL (PostgreSQL's text holds none)."""
+    return "\x00" not in text and is_unicode(text)
+
+
 def check_metadata_depth(metadata: Any) -> None:
     """Refuse metadata nested deeper than ``MAX_METADATA_DEPTH``, walked without recursion.
 
@@ -142,7 +147,7 @@ class Scope(BaseModel):
     @field_validator("user_id", "agent_id", "session_id")
     @classmethod
     def _non_blank(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or len(value) > 256 or not is_unicode(value) or "\x00" in value):
+        if value is not None and (not value.strip() or len(value) > 256 or not storable(value)):
             raise ValueError("scope ids must be non-blank Unicode strings of at most 256 characters, without NUL")
         return value
 
