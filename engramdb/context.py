@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from .config import MemoryConfig
 from .errors import ValidationError
-from .filters import parse_filter
+from .filters import EPISODES, parse_filter
 from .ingest import MAX_PAGE, check_int, check_text, local_datetime, make_scope
 from .models import MemoryItem, SearchResult
 from .stores.base import Query, Store
@@ -214,7 +214,7 @@ def build_context(
     parts: Candidates = {"relevant": [], "recent": [], "profile": []}
     if recent_turns and session_id is not None:
         session = make_scope(user_id, agent_id, session_id, required=True)
-        turns = Query(tenant_id, session, parse_filter({"kind": "episode"}))
+        turns = Query(tenant_id, session, EPISODES)
         parts["recent"] = [(m, None) for m in reversed(store.recent(turns, limit=recent_turns))]
     if relevant:
         hits = search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),

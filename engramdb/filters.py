@@ -272,3 +272,7 @@ def balanced(operator: str, terms: Sequence[str]) -> str:
 def positive(cond: Cond) -> Cond:
     """``ne``/``nin`` as the ``eq``/``in`` they negate."""
     return Cond(cond.field, "eq" if cond.op == "ne" else "in", cond.value, cond.path)
+
+
+EPISODES = parse_filter({"kind": "episode"})
+"""The messages themselves (kind ``episode``): what a session's recent turns are read from."""

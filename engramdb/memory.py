@@ -25,7 +25,7 @@ from .episodes import expand_sources, list_sessions, summarize
 from .errors import ConfigurationError, ValidationError
 from .extraction import Deriver, Merger, make_extractor
 from .extraction.runner import ExtractionRunner
-from .filters import parse_filter
+from .filters import EPISODES, parse_filter
 from .imports import import_records
 from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_kind, check_limit, first_error, make_scope
 from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune, prune_policy
@@ -319,7 +319,7 @@ class Memory:
         """Working memory: the last turns of a session, oldest first, at most ``limit`` and ``max_tokens``."""
         check_limit(limit)
         scope = make_scope(user_id, agent_id, session_id, required=True)
-        turns = self.store.recent(Query(self.tenant_id, scope, parse_filter({"kind": "episode"})), limit=limit)
+        turns = self.store.recent(Query(self.tenant_id, scope, EPISODES), limit=limit)
         return turns if max_tokens is None else trim_turns(turns, max_tokens, encoding)
 
     def sessions(self, *, user_id: str | None = None, agent_id: str | None = None) -> list[SessionEpisode]:

@@ -17,7 +17,7 @@ from .config import MemoryConfig
 from .embedders import Embedder
 from .errors import ValidationError
 from .extraction.runner import ExtractionRunner
-from .filters import parse_filter
+from .filters import EPISODES
 from .ingest import (
     MessagesInput,
     build_item,
@@ -87,7 +87,7 @@ def context_query(config: MemoryConfig, tenant_id: str, plan: AddPlan) -> Query 
     """
     if not config.context_turns or plan.scope.session_id is None or plan.items[0].kind != "episode":
         return None
-    return Query(tenant_id, plan.scope, parse_filter({"kind": "episode"}))
+    return Query(tenant_id, plan.scope, EPISODES)
 
 
 def embed_records(
