@@ -28,7 +28,6 @@ from .models import MemoryItem, content_hash, new_id
 from .stores.base import NewRecord, Store
 
 BATCH_FACTOR = 10  # an import batch may hold this many times max_batch records
-LOOKUP_CHUNK = 500  # ids per store lookup, well under every backend's parameter limit
 
 
 def import_records(
@@ -54,11 +53,9 @@ def import_records(
                 raise ValidationError(
                     f"record {position}: source {source_id!r} is not a memory in the record's own scope"
                 )
-    records = [NewRecord(i, index_text(i.memory), None) for i in parsed]  # type: ignore[arg-type]
-    vectors: Any = embedder.embed([r.index_text for r in records], kind="document") if records else []
-    for record, vector in zip(records, vectors, strict=True):
-        record.embedding = vector
-    return records
+    texts = [index_text(i.memory) for i in parsed]
+    vectors: Any = embedder.embed(texts, kind="document") if texts else []
+    return [NewRecord(i, t, v) for i, t, v in zip(parsed, texts, vectors, strict=True)]
 
 
 def _parse(config: MemoryConfig, position: int, raw: MemoryItem | dict[str, Any]) -> MemoryItem:
@@ -74,8 +71,4 @@ def _parse(config: MemoryConfig, position: int, raw: MemoryItem | dict[str, Any]
 
 def _held(store: Store, tenant_id: str, ids: list[str]) -> dict[str, MemoryItem]:
     """The memories of this tenant that hold any of these ids, whatever their state."""
-    unique = list(dict.fromkeys(ids))
-    found: dict[str, MemoryItem] = {}
-    for start in range(0, len(unique), LOOKUP_CHUNK):
-        found.update((m.id, m) for m in store.get_many(tenant_id, unique[start : start + LOOKUP_CHUNK]))
-    return found
+    return {m.id: m for m in store.get_many(tenant_id, list(dict.fromkeys(ids)))}

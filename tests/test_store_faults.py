@@ -360,3 +360,12 @@ def test_tombstones_are_pruned_and_other_processes_stay_correct(
         lagging.close()
     with _open(url, default_embedder) as reopened:
         assert _dense(reopened, default_embedder) == want
+
+
+def test_many_ids_are_read_in_one_call_on_both_stores(memory: Memory) -> None:
+    """More ids than SQLite binds in one statement (250,000 in this build, 32,766 by default): read in
+    chunks, in the order asked."""
+    first, second = (memory.add(text, user_id="u").results[0].id for text in ("the kettle", "the teapot"))
+    unknown = [f"01UNKNOWN{i:08d}" for i in range(260_000)]
+    found = memory.store.get_many(memory.tenant_id, [second, *unknown, first, second])
+    assert [m.id for m in found] == [second, first, second]

@@ -327,14 +327,16 @@ class SQLiteStore(SQLReads):
             return writes.get(self._conn, tenant_id, memory_id)
 
     def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
-        if not ids:
-            return []
-        rows = self._read(
-            # "+tenant_id" keeps the planner on the unique id index instead of scanning a tenant
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE +tenant_id = ? AND id IN ({', '.join('?' for _ in ids)})",
-            [tenant_id, *ids],
-        )
-        by_id = {row["id"]: item_from_row(row) for row in rows}
+        """In the order asked; read ``writes.CHUNK`` ids a statement, within SQLite's parameter limit."""
+        unique = list(dict.fromkeys(ids))
+        by_id: dict[str, MemoryItem] = {}
+        for start in range(0, len(unique), writes.CHUNK):
+            chunk = unique[start : start + writes.CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(  # "+tenant_id" keeps the planner on the unique id index instead of scanning a tenant
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE +tenant_id = ? AND id IN ({marks})", [tenant_id, *chunk]
+            )
+            by_id.update((row["id"], item_from_row(row)) for row in rows)
         return [by_id[i] for i in ids if i in by_id]
 
     # --- search ---------------------------------------------------------------------------
