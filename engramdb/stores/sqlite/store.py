@@ -181,15 +181,16 @@ class SQLiteStore(SQLReads):
                     (rowid, values["index_text"], old.provenance.name or ""),
                 )
             new = writes.get(conn, tenant_id, memory_id)
-            writes.log(conn, tenant_id, new, Event.UPDATE, old=old, new=new)
+            writes.Tx(conn, seq).log(tenant_id, new, Event.UPDATE, old=old, new=new)
             return new
 
     def delete(self, tenant_id: str, memory_id: str) -> None:
         with self._write() as (conn, seq):
             item = writes.get(conn, tenant_id, memory_id)
             writes.remove(conn, seq, "id = ?", [memory_id])
-            writes.log(conn, tenant_id, item, Event.DELETE, old=item)
-            run(semantics.retract_derived(writes.Tx(conn, seq), tenant_id, [memory_id]))
+            tx = writes.Tx(conn, seq)
+            tx.log(tenant_id, item, Event.DELETE, old=item)
+            run(semantics.retract_derived(tx, tenant_id, [memory_id]))
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
         where, params = _scope_sql(tenant_id, scope)
@@ -200,9 +201,10 @@ class SQLiteStore(SQLReads):
                 scrub_lexical_deletes(conn)
                 writes.erase_traces(conn, tenant_id, scope, ids)
             else:
+                tx = writes.Tx(conn, seq)
                 for row in rows:
                     item = item_from_row(row)
-                    writes.log(conn, tenant_id, item, Event.DELETE, old=item, reason="delete_all")
+                    tx.log(tenant_id, item, Event.DELETE, old=item, reason="delete_all")
             writes.remove(conn, seq, where.replace("m.", ""), params)
             if not hard:
                 run(semantics.retract_derived(writes.Tx(conn, seq), tenant_id, ids))
@@ -239,8 +241,9 @@ class SQLiteStore(SQLReads):
                     f"WHERE tenant_id = ? AND id IN ({marks})",
                     [to_db_time(utcnow()), seq, tenant_id, *ids],
                 )
+                tx = writes.Tx(conn, seq)
                 for item in items:
-                    writes.log(conn, tenant_id, item, Event.DELETE, old=item, reason=reason)
+                    tx.log(tenant_id, item, Event.DELETE, old=item, reason=reason)
         if hard:
             self._after_hard_delete()
         return len(items)

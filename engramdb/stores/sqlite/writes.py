@@ -34,13 +34,11 @@ class Tx:
     mark, nullsafe, row_lock = "?", "ifnull", ""
     max_list = CHUNK
 
-    def __init__(self, conn: sqlite3.Connection, seq: int | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, seq: int) -> None:
         self.conn, self.seq = conn, seq
 
     @property
     def stamp(self) -> dict[str, Any]:
-        if self.seq is None:
-            raise RuntimeError("a write to memories rows needs the transaction's change sequence")
         return {"seq": self.seq}
 
     def time(self, value: datetime) -> str | None:
@@ -70,8 +68,13 @@ class Tx:
         return get(self.conn, tenant_id, memory_id)
 
     async def insert(self, tenant_id: str, record: NewRecord) -> bool:
-        insert(self.conn, tenant_id, self.stamp["seq"], record)
+        insert(self.conn, tenant_id, self.seq, record)
+        await semantics.log(self, tenant_id, record.item, Event.ADD, new=record.item)
         return True
+
+    def log(self, tenant_id: str, item: MemoryItem, event: Event, **changes: Any) -> None:
+        """``semantics.log`` from the store's synchronous steps (``old``, ``new``, ``reason``)."""
+        run(semantics.log(self, tenant_id, item, event, **changes))
 
 
 async def add(d: Tx, tenant_id: str, records: Sequence[NewRecord], job: NewJob | None) -> list[tuple[str, Event]]:
@@ -88,19 +91,6 @@ def get(conn: sqlite3.Connection, tenant_id: str, memory_id: str) -> MemoryItem:
     if row is None:
         raise NotFoundError(f"no memory with id {memory_id!r}")
     return item_from_row(row)
-
-
-def log(
-    conn: sqlite3.Connection,
-    tenant_id: str,
-    item: MemoryItem,
-    event: Event,
-    *,
-    old: MemoryItem | None = None,
-    new: MemoryItem | None = None,
-    reason: str | None = None,
-) -> None:
-    run(semantics.log(Tx(conn, None), tenant_id, item, event, old=old, new=new, reason=reason))
 
 
 def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord) -> None:
@@ -122,7 +112,6 @@ def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord
     conn.executemany(
         "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(record.item.id, s) for s in record.item.sources]
     )
-    log(conn, tenant_id, record.item, Event.ADD, new=record.item)
 
 
 def erase_traces(conn: sqlite3.Connection, tenant_id: str, scope: Scope, ids: Sequence[str]) -> None:
