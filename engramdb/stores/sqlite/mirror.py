@@ -146,13 +146,13 @@ class VectorMirror:
             index.save(self._path, identity=identity)
         except OSError:
             return
-        self._unsaved = 0
         try:
             with self._write() as (conn, _):
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_token', ?)", (token,))
                 self._prune(conn, index.seq)
         except StoreError:
-            pass  # the database did not take the token: the snapshot is ignored, nothing is pruned
+            return  # the database did not take the token: the snapshot is ignored, nothing is pruned
+        self._unsaved = 0  # only now is the snapshot the file's: until then, closing tries again
 
     def _prune(self, conn: sqlite3.Connection, upto: int) -> None:
         conn.execute("DELETE FROM tombstones WHERE seq <= ?", (upto,))

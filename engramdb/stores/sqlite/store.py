@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ...errors import ConfigurationError, StoreError
+from ...errors import StoreError
 from ...models import (
     AddedItem,
     ApiKey,
@@ -88,8 +88,10 @@ class SQLiteStore(SQLReads):
                 # full-text queries get their own read connection (WAL readers do not block each
                 # other), so a search runs them beside the vector scan; ":memory:" cannot be shared
                 self._lexical_conn = self._conn if path == ":memory:" else connect(path, read_only=True)
-        except ConfigurationError:
-            self._conn.close()  # a file from a newer engramdb: refused before anything is written
+        except BaseException:  # refused (a newer engramdb's file) or failed: leave no connection open
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
             raise
         snapshot = None if path == ":memory:" else Path(path + "-vectors")
         self._vectors = VectorMirror(self._conn, self._lock, snapshot, self._write, self._check_open)
