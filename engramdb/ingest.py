@@ -47,15 +47,24 @@ def make_scope(user_id: str | None, agent_id: str | None, session_id: str | None
     return scope
 
 
-def same_owner(item: MemoryItem, other: MemoryItem) -> bool:
-    """Whether ``other`` lies in ``item``'s own scope: the same user and agent, whatever the session.
+def owner_scope(scope: Scope) -> Scope:
+    """Derived memories belong to the user (or agent) across sessions; the session stays in provenance.
 
-    A derived memory belongs to its user (or agent) across sessions and comes from that user's
-    messages in any of them; a memory of a session alone (no user, no agent) owns that session.
+    A memory of a session alone (no user, no agent) is owned by that session.
     """
-    if item.user_id is None and item.agent_id is None:
-        return other.user_id is None and other.agent_id is None and other.session_id == item.session_id
-    return other.user_id == item.user_id and other.agent_id == item.agent_id
+    if scope.user_id is None and scope.agent_id is None:
+        return scope
+    return Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+
+
+def same_owner(item: MemoryItem, other: MemoryItem) -> bool:
+    """Whether ``other`` lies in ``item``'s own scope (``owner_scope``): the same user and agent,
+    whatever the session, or the same session for a memory of a session alone."""
+    return owner_scope(_scope_of(item)) == owner_scope(_scope_of(other))
+
+
+def _scope_of(item: MemoryItem) -> Scope:
+    return Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
 
 
 def normalize_messages(messages: MessagesInput, max_batch: int) -> list[Message]:

@@ -16,6 +16,7 @@ import numpy as np
 from ..config import MemoryConfig
 from ..embedders import Embedder
 from ..filters import parse_filter
+from ..ingest import owner_scope
 from ..models import AddedItem, Event, MemoryItem, Message, Provenance, Scope, Usage, content_hash, new_id, utcnow
 from ..stores.base import NewRecord, Operation, Query, Store
 from .models import Candidate, Decision
@@ -59,13 +60,6 @@ class Extractor(Protocol):
     def extract(
         self, messages: list[Message], *, reference: datetime, procedure: bool = False
     ) -> tuple[list[Candidate], Usage]: ...
-
-
-def owner_scope(scope: Scope) -> Scope:
-    """Derived memories belong to the user (or agent) across sessions; the session stays in provenance."""
-    if scope.user_id is None and scope.agent_id is None:
-        return scope
-    return Scope(user_id=scope.user_id, agent_id=scope.agent_id)
 
 
 def episode_message(item: MemoryItem) -> Message:
