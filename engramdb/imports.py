@@ -23,7 +23,7 @@ import pydantic
 from .config import MemoryConfig
 from .embedders import Embedder
 from .errors import ValidationError
-from .ingest import check_metadata, check_text, index_text, make_scope, same_owner
+from .ingest import check_metadata, check_text, first_error, index_text, make_scope, same_owner
 from .models import MemoryItem, content_hash, new_id
 from .stores.base import NewRecord, Store
 
@@ -62,7 +62,7 @@ def _parse(config: MemoryConfig, position: int, raw: MemoryItem | dict[str, Any]
     try:
         item = raw if isinstance(raw, MemoryItem) else MemoryItem.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ValidationError(f"record {position}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        raise ValidationError(f"record {position}: {first_error(exc)}") from exc
     make_scope(item.user_id, item.agent_id, item.session_id, required=True)
     check_text(item.memory, config, f"record {position} memory")
     metadata = check_metadata(item.metadata, config)  # the rules add and update apply

@@ -22,6 +22,7 @@ from .embedders import Embedder
 from .errors import ValidationError
 from .extraction.pipeline import Merger
 from .extraction.reconcile import word_overlap
+from .ingest import first_error
 from .models import MemoryItem, Usage, content_hash, new_id, utcnow
 from .stores.base import Change, NewRecord, Store
 
@@ -116,7 +117,7 @@ def prune_policy(policy: PrunePolicy | dict[str, Any] | None) -> PrunePolicy:
     try:
         return policy if isinstance(policy, PrunePolicy) else PrunePolicy.model_validate(policy or {})
     except pydantic.ValidationError as exc:
-        raise ValidationError(f"invalid prune policy: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        raise ValidationError(f"invalid prune policy: {first_error(exc)}") from exc
 
 
 def prune(store: Store, tenant_id: str, items: Iterable[MemoryItem], policy: PrunePolicy, *, hard: bool) -> PruneResult:

@@ -18,7 +18,15 @@ from ..config import MemoryConfig, SearchOptions
 from ..embedders import Embedder
 from ..errors import ValidationError
 from ..filters import And, Node, parse_filter
-from ..ingest import check_datetime, check_limit, check_text, local_datetime, make_scope, required_datetime
+from ..ingest import (
+    check_datetime,
+    check_limit,
+    check_text,
+    first_error,
+    local_datetime,
+    make_scope,
+    required_datetime,
+)
 from ..models import SearchHit, utcnow
 from ..stores.base import AsyncReads, Query, Store
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
@@ -131,4 +139,4 @@ def _search_options(base: SearchOptions, override: SearchOptions | dict[str, Any
     try:
         return SearchOptions.model_validate({**base.model_dump(), **override})
     except pydantic.ValidationError as exc:
-        raise ValidationError(f"bad search options: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        raise ValidationError(f"bad search options: {first_error(exc)}") from exc
