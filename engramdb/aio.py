@@ -1,5 +1,8 @@
 """``AsyncMemory``: the same API as ``Memory`` for asyncio code, from the same source.
 
+It is the one async dispatch of the project: the REST server and the chat proxy hold one
+(``for_tenant`` views included) and await it, so a rule below holds for every async caller.
+
 Every method delegates to the synchronous implementation on a worker thread, so there is
 no second copy of any logic to drift. The SQLite store serialises access internally. On a
 store with native async access (PostgreSQL), the per-turn path of a chat — ``search``,
@@ -9,13 +12,19 @@ connections instead: the validation and planning steps ``Memory`` runs (``planne
 transactions are the same bodies the sync API runs (``stores.postgres.tx``). Deriving facts
 after an add (rules, or an LLM's reply) runs on a worker thread, as before; the messages are
 written, durable and searchable first.
+
+``search`` picks by what the embedder declares (``Embedder.blocking``): one that blocks
+(network I/O, a large model) always runs on a worker thread; otherwise the query's
+embedding is a fraction of a millisecond of CPU, so a search on SQLite runs inline (a
+thread hop would cost more than the search) and one on PostgreSQL awaits its reads.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+import itertools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -29,6 +38,7 @@ from .planner import context_query, embed_records, finish_add, plan_add, plan_ch
 from .stores import Store
 from .stores.base import AsyncWrites
 
+_BATCH = 500  # memories read per worker-thread hop by the async iterators
 P = ParamSpec("P")
 R = TypeVar("R")
 # Memory.add's keyword defaults, for its steps (which take every option explicitly)
@@ -80,6 +90,21 @@ class AsyncMemory:
     ) -> None:
         self.sync = Memory(store, embedder=embedder, config=config)
 
+    @classmethod
+    def wrap(cls, memory: Memory) -> AsyncMemory:
+        """The awaitable face of an open ``Memory`` (same store, embedder and tenant)."""
+        view = object.__new__(cls)
+        view.sync = memory
+        return view
+
+    def for_tenant(self, tenant_id: str) -> AsyncMemory:
+        """A view of the same store and embedder confined to another tenant (used by the server)."""
+        return AsyncMemory.wrap(self.sync.for_tenant(tenant_id))
+
+    @property
+    def tenant_id(self) -> str:
+        return self.sync.tenant_id
+
     _threaded_add = _threaded(Memory.add)
     _threaded_update = _threaded(Memory.update)
     _threaded_delete = _threaded(Memory.delete)
@@ -89,9 +114,11 @@ class AsyncMemory:
 
     @_mirrors(Memory.search)
     async def search(self, query: str, **kwargs: Any) -> SearchResult:
+        if self.sync.embedder.blocking:
+            return await self._threaded_search(query, **kwargs)
         if self.sync.async_reads is not None:
             return await self.sync.asearch(query, **kwargs)
-        return await self._threaded_search(query, **kwargs)
+        return self.sync.search(query, **kwargs)  # a few ms of CPU: less than a thread hop
 
     @_mirrors(Memory.get)
     async def get(self, memory_id: str) -> MemoryItem:
@@ -104,7 +131,7 @@ class AsyncMemory:
     async def add(self, messages: MessagesInput, **kwargs: Any) -> AddResult:
         if self.sync.async_writes is None:
             return await self._threaded_add(messages, **kwargs)
-        return await native_add(self.sync, messages, **kwargs)
+        return await _native_add(self.sync, messages, **kwargs)
 
     @_mirrors(Memory.update)
     async def update(
@@ -112,19 +139,19 @@ class AsyncMemory:
     ) -> MemoryItem:
         if self.sync.async_writes is None:
             return await self._threaded_update(memory_id, text, metadata=metadata)
-        return await native_update(self.sync, memory_id, text, metadata=metadata)
+        return await _native_update(self.sync, memory_id, text, metadata=metadata)
 
     @_mirrors(Memory.delete)
     async def delete(self, memory_id: str) -> DeleteResult:
         if self.sync.async_writes is None:
             return await self._threaded_delete(memory_id)
-        return await native_delete(self.sync, memory_id)
+        return await _native_delete(self.sync, memory_id)
 
     @_mirrors(Memory.delete_all)
     async def delete_all(self, **kwargs: Any) -> DeleteResult:
         if self.sync.async_writes is None:
             return await self._threaded_delete_all(**kwargs)
-        return await native_delete_all(self.sync, **kwargs)
+        return await _native_delete_all(self.sync, **kwargs)
 
     get_all = _threaded(Memory.get_all)
     history = _threaded(Memory.history)
@@ -143,6 +170,16 @@ class AsyncMemory:
     wait_for_jobs = _threaded(Memory.wait_for_jobs)
     _threaded_close = _threaded(Memory.close)
 
+    async def export(self) -> AsyncIterator[MemoryItem]:
+        """``Memory.export`` as an async iterator: the store is read a batch at a time on a worker thread."""
+        async for item in _batched(self.sync.export()):
+            yield item
+
+    async def iter_all(self, **kwargs: Any) -> AsyncIterator[MemoryItem]:
+        """``Memory.iter_all`` as an async iterator (a page at a time on a worker thread)."""
+        async for item in _batched(self.sync.iter_all(**kwargs)):
+            yield item
+
     async def close(self) -> None:
         if self.sync.async_reads is not None:
             await self.sync.async_reads.aclose()
@@ -157,6 +194,14 @@ class AsyncMemory:
         await self.close()
 
 
+async def _batched(items: Iterator[MemoryItem]) -> AsyncIterator[MemoryItem]:
+    import asyncio
+
+    while batch := await asyncio.to_thread(list, itertools.islice(items, _BATCH)):
+        for item in batch:
+            yield item
+
+
 # --- native async writes: Memory's own steps, with the store's transactions awaited ---------------
 
 
@@ -166,7 +211,7 @@ def _writes(m: Memory) -> AsyncWrites:
     return m.async_writes
 
 
-async def native_add(m: Memory, messages: MessagesInput, *, wait: bool | None = None, **kwargs: Any) -> AddResult:
+async def _native_add(m: Memory, messages: MessagesInput, *, wait: bool | None = None, **kwargs: Any) -> AddResult:
     """``Memory.add`` on a store with native async writes (see the module's docstring)."""
     import asyncio
 
@@ -184,7 +229,7 @@ async def native_add(m: Memory, messages: MessagesInput, *, wait: bool | None = 
     return await asyncio.to_thread(finish_add, *finish)
 
 
-async def native_update(
+async def _native_update(
     m: Memory, memory_id: str, text: str | None = None, *, metadata: dict[str, Any] | None = None
 ) -> MemoryItem:
     import asyncio
@@ -194,12 +239,12 @@ async def native_update(
     return await store.aupdate(m.tenant_id, memory_id, change)
 
 
-async def native_delete(m: Memory, memory_id: str) -> DeleteResult:
+async def _native_delete(m: Memory, memory_id: str) -> DeleteResult:
     await _writes(m).adelete(m.tenant_id, m._check_id(memory_id))
     return DeleteResult(deleted=1, message="memory deleted")
 
 
-async def native_delete_all(
+async def _native_delete_all(
     m: Memory,
     *,
     user_id: str | None = None,

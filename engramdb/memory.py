@@ -36,7 +36,6 @@ from .models import (
     Job,
     MemoryItem,
     Page,
-    SearchHit,
     SearchResult,
     SessionEpisode,
     StoreStats,
@@ -239,7 +238,9 @@ class Memory:
                            session_id=session_id, filters=filters, limit=limit, threshold=threshold, explain=explain,
                            options=options, include_invalid=include_invalid, as_of=as_of, time_range=time_range,
                            reference_date=reference_date)  # fmt: skip
-        return self._touched(recall(self.store, self.embedder, plan, parallel=self.config.parallel_search))
+        hits = recall(self.store, self.embedder, plan, parallel=self.config.parallel_search)
+        self.store.touch(self.tenant_id, [h.id for h in hits])  # access counts: retention and recency of use
+        return SearchResult(results=hits)
 
     async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
         """``search`` on a store with native async reads (PostgreSQL): awaited, no thread held.
@@ -250,11 +251,8 @@ class Memory:
         if self.async_reads is None:
             raise ConfigurationError("this store has no native async reads; use AsyncMemory.search")
         plan = plan_search(self.config, self.tenant_id, query, **kwargs)
-        return self._touched(await arecall(self.async_reads, self.embedder, plan))
-
-    def _touched(self, hits: list[SearchHit]) -> SearchResult:
-        """Count an access of each hit: retention (``prune``) and recency of use read the counts."""
-        self.store.touch(self.tenant_id, [h.id for h in hits])
+        hits = await arecall(self.async_reads, self.embedder, plan)
+        await self.async_reads.atouch(self.tenant_id, [h.id for h in hits])  # the flush is awaited too
         return SearchResult(results=hits)
 
     def get(self, memory_id: str) -> MemoryItem:

@@ -209,9 +209,17 @@ def test_async_memory_on_postgres_awaits_the_store(
             return found
 
     queries = [*QUERIES, "what happened earlier this month?"]
+    from engramdb.stores import semantics
+    from engramdb.stores.postgres import PostgresStore
+
+    monkeypatch.setattr(PostgresStore, "touch", no_thread)  # the access counts are awaited too
+    monkeypatch.setattr(semantics, "TOUCH_FLUSH_S", 0.0)  # every search's counts are due at once
     native = asyncio.run(main(queries))
     assert asyncio.run(main(queries)) == native  # a second event loop gets its own connections
+    monkeypatch.undo()
     with Memory(postgres_url, embedder=default_embedder) as m:
+        counted = {i.memory: i.access_count for i in m.get_all(user_id="u").results}
+        assert all(counted[text] >= 2 for text in native[0])  # found by both runs' first query, counted
         assert [texts(m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries] == native
 
 

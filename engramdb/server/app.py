@@ -1,12 +1,13 @@
 """The REST API: versioned routes under /v1, mem0-compatible routes, health, metrics.
 
 Every request is authenticated by an API key (``Authorization: Bearer …`` or ``X-API-Key``)
-that names its tenant; the handler works on ``memory.for_tenant(key.tenant_id)``, so the
-store confines every read and write to that tenant. A key limited to some user ids may only
-name those users, and an id that belongs to another user is answered as not found. Errors
-are JSON ``{"error": {"code", "message"}}`` with a 4xx for bad input, never a stack trace —
-unknown routes, wrong methods and unreadable bodies included — and the OpenAPI document
-lists every status each route can answer (``openapi.py``).
+that names its tenant; the handler awaits ``AsyncMemory.for_tenant(key.tenant_id)`` (the
+one async dispatch: ``aio``), so the store confines every read and write to that tenant. A
+key limited to some user ids may only name those users, and an id that belongs to another
+user is answered as not found. Errors are JSON ``{"error": {"code", "message"}}`` with a
+4xx for bad input, never a stack trace — unknown routes, wrong methods and unreadable
+bodies included — and the OpenAPI document lists every status each route can answer
+(``openapi.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from ..aio import AsyncMemory
 from ..errors import EngramError, RateLimited, Unauthorized
 from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, utcnow
@@ -53,6 +55,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     settings = settings or ServerSettings()
     # requests run concurrently: a second thread per search would only add a hand-off
     memory = memory.with_config(parallel_search=False)
+    shared = AsyncMemory.wrap(memory)
     app = FastAPI(title="engramdb", version="1", description="Long-term memory for AI agents.")
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
@@ -76,8 +79,8 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     async def local() -> ApiKey:
         return open_key
 
-    async def tenant(key: ApiKey = Depends(principal if settings.auth else local)) -> tuple[Memory, ApiKey]:
-        return memory.for_tenant(key.tenant_id), key
+    async def tenant(key: ApiKey = Depends(principal if settings.auth else local)) -> routes.Scoped:
+        return shared.for_tenant(key.tenant_id), key
 
     routes.register(app, tenant)
     routes.register_mem0(app, tenant)
@@ -88,8 +91,8 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> dict[str, Any]:
-        stats = memory.stats()
+    async def readyz() -> dict[str, Any]:
+        stats = await shared.stats()
         return {"status": "ready", "schema_version": stats.schema_version, "embedder": stats.embedder}
 
     @app.get("/metrics", include_in_schema=False)

@@ -18,7 +18,7 @@ Every error is a tool error (``isError``) whose text is ``{"error": {"code", "me
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -26,6 +26,7 @@ from mcp.types import CallToolResult, TextContent
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
+from ..aio import AsyncMemory
 from ..errors import EngramError, Unauthorized, ValidationError
 from ..memory import Memory
 from ..models import ApiKey, MemoryItem
@@ -54,18 +55,18 @@ class ScopeGuard:
             check_user(self.key, user)
         return user, self.agent_id or agent_id
 
-    def item(self, memory: Memory, memory_id: str) -> MemoryItem:
+    async def item(self, memory: AsyncMemory, memory_id: str) -> MemoryItem:
         """The memory, if this call may see it (another user's is not found)."""
-        item = memory.get(memory_id) if self.key is None else owned(memory, self.key, memory_id)
+        item = await (memory.get(memory_id) if self.key is None else owned(memory, self.key, memory_id))
         if (self.user_id and item.user_id != self.user_id) or (self.agent_id and item.agent_id != self.agent_id):
             raise ValidationError("no such memory in this server's scope")
         return item
 
 
-def _safe(call: Callable[[], Any]) -> Result:
+async def _safe(call: Callable[[], Awaitable[Any]]) -> Result:
     """Tool results are JSON; engramdb errors become a tool error the model can read."""
     try:
-        result = call()
+        result = await call()
     except EngramError as exc:
         error = error_body(exc.code, str(exc))
         return CallToolResult(is_error=True, content=[TextContent(type="text", text=json.dumps(error))])
@@ -73,17 +74,19 @@ def _safe(call: Callable[[], Any]) -> Result:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
 
 
-def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | None = None) -> MCPServer:
+def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent_id: str | None = None) -> MCPServer:
+    """The tools, awaiting one ``AsyncMemory`` (the key's tenant view of it over HTTP)."""
+    shared = memory if isinstance(memory, AsyncMemory) else AsyncMemory.wrap(memory)
     server = MCPServer("engramdb", instructions="Long-term memory: add what matters, search before answering.")
 
-    def bound(ctx: Context) -> tuple[Memory, ScopeGuard]:
+    def bound(ctx: Context) -> tuple[AsyncMemory, ScopeGuard]:
         """The call's memory (the key's tenant) and guard; the request is None over stdio."""
         request = ctx.request_context.request
         key: ApiKey | None = request.scope.get(KEY) if request is not None else None
-        return (memory if key is None else memory.for_tenant(key.tenant_id)), ScopeGuard(user_id, agent_id, key)
+        return (shared if key is None else shared.for_tenant(key.tenant_id)), ScopeGuard(user_id, agent_id, key)
 
     @server.tool(description="Remember a text (or chat messages) for a user; facts are derived from it.")
-    def add_memory(
+    async def add_memory(
         text: str,
         ctx: Context,
         user_id: str | None = None,
@@ -91,78 +94,78 @@ def build_mcp(memory: Memory, *, user_id: str | None = None, agent_id: str | Non
         session_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Result:
-        def add() -> Any:
+        async def add() -> Any:
             m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return m.add(text, user_id=user, agent_id=agent, session_id=session_id, metadata=metadata)
+            return await m.add(text, user_id=user, agent_id=agent, session_id=session_id, metadata=metadata)
 
-        return _safe(add)
+        return await _safe(add)
 
     @server.tool(description="The memories most relevant to a query, best first, with scores and dates. "
                              "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
                              "memories ('where did she live before?'); reference_date (ISO 8601 with the user's "
                              "UTC offset, default now) is what 'last week' in the query counts from.")  # fmt: skip
-    def search_memory(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
+    async def search_memory(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                       limit: int = 5, as_of: str | None = None, include_history: bool = False,
                       reference_date: str | None = None) -> Result:  # fmt: skip
-        def search() -> Any:
+        async def search() -> Any:
             m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return m.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
+            return await m.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
                             include_invalid=include_history, reference_date=reference_date)  # fmt: skip
 
-        return _safe(search)
+        return await _safe(search)
 
     @server.tool(description="One memory by id.")
-    def get_memory(memory_id: str, ctx: Context) -> Result:
-        def get() -> Any:
+    async def get_memory(memory_id: str, ctx: Context) -> Result:
+        async def get() -> Any:
             m, guard = bound(ctx)
-            return guard.item(m, memory_id)
+            return await guard.item(m, memory_id)
 
-        return _safe(get)
+        return await _safe(get)
 
     @server.tool(description="A page of memories (cursor pagination).")
-    def list_memories(ctx: Context, user_id: str | None = None, agent_id: str | None = None,
+    async def list_memories(ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                       cursor: str | None = None, limit: int = 50) -> Result:  # fmt: skip
-        def page() -> Any:
+        async def page() -> Any:
             m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return m.get_all(user_id=user, agent_id=agent, cursor=cursor, limit=limit)
+            return await m.get_all(user_id=user, agent_id=agent, cursor=cursor, limit=limit)
 
-        return _safe(page)
+        return await _safe(page)
 
     @server.tool(description="Change a memory's text and/or metadata (the old version stays in history).")
-    def update_memory(memory_id: str, ctx: Context, text: str | None = None,
+    async def update_memory(memory_id: str, ctx: Context, text: str | None = None,
                       metadata: dict[str, Any] | None = None) -> Result:  # fmt: skip
-        def update() -> Any:
+        async def update() -> Any:
             m, guard = bound(ctx)
-            guard.item(m, memory_id)
-            return m.update(memory_id, text, metadata=metadata)
+            await guard.item(m, memory_id)
+            return await m.update(memory_id, text, metadata=metadata)
 
-        return _safe(update)
+        return await _safe(update)
 
     @server.tool(description="Delete a memory.")
-    def delete_memory(memory_id: str, ctx: Context) -> Result:
-        def delete() -> Any:
+    async def delete_memory(memory_id: str, ctx: Context) -> Result:
+        async def delete() -> Any:
             m, guard = bound(ctx)
-            guard.item(m, memory_id)
-            return m.delete(memory_id)
+            await guard.item(m, memory_id)
+            return await m.delete(memory_id)
 
-        return _safe(delete)
+        return await _safe(delete)
 
     @server.tool(description="A prompt-ready block: facts about the user, relevant memories, recent turns. "
                              "reference_date (ISO 8601 with the user's UTC offset, default now) is what 'last "
                              "week' counts from, and the dates shown are in its offset.")  # fmt: skip
-    def get_context(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
+    async def get_context(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                     session_id: str | None = None, max_tokens: int = 1500,
                     reference_date: str | None = None) -> Result:  # fmt: skip
-        def context() -> Any:
+        async def context() -> Any:
             m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return m.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens,
+            return await m.context(query, user_id=user, agent_id=agent, session_id=session_id, max_tokens=max_tokens,
                              reference_date=reference_date)  # fmt: skip
 
-        return _safe(context)
+        return await _safe(context)
 
     return server
 

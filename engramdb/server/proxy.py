@@ -27,8 +27,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 
+from ..aio import AsyncMemory
 from ..errors import EngramError, Forbidden, Unauthorized
 from ..memory import Memory
 from ..models import ApiKey, utcnow
@@ -44,6 +44,7 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
     upstream = upstream.rstrip("/")
     client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, created_at=utcnow())
+    shared = AsyncMemory.wrap(memory)
 
     async def principal(request: Request) -> ApiKey:
         if not auth:
@@ -75,11 +76,11 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
         user = request.headers.get("x-engram-user") or (named if isinstance(named, str) else None)
         if user:
             check_user(key, user)
-        m = memory.for_tenant(key.tenant_id)
+        m = shared.for_tenant(key.tenant_id)
         session = request.headers.get("x-engram-session")
         said = _last_user_text(body) if user else None
         if user and said:
-            body = await run_in_threadpool(_with_context, m, body, said, user, session, max_tokens)
+            body = await _with_context(m, body, said, user, session, max_tokens)
         upstream_request = client.build_request(
             "POST", upstream + "/chat/completions", headers=_forwarded(request), content=json.dumps(body).encode()
         )
@@ -155,11 +156,11 @@ def _last_user_text(body: Any) -> str | None:
     return None
 
 
-def _with_context(memory: Memory, body: dict[str, Any], said: str, user: str, session: str | None,
+async def _with_context(memory: AsyncMemory, body: dict[str, Any], said: str, user: str, session: str | None,
                   max_tokens: int) -> dict[str, Any]:  # fmt: skip
     """The request with the context block in its system prompt (added first when it has none)."""
     try:
-        context = memory.context(said, user_id=user, session_id=session, max_tokens=max_tokens)
+        context = await memory.context(said, user_id=user, session_id=session, max_tokens=max_tokens)
     except EngramError as exc:  # memory must never break the chat: answer without it
         log.warning("no context for user %r: %s", user, exc)
         return body
@@ -183,7 +184,7 @@ def _answer_text(payload: Any) -> str:
         return ""
 
 
-def _relay_stream(reply: httpx.Response, memory: Memory, said: str, user: str, session: str | None) -> Response:
+def _relay_stream(reply: httpx.Response, memory: AsyncMemory, said: str, user: str, session: str | None) -> Response:
     """Send each event on as it arrives; record the turn once the stream has ended."""
     parts: list[str] = []
 
@@ -198,7 +199,10 @@ def _relay_stream(reply: httpx.Response, memory: Memory, said: str, user: str, s
         finally:
             await reply.aclose()
 
-    task = BackgroundTask(lambda: _record(memory, said, "".join(parts), user, session))
+    async def record() -> None:
+        await _record(memory, said, "".join(parts), user, session)
+
+    task = BackgroundTask(record)
     return StreamingResponse(events(), media_type="text/event-stream", background=task)
 
 
@@ -215,10 +219,10 @@ def _deltas(lines: list[bytes]) -> list[str]:
     return out
 
 
-def _record(memory: Memory, said: str, answer: str, user: str, session: str | None) -> None:
+async def _record(memory: AsyncMemory, said: str, answer: str, user: str, session: str | None) -> None:
     turn = [{"role": "user", "content": said}] + ([{"role": "assistant", "content": answer}] if answer else [])
     try:
-        memory.add(turn, user_id=user, session_id=session)
+        await memory.add(turn, user_id=user, session_id=session)
     except EngramError as exc:
         log.warning("could not record the turn for user %r: %s", user, exc)
 

@@ -1,24 +1,22 @@
-"""Route handlers: thin — check the key's users, call Memory, return its models."""
+"""Route handlers: thin — check the key's users, await the tenant's AsyncMemory, return its models."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..aio import native_add, native_delete, native_delete_all, native_update
+from ..aio import AsyncMemory
 from ..context import Context
 from ..errors import Forbidden, NotFoundError, ValidationError
+from ..ingest import MAX_PAGE
 from ..maintenance import ConsolidateResult, PruneResult
-from ..memory import MAX_PAGE, Memory
 from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
-from .access import aowned, check_user, owned
+from .access import check_user, owned
 from .auth import ALL_TENANTS, create_key, manages
 from .schemas import (
     AddBody,
@@ -32,6 +30,7 @@ from .schemas import (
 )
 
 Tenant = Callable[..., Any]
+Scoped = tuple[AsyncMemory, ApiKey]  # the tenant's memory and the key that asked
 
 
 def _json(model: BaseModel) -> Response:
@@ -39,72 +38,50 @@ def _json(model: BaseModel) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
-async def _add(m: Memory, key: ApiKey, body: AddBody) -> AddResult:
-    """Native async writes (PostgreSQL) are awaited; otherwise the add runs on a worker thread."""
+async def _add(m: AsyncMemory, key: ApiKey, body: AddBody) -> AddResult:
     check_user(key, body.user_id)
-    args: dict[str, Any] = dict(
-        user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, metadata=body.metadata,
+    return await m.add(
+        body.messages, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, metadata=body.metadata,
         kind=body.kind, infer=body.infer, occurred_at=body.occurred_at, expires_at=body.expires_at,
         importance=body.importance,
     )  # fmt: skip
-    if m.async_writes is not None:
-        return await native_add(m, body.messages, **args)
-    return await run_in_threadpool(functools.partial(m.add, body.messages, **args))
 
 
-def _search_args(body: SearchBody) -> dict[str, Any]:
-    return dict(
-        user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
+async def _search(m: AsyncMemory, key: ApiKey, body: SearchBody) -> SearchResult:
+    check_user(key, body.user_id)
+    return await m.search(
+        body.query, user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, filters=body.filters,
         limit=body.limit, threshold=body.threshold, include_invalid=body.include_invalid, as_of=body.as_of,
         time_range=body.time_range, reference_date=body.reference_date, explain=body.explain, options=body.options,
     )  # fmt: skip
 
 
-def _search(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
-    check_user(key, body.user_id)
-    return m.search(body.query, **_search_args(body))
+async def _delete(m: AsyncMemory, key: ApiKey, memory_id: str) -> DeleteResult:
+    await owned(m, key, memory_id)
+    return await m.delete(memory_id)
 
 
-async def _searched(m: Memory, key: ApiKey, body: SearchBody) -> SearchResult:
-    """A search with the local embedder is a few milliseconds of CPU: run it on the event loop
-    (a thread hop costs more than it). An embedder that declares it blocks (network I/O, a
-    large model) runs on a thread.
-    A store with native async reads (PostgreSQL) is awaited: its I/O never blocks the loop."""
-    blocking = m.embedder.blocking
-    if m.async_reads is not None and not blocking:
-        check_user(key, body.user_id)
-        return await m.asearch(body.query, **_search_args(body))
-    if blocking:
-        return await run_in_threadpool(_search, m, key, body)
-    return _search(m, key, body)
+async def _update(m: AsyncMemory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
+    await owned(m, key, memory_id)
+    return await m.update(memory_id, body.text or body.memory or body.data, metadata=body.metadata)
 
 
-async def _delete(m: Memory, key: ApiKey, memory_id: str) -> DeleteResult:
-    await aowned(m, key, memory_id)
-    if m.async_writes is not None:
-        return await native_delete(m, memory_id)
-    return await run_in_threadpool(m.delete, memory_id)
-
-
-async def _update(m: Memory, key: ApiKey, memory_id: str, body: UpdateBody) -> MemoryItem:
-    await aowned(m, key, memory_id)
-    text = body.text or body.memory or body.data
-    if m.async_writes is not None:
-        return await native_update(m, memory_id, text, metadata=body.metadata)
-    return await run_in_threadpool(functools.partial(m.update, memory_id, text, metadata=body.metadata))
+async def _history(m: AsyncMemory, key: ApiKey, memory_id: str) -> list[HistoryEntry]:
+    await owned(m, key, memory_id)
+    return await m.history(memory_id)
 
 
 def register(app: FastAPI, tenant: Tenant) -> None:
     @app.post("/v1/memories", response_model=AddResult, tags=["memories"])
-    async def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+    async def add(body: AddBody, t: Scoped = Depends(tenant)) -> Response:
         return _json(await _add(*t, body))
 
     @app.post("/v1/search", response_model=SearchResult, tags=["memories"])
-    async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
-        return _json(await _searched(*t, body))
+    async def search(body: SearchBody, t: Scoped = Depends(tenant)) -> Response:
+        return _json(await _search(*t, body))
 
     @app.get("/v1/memories", response_model=Page, tags=["memories"])
-    def list_memories(
+    async def list_memories(
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
@@ -112,7 +89,7 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         filters: str | None = Query(None, description="a filter as JSON"),
         cursor: str | None = None,
         limit: int = Query(100, ge=1, le=MAX_PAGE),
-        t: tuple[Memory, ApiKey] = Depends(tenant),
+        t: Scoped = Depends(tenant),
     ) -> Page:
         m, key = t
         check_user(key, user_id)
@@ -124,19 +101,19 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             raise ValidationError("filters nests too deeply") from exc
         if where is not None and not isinstance(where, dict):
             raise ValidationError(f"filters must be a JSON object, got {type(where).__name__}")
-        return m.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id, kind=kind, filters=where,
+        return await m.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id, kind=kind, filters=where,
                          cursor=cursor, limit=limit)  # fmt: skip
 
     @app.get("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
-    def get(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
-        return owned(*t, memory_id)
+    async def get(memory_id: str, t: Scoped = Depends(tenant)) -> MemoryItem:
+        return await owned(*t, memory_id)
 
     @app.put("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
-    async def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+    async def update(memory_id: str, body: UpdateBody, t: Scoped = Depends(tenant)) -> MemoryItem:
         return await _update(*t, memory_id, body)
 
     @app.delete("/v1/memories/{memory_id}", response_model=DeleteResult, tags=["memories"])
-    async def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+    async def delete(memory_id: str, t: Scoped = Depends(tenant)) -> DeleteResult:
         return await _delete(*t, memory_id)
 
     @app.delete("/v1/memories", response_model=DeleteResult, tags=["memories"])
@@ -145,26 +122,21 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         agent_id: str | None = None,
         session_id: str | None = None,
         hard: bool = False,
-        t: tuple[Memory, ApiKey] = Depends(tenant),
+        t: Scoped = Depends(tenant),
     ) -> DeleteResult:
         m, key = t
         check_user(key, user_id)
-        scope: dict[str, Any] = dict(user_id=user_id, agent_id=agent_id, session_id=session_id, hard=hard)
-        if m.async_writes is not None:
-            return await native_delete_all(m, **scope)
-        return await run_in_threadpool(functools.partial(m.delete_all, **scope))
+        return await m.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id, hard=hard)
 
     @app.get("/v1/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["memories"])
-    def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:
-        m, key = t
-        owned(m, key, memory_id)
-        return m.history(memory_id)
+    async def history(memory_id: str, t: Scoped = Depends(tenant)) -> list[HistoryEntry]:
+        return await _history(*t, memory_id)
 
     @app.post("/v1/context", response_model=Context, tags=["context"])
-    def context(body: ContextBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Context:
+    async def context(body: ContextBody, t: Scoped = Depends(tenant)) -> Context:
         m, key = t
         check_user(key, body.user_id)
-        return m.context(
+        return await m.context(
             body.query,
             user_id=body.user_id,
             agent_id=body.agent_id,
@@ -180,16 +152,16 @@ def register(app: FastAPI, tenant: Tenant) -> None:
     register_sessions(app, tenant)
 
     @app.post("/v1/consolidate", response_model=ConsolidateResult, tags=["maintenance"])
-    def consolidate(body: ScopeBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ConsolidateResult:
+    async def consolidate(body: ScopeBody, t: Scoped = Depends(tenant)) -> ConsolidateResult:
         m, key = t
         check_user(key, body.user_id)
-        return m.consolidate(user_id=body.user_id, agent_id=body.agent_id, session_id=body.session)
+        return await m.consolidate(user_id=body.user_id, agent_id=body.agent_id, session_id=body.session)
 
     @app.post("/v1/prune", response_model=PruneResult, tags=["maintenance"])
-    def prune(body: PruneBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> PruneResult:
+    async def prune(body: PruneBody, t: Scoped = Depends(tenant)) -> PruneResult:
         m, key = t
         check_user(key, body.user_id)
-        return m.prune(
+        return await m.prune(
             user_id=body.user_id, agent_id=body.agent_id, session_id=body.session, policy=body.policy, hard=body.hard
         )
 
@@ -197,19 +169,21 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         200: {"description": "every memory, one JSON object per line",
               "content": {"application/x-ndjson": {"schema": {"$ref": "#/components/schemas/MemoryItem"}}}},
     })  # fmt: skip
-    def export(t: tuple[Memory, ApiKey] = Depends(tenant)) -> StreamingResponse:
+    async def export(t: Scoped = Depends(tenant)) -> StreamingResponse:
         m, key = t
-        if key.user_ids is not None:
-            items: Iterator[MemoryItem] = (i for i in m.export() if i.user_id in key.user_ids)
-        else:
-            items = m.export()
-        return StreamingResponse((i.model_dump_json() + "\n" for i in items), media_type="application/x-ndjson")
+
+        async def lines() -> AsyncIterator[str]:
+            async for item in m.export():
+                if key.user_ids is None or item.user_id in key.user_ids:
+                    yield item.model_dump_json() + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @app.post("/v1/import", response_model=AddResult, tags=["maintenance"], openapi_extra={"requestBody": {
         "description": "memories as /v1/export writes them, one JSON object per line (empty: nothing to import)",
         "content": {media: {"schema": {"type": "string"}} for media in ("application/x-ndjson", "text/plain")},
     }})  # fmt: skip
-    async def import_(request: Request, t: tuple[Memory, ApiKey] = Depends(tenant)) -> AddResult:
+    async def import_(request: Request, t: Scoped = Depends(tenant)) -> AddResult:
         m, key = t
         try:  # refused like any other body that is not UTF-8, never altered
             lines = (await request.body()).decode("utf-8").splitlines()
@@ -221,7 +195,7 @@ def register(app: FastAPI, tenant: Tenant) -> None:
             raise ValidationError(f"line is not JSON: {exc}") from exc
         for record in records:
             check_user(key, record.get("user_id") if isinstance(record, dict) else None)
-        return await run_in_threadpool(m.import_items, records)  # embeds the whole batch: not on the loop
+        return await m.import_items(records)  # embeds the whole batch: on a worker thread
 
 
 class KeyBody(BaseModel):
@@ -241,10 +215,10 @@ def _admin(key: ApiKey) -> None:
         raise Forbidden("managing keys needs an admin key")
 
 
-def _managed(m: Memory, key: ApiKey) -> list[ApiKey]:
+def _managed(m: AsyncMemory, key: ApiKey) -> list[ApiKey]:
     """The keys this admin key may see and revoke (those reaching no further than itself)."""
     _admin(key)
-    every = m.store.list_keys(None if key.tenant_id == ALL_TENANTS else key.tenant_id)
+    every = m.sync.store.list_keys(None if key.tenant_id == ALL_TENANTS else key.tenant_id)
     return [k for k in every if manages(key, k.tenant_id, k.user_ids)]
 
 
@@ -253,91 +227,91 @@ def register_keys(app: FastAPI, tenant: Tenant) -> None:
     one limited to some users only keys limited to some of them (see ``auth.manages``)."""
 
     @app.post("/v1/keys", tags=["keys"])
-    def create(body: KeyBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> dict[str, Any]:
+    def create(body: KeyBody, t: Scoped = Depends(tenant)) -> dict[str, Any]:
         m, key = t
         _admin(key)
         tenant_id = key.tenant_id if body.tenant_id is None else body.tenant_id
         if not manages(key, tenant_id, body.user_ids):
             users = "every user" if key.user_ids is None else "some of users " + ", ".join(key.user_ids)
             raise Forbidden(f"this admin key may only create keys of tenant {key.tenant_id!r} for {users}")
-        secret, made = create_key(m.store, tenant_id, user_ids=body.user_ids, admin=body.admin, name=body.name)
+        secret, made = create_key(m.sync.store, tenant_id, user_ids=body.user_ids, admin=body.admin, name=body.name)
         return {"secret": secret, **made.model_dump(mode="json")}
 
     @app.get("/v1/keys", response_model=list[ApiKey], tags=["keys"])
-    def list_keys(t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[ApiKey]:
+    def list_keys(t: Scoped = Depends(tenant)) -> list[ApiKey]:
         return _managed(*t)
 
     @app.delete("/v1/keys/{key_id}", response_model=ApiKey, tags=["keys"])
-    def revoke(key_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> ApiKey:
+    def revoke(key_id: str, t: Scoped = Depends(tenant)) -> ApiKey:
         m, key = t
         if key_id not in {k.id for k in _managed(m, key)}:
             raise NotFoundError(f"no API key with id {key_id!r}")
-        return m.store.revoke_key(key_id)
+        return m.sync.store.revoke_key(key_id)
 
 
 def register_mem0(app: FastAPI, tenant: Tenant) -> None:
     """mem0's REST routes, so existing mem0 clients keep working."""
 
     @app.post("/memories", response_model=AddResult, tags=["mem0"])
-    async def add(body: AddBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
+    async def add(body: AddBody, t: Scoped = Depends(tenant)) -> Response:
         return _json(await _add(*t, body))
 
     @app.post("/search", response_model=SearchResult, tags=["mem0"])
-    async def search(body: SearchBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> Response:
-        return _json(await _searched(*t, body))
+    async def search(body: SearchBody, t: Scoped = Depends(tenant)) -> Response:
+        return _json(await _search(*t, body))
 
     @app.get("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
-    def get(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
-        return owned(*t, memory_id)
+    async def get(memory_id: str, t: Scoped = Depends(tenant)) -> MemoryItem:
+        return await owned(*t, memory_id)
 
     @app.put("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
-    async def update(memory_id: str, body: UpdateBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+    async def update(memory_id: str, body: UpdateBody, t: Scoped = Depends(tenant)) -> MemoryItem:
         return await _update(*t, memory_id, body)
 
     @app.delete("/memories/{memory_id}", response_model=DeleteResult, tags=["mem0"])
-    async def delete(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> DeleteResult:
+    async def delete(memory_id: str, t: Scoped = Depends(tenant)) -> DeleteResult:
         return await _delete(*t, memory_id)
 
     @app.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["mem0"])
-    def history(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[HistoryEntry]:
-        m, key = t
-        owned(m, key, memory_id)
-        return m.history(memory_id)
+    async def history(memory_id: str, t: Scoped = Depends(tenant)) -> list[HistoryEntry]:
+        return await _history(*t, memory_id)
 
 
 def register_sessions(app: FastAPI, tenant: Tenant) -> None:
     """Episodes over HTTP: a user's sessions, a session's last turns, its summary, a memory's sources."""
 
     @app.get("/v1/sessions", response_model=list[SessionEpisode], tags=["sessions"])
-    def sessions(
-        user_id: str | None = None, agent_id: str | None = None, t: tuple[Memory, ApiKey] = Depends(tenant)
+    async def sessions(
+        user_id: str | None = None, agent_id: str | None = None, t: Scoped = Depends(tenant)
     ) -> list[SessionEpisode]:
         m, key = t
         check_user(key, user_id)
-        return m.sessions(user_id=user_id, agent_id=agent_id)
+        return await m.sessions(user_id=user_id, agent_id=agent_id)
 
     @app.get("/v1/sessions/{session_id:path}/turns", response_model=list[MemoryItem], tags=["sessions"])
-    def recent_turns(
+    async def recent_turns(
         session_id: str,
         user_id: str | None = None,
         agent_id: str | None = None,
         limit: int = Query(20, ge=1, le=MAX_PAGE),
         max_tokens: int | None = Query(None, ge=0),
-        t: tuple[Memory, ApiKey] = Depends(tenant),
+        t: Scoped = Depends(tenant),
     ) -> list[MemoryItem]:
         m, key = t
         check_user(key, user_id)
-        return m.recent_turns(session_id=session_id, user_id=user_id, agent_id=agent_id, limit=limit,
+        return await m.recent_turns(session_id=session_id, user_id=user_id, agent_id=agent_id, limit=limit,
                               max_tokens=max_tokens)  # fmt: skip
 
     @app.post("/v1/sessions/{session_id:path}/summary", response_model=MemoryItem, tags=["sessions"])
-    def summarize_session(session_id: str, body: SummaryBody, t: tuple[Memory, ApiKey] = Depends(tenant)) -> MemoryItem:
+    async def summarize_session(session_id: str, body: SummaryBody, t: Scoped = Depends(tenant)) -> MemoryItem:
         m, key = t
         check_user(key, body.user_id)
-        return m.summarize_session(session_id, user_id=body.user_id, agent_id=body.agent_id, sentences=body.sentences)
+        return await m.summarize_session(
+            session_id, user_id=body.user_id, agent_id=body.agent_id, sentences=body.sentences
+        )
 
     @app.get("/v1/memories/{memory_id}/sources", response_model=list[MemoryItem], tags=["sessions"])
-    def expand(memory_id: str, t: tuple[Memory, ApiKey] = Depends(tenant)) -> list[MemoryItem]:
+    async def expand(memory_id: str, t: Scoped = Depends(tenant)) -> list[MemoryItem]:
         m, key = t
-        owned(m, key, memory_id)
-        return [s for s in m.expand(memory_id) if key.user_ids is None or s.user_id in key.user_ids]
+        await owned(m, key, memory_id)
+        return [s for s in await m.expand(memory_id) if key.user_ids is None or s.user_id in key.user_ids]

@@ -126,6 +126,9 @@ class AsyncReads(Protocol):
 
     async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
 
+    async def atouch(self, tenant_id: str, ids: Sequence[str]) -> None:
+        """``touch``, with the buffer's periodic flush awaited instead of blocking the event loop."""
+
     async def aclose(self) -> None:
         """Close the connections opened for the running event loop."""
 

@@ -233,11 +233,14 @@ class PostgresStore(SQLReads):
                 self._flush_touches()
 
     def _flush_touches(self) -> None:
-        pending = self._touches.take()
-        if not pending:
-            return
-        with self._write() as conn, conn.cursor() as cur:
-            cur.executemany(semantics.touch_sql("%s"), pending)
+        if pending := self._touches.take():
+            self._run(lambda c: writes.touch(c, pending))
+
+    async def atouch(self, tenant_id: str, ids: Sequence[str]) -> None:
+        """``touch`` for the async search path: the same buffer, its flush awaited on the loop's pool."""
+        if self._touches.add(ids, utcnow()) and (pending := self._touches.take()):
+            with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
+                await self._async.transaction(lambda c: writes.touch(c, pending))
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
 

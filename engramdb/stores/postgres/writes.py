@@ -289,3 +289,9 @@ async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: s
 async def reset(conn: Connection, tenant_id: str) -> None:
     await conn.execute("DELETE FROM memories WHERE tenant_id = %s", (tenant_id,))
     await conn.execute("DELETE FROM history WHERE tenant_id = %s", (tenant_id,))
+
+
+async def touch(conn: Connection, pending: Sequence[tuple[int, Any, str]]) -> None:
+    """Write buffered access counts (``semantics.TouchBuffer.take``)."""
+    async with conn.cursor() as cur:
+        await cur.executemany(semantics.touch_sql("%s"), pending)
