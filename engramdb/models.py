@@ -296,6 +296,21 @@ class Job(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class JobPayload(BaseModel):
+    """What an extraction job derives from: the add's options and, once written, its messages' ids.
+
+    Stored with the job (the ``payload`` column) and read back through this model, so a
+    store, the runner and the pipeline agree on its fields instead of on dictionary keys.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = "episode"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    importance: float = 0.5
+    episode_ids: list[str] = Field(default_factory=list)
+
+
 class Page(BaseModel):
     """One page of get_all: ``next_cursor`` is None on the last page; ``total`` counts all matches."""
 

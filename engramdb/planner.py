@@ -32,7 +32,7 @@ from .ingest import (
     make_scope,
     normalize_messages,
 )
-from .models import AddedItem, AddResult, Event, ExtractionStatus, MemoryItem, Scope, new_id
+from .models import AddedItem, AddResult, Event, ExtractionStatus, JobPayload, MemoryItem, Scope, new_id
 from .stores.base import Change, NewJob, NewRecord, Query
 
 
@@ -42,7 +42,7 @@ class AddPlan:
 
     scope: Scope
     items: list[MemoryItem]
-    payload: dict[str, Any]
+    payload: JobPayload
     derive: bool
 
 
@@ -75,7 +75,7 @@ def plan_add(
     for i, message in enumerate(parsed):
         check_text(message.content, config, f"message {i} content")
     items = [build_item(m, scope, **options) for m in parsed if m.role != "system"]  # type: ignore[arg-type]
-    payload: dict[str, Any] = {"kind": kind, "metadata": options["metadata"], "importance": options["importance"]}
+    payload = JobPayload(kind=kind, metadata=options["metadata"] or {}, importance=options["importance"])
     return AddPlan(scope, items, payload, derive)
 
 
@@ -123,7 +123,7 @@ def finish_add(
     results = added_items(outcomes, plan.items)
     if job is None:
         return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
-    payload = {**plan.payload, "episode_ids": [memory_id for memory_id, _ in outcomes]}
+    payload = plan.payload.model_copy(update={"episode_ids": [memory_id for memory_id, _ in outcomes]})
     if runner.blocking and (config.background if wait is None else not wait):
         runner.submit(tenant_id, job.id, plan.scope, payload)
         status = ExtractionStatus(extractor=runner.extractor_name, state="pending", job_id=job.id)

@@ -245,3 +245,23 @@ def test_prompts_can_be_overridden(db_path: Path, server: ScriptedOpenAIServer, 
         server.script(extraction())
         say(memory, "hello")
         assert server.requests[-1]["body"]["messages"][0]["content"] == "Extract facts. Answer in JSON."
+
+
+def test_a_retried_job_keeps_the_adds_options_and_tenant(
+    store_url: str, server: ScriptedOpenAIServer, default_embedder: Embedder
+) -> None:
+    """The job's payload goes through the store (JobPayload): a retry derives as the add asked."""
+    config = llm_config(server, llm={"max_retries": 0}, extraction_attempts=3)
+    with Memory(store_url, embedder=default_embedder, config=config) as base:
+        memory = base.for_tenant("acme-jobs")
+        server.script(Reply(status=500))
+        result = memory.add([{"role": "user", "name": "Alice", "content": "I'm tall"}], user_id="alice",
+                            kind="procedure", metadata={"source": "intake"}, importance=0.9)  # fmt: skip
+        assert result.extraction.state == "pending"
+        server.script(extraction(fact("Alice is tall")))
+        assert base.process_pending() == 0  # another tenant's job is not the default tenant's to run
+        assert memory.process_pending() == 1
+        derived = [m for m in memory.get_all(user_id="alice").results if m.memory == "Alice is tall"]
+        assert len(derived) == 1 and derived[0].metadata == {"source": "intake"} and derived[0].importance == 0.9
+        assert derived[0].kind == "procedure"
+        assert base.get_all(user_id="alice").total == 0  # nothing in the default tenant

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-USER_SCRIPT = '''
+USER_SCRIPT = """
 import asyncio
 
 from engramdb import AsyncClient, AsyncMemory, Client, LLMConfig, Memory, MemoryConfig, SearchOptions
@@ -53,9 +53,9 @@ async def remote_async() -> None:
 
 
 asyncio.run(coroutines())
-'''
+"""
 
-WRONG_SCRIPT = '''
+WRONG_SCRIPT = """
 from engramdb import AsyncMemory, Client, Memory
 
 
@@ -66,7 +66,7 @@ async def wrong() -> None:
     found = AsyncMemory(":memory:").search("q", user_id="alice")
     print(found.results)
     Client("http://127.0.0.1:1").delete_all(user_id="alice", hard="yes")
-'''
+"""
 
 
 def _mypy(tmp_path: Path, source: str) -> tuple[str, int]:

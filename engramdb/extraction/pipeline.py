@@ -17,7 +17,19 @@ from ..config import MemoryConfig
 from ..embedders import Embedder
 from ..filters import parse_filter
 from ..ingest import owner_scope
-from ..models import AddedItem, Event, MemoryItem, Message, Provenance, Scope, Usage, content_hash, new_id, utcnow
+from ..models import (
+    AddedItem,
+    Event,
+    JobPayload,
+    MemoryItem,
+    Message,
+    Provenance,
+    Scope,
+    Usage,
+    content_hash,
+    new_id,
+    utcnow,
+)
 from ..stores.base import NewRecord, Operation, Query, Store
 from .models import Candidate, Decision
 from .reconcile import validate
@@ -75,15 +87,15 @@ class Deriver:
         self.config = config
 
     def run(
-        self, tenant_id: str, scope: Scope, payload: dict[str, Any], job_id: str | None
+        self, tenant_id: str, scope: Scope, payload: JobPayload, job_id: str | None
     ) -> tuple[list[AddedItem] | None, Usage]:
         """Derive memories from the payload's episodes and apply them; raises ProviderError on LLM failure."""
         session = scope.session_id
         scope = owner_scope(scope)
-        episodes = self.store.get_many(tenant_id, payload["episode_ids"])
+        episodes = self.store.get_many(tenant_id, payload.episode_ids)
         messages = [episode_message(e) for e in episodes]
         reference = max((e.occurred_at or e.created_at for e in episodes), default=utcnow())
-        procedure = payload.get("kind") == "procedure"
+        procedure = payload.kind == "procedure"
         candidates, usage = self.extractor.extract(messages, reference=reference, procedure=procedure)
         operations: list[Operation] = []
         if candidates:
@@ -127,7 +139,7 @@ class Deriver:
         decisions: dict[int, Decision],
         episodes: list[MemoryItem],
         scope: Scope,
-        payload: dict[str, Any],
+        payload: JobPayload,
     ) -> list[Operation]:
         """Validated operations in order; a later candidate also sees the ones planned before it."""
         operations: list[Operation] = []
@@ -150,7 +162,7 @@ class Deriver:
         vector: np.ndarray,
         episodes: list[MemoryItem],
         scope: Scope,
-        payload: dict[str, Any],
+        payload: JobPayload,
     ) -> NewRecord:
         sources = [episodes[i] for i in candidate.sources if 0 <= i < len(episodes)] or episodes
         first = sources[0] if sources else None
@@ -161,13 +173,13 @@ class Deriver:
         item = MemoryItem(
             id=new_id(), memory=candidate.text, kind=candidate.kind, hash=content_hash(candidate.text),
             user_id=scope.user_id, agent_id=scope.agent_id, session_id=scope.session_id,
-            metadata=payload.get("metadata") or {},
+            metadata=dict(payload.metadata),
             provenance=Provenance(
                 role=first.provenance.role if first else None, name=first.provenance.name if first else None,
                 message_id=first.provenance.message_id if first else None, session_id=scope.session_id,
             ),
             created_at=now, updated_at=now, occurred_at=when, valid_from=when or now,
-            importance=payload.get("importance", 0.5), subject=candidate.subject, slot=candidate.slot,
+            importance=payload.importance, subject=candidate.subject, slot=candidate.slot,
             sources=[e.id for e in sources],
         )  # fmt: skip
         return NewRecord(item, candidate.text, vector)

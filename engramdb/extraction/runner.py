@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from ..errors import EngramError, ProviderError
-from ..models import ExtractionStatus, Scope, Usage
+from ..models import ExtractionStatus, JobPayload, Scope, Usage
 from ..stores.base import Store
 from .pipeline import Deriver
 
@@ -29,7 +29,7 @@ class ExtractionRunner:
         self.deriver = deriver
         self.store = store
         self.max_attempts = max_attempts
-        self._queue: queue.Queue[tuple[str, str, Scope, dict[str, Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, str, Scope, JobPayload] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -42,9 +42,7 @@ class ExtractionRunner:
         """Whether a job waits on an outside service: then ``add(wait=False)`` hands it to the worker."""
         return self.deriver.extractor.blocking
 
-    def run(
-        self, tenant_id: str, job_id: str, scope: Scope, payload: dict[str, Any]
-    ) -> tuple[ExtractionStatus, list[Any]]:
+    def run(self, tenant_id: str, job_id: str, scope: Scope, payload: JobPayload) -> tuple[ExtractionStatus, list[Any]]:
         """Run one job now; an LLM failure leaves it pending (or failed after max attempts)."""
         try:
             results, usage = self.deriver.run(tenant_id, scope, payload, job_id)
@@ -63,7 +61,7 @@ class ExtractionRunner:
             return ExtractionStatus(extractor=self.extractor_name, state="done", job_id=job_id, usage=job.usage), []
         return ExtractionStatus(extractor=self.extractor_name, state="done", job_id=job_id, usage=usage), results
 
-    def submit(self, tenant_id: str, job_id: str, scope: Scope, payload: dict[str, Any]) -> None:
+    def submit(self, tenant_id: str, job_id: str, scope: Scope, payload: JobPayload) -> None:
         """Queue a job for the worker thread, starting it on first use."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -98,8 +96,7 @@ class ExtractionRunner:
         """Retry pending jobs now (oldest first); returns how many completed."""
         completed = 0
         for pending in self.store.pending_jobs(tenant_id, limit=limit):
-            tenant = pending.payload.get("tenant_id", tenant_id or "default")
-            status, _ = self.run(tenant, pending.job.id, pending.scope, pending.payload)
+            status, _ = self.run(pending.tenant_id, pending.job.id, pending.scope, pending.payload)
             completed += status.state == "done"
         return completed
 

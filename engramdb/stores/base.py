@@ -20,7 +20,20 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..filters import Node
-from ..models import AddedItem, ApiKey, Event, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, Usage, new_id
+from ..models import (
+    AddedItem,
+    ApiKey,
+    Event,
+    HistoryEntry,
+    Job,
+    JobPayload,
+    MemoryItem,
+    Page,
+    Scope,
+    StoreStats,
+    Usage,
+    new_id,
+)
 
 
 def history_row(
@@ -100,14 +113,15 @@ class NewJob:
 
     id: str
     scope: Scope
-    payload: dict[str, Any]
+    payload: JobPayload
 
 
 @dataclass
 class PendingJob:
     job: Job
+    tenant_id: str
     scope: Scope
-    payload: dict[str, Any]
+    payload: JobPayload
 
 
 @runtime_checkable

@@ -221,7 +221,7 @@ async def apply_one(d: Dialect, tenant_id: str, op: Operation) -> AddedItem:
 
 async def insert_job(d: Dialect, tenant_id: str, job: NewJob, episode_ids: Sequence[str]) -> None:
     """Store a job with the ids of the messages it reads (written in their transaction)."""
-    payload = {**job.payload, "episode_ids": list(episode_ids)}
+    payload = job.payload.model_copy(update={"episode_ids": list(episode_ids)}).model_dump(mode="json")
     now = d.time(utcnow())
     await d.execute(
         "INSERT INTO jobs (id, tenant_id, user_id, agent_id, session_id, state, payload, created_at, "

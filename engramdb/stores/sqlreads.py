@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, NotFoundError
 from ..filters import Node
-from ..models import ApiKey, HistoryEntry, Job, MemoryItem, Page, Scope, StoreStats, utcnow
+from ..models import ApiKey, HistoryEntry, Job, JobPayload, MemoryItem, Page, Scope, StoreStats, utcnow
 from .base import PendingJob, Query
 from .cursor import decode_cursor, encode_cursor
 
@@ -196,8 +196,9 @@ class SQLReads:
         return [
             PendingJob(
                 job=self.job_row(r),
+                tenant_id=r["tenant_id"],
                 scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
-                payload={**self.json_value(r["payload"]), "tenant_id": r["tenant_id"]},
+                payload=JobPayload.model_validate(self.json_value(r["payload"])),
             )
             for r in rows
         ]
