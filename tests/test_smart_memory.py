@@ -119,7 +119,7 @@ def test_hard_delete_leaves_no_trace_of_the_user(store_url: str, db_path: Path, 
         return  # PostgreSQL reclaims dead tuples by VACUUM; the bytes of a file are SQLite's to check
     for path in db_path.parent.iterdir():
         data = path.read_bytes().lower()
-        assert b"zzyzxvill" not in data, path.name  # the text, and its stemmed FTS5 token
+        assert b"zzyzxvill" not in data, path.name  # the text, and its stem
 
 
 def test_consolidate_merges_near_duplicates_and_keeps_the_originals(smart: Memory) -> None:

@@ -92,7 +92,7 @@ def test_a_hard_delete_leaves_no_copy_of_the_words(store_url: str, default_embed
         if _sqlite_path(store_url) is None:
             _without_autovacuum(store_url)
         m.add([f"bob's note {i} about gardening and tomatoes" for i in range(100)], user_id="bob")
-        for start in range(0, 300, 50):  # several transactions: several FTS5 segments
+        for start in range(0, 300, 50):  # several transactions, as a user adds them
             m.add([f"the code word {TOKEN} is in note {i}" for i in range(start, start + 50)], user_id="alice")
     assert _leftovers(store_url, TOKEN) >= 300  # the probe sees the rows while they exist
     with _open(store_url, default_embedder) as m:

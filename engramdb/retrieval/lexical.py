@@ -22,11 +22,15 @@ STOPWORDS = frozenset(
 )
 
 
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text, a possessive's "'s" dropped ("Alice's" → "alice")."""
+    return [w.split("'")[0] if w.endswith("'s") else w for w in _WORD.findall(text.lower())]
+
+
 def lexical_terms(query: str, *, max_terms: int = 32) -> list[str]:
     """Lower-cased content words of the query, deduplicated, in order."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(query.lower()):
-        word = word.split("'")[0] if word.endswith("'s") else word
+    for word in words(query):
         if word not in STOPWORDS and word not in seen:
             seen[word] = None
     return list(seen)[:max_terms]

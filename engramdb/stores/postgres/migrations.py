@@ -1,7 +1,8 @@
 """Numbered schema migrations for the PostgreSQL store, each applied in one transaction.
 
 The same tables and meaning as the SQLite schema, in native types: ``timestamptz`` for times,
-``jsonb`` for metadata, pgvector's ``vector`` for embeddings, a ``tsvector`` for full text.
+``jsonb`` for metadata, pgvector's ``vector`` for embeddings; the lexical index is two plain
+tables, the same as SQLite's (``stores.lexicon``; migration 2 replaced a ``tsvector``).
 Text columns compare with the "C" collation, so ordering (ids, cursors, ``gt`` filters) is
 byte order, as in SQLite. Processes that start together serialise on an advisory lock.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import psycopg
 
 from ...models import utcnow
+from ..semantics import run
 from ..sqlreads import refuse_newer
 
 MIGRATION_LOCK = 0x656E6772  # pg_advisory_xact_lock key: "engr"
@@ -101,8 +103,43 @@ def _v1_initial(conn: psycopg.Connection) -> None:
     conn.execute("INSERT INTO meta VALUES ('store_uid', %s)", (uuid.uuid4().hex,))
 
 
+def _v2_scoped_lexicon(conn: psycopg.Connection) -> None:
+    """The lexical index per owner scope (``stores.lexicon``) replaces the tsvector column."""
+    from ..lexicon import Entry
+    from . import tx, writes
+
+    conn.execute(
+        """
+        CREATE TABLE lex_scopes (
+            scope BIGINT PRIMARY KEY,
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            user_id TEXT COLLATE "C", agent_id TEXT COLLATE "C", session_id TEXT COLLATE "C",
+            docs BIGINT NOT NULL, text_len BIGINT NOT NULL
+        );
+        CREATE INDEX lex_scopes_user ON lex_scopes (tenant_id, user_id, agent_id);
+        CREATE INDEX lex_scopes_agent ON lex_scopes (tenant_id, agent_id);
+        CREATE TABLE lex_postings (
+            tenant BIGINT NOT NULL, term BIGINT NOT NULL, scope BIGINT NOT NULL, field SMALLINT NOT NULL,
+            mem TEXT COLLATE "C" NOT NULL, tf INTEGER NOT NULL, dl INTEGER NOT NULL,
+            PRIMARY KEY (tenant, term, scope, field, mem)
+        );
+        DROP INDEX memories_tsv;
+        """
+    )
+    language = conn.execute("SELECT value FROM meta WHERE key = 'text_search'").fetchone()
+    cfg = language[0] if language else "english"
+    with conn.cursor(name="lexicon_backfill") as rows:
+        rows.execute(f"SELECT {writes.LEXICAL_COLUMNS} FROM memories")
+        while batch := rows.fetchmany(2000):
+            named = [dict(zip(writes.LEXICAL_COLUMNS.split(", "), r, strict=True)) for r in batch]
+            entries: list[Entry] = [writes.lexical_entry(r, cfg) for r in named]
+            run(writes.index(tx.SyncConnection(conn), entries))
+    conn.execute("ALTER TABLE memories DROP COLUMN tsv")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
+    (2, "lexical index per owner scope", _v2_scoped_lexicon),
 ]
 
 

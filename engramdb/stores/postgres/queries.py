@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...models import Scope
-from .. import sqlreads
+from .. import lexicon, sqlreads
 from ..base import Query
 from ..portable import MEMORY_COLUMNS
 from .sqlfilter import compile_filter
@@ -55,19 +55,15 @@ def dense(query: Query, vector: np.ndarray, k: int, dimension: int) -> Plan:
     )
 
 
-def lexical(query: Query, terms: Sequence[str], k: int, text_search: str) -> Plan | None:
-    """Rows whose text matches any term, by ``ts_rank`` plus half the rank of a speaker match."""
-    words = [t.replace('"', " ").strip() for t in terms]
-    text = " OR ".join(f'"{w}"' for w in words if w)
-    if not text:
+def lexical(query: Query, terms: Sequence[str], k: int, language: str) -> Plan | None:
+    """BM25 over the owner scopes the query reaches: the statement SQLite runs (``lexicon``)."""
+    ids = lexicon.query_terms(terms, language)
+    if not ids:
         return None
+    reach, reach_params = lexicon.reach(query.scope, "%s")
     where, params = query_sql(query)
-    return Plan(
-        "SELECT m.id, ts_rank(m.tsv, q, 1) + 0.5 * ts_rank(to_tsvector(%s::regconfig, coalesce(m.speaker, '')), q) "
-        f"AS s FROM memories m, websearch_to_tsquery(%s::regconfig, %s) q WHERE m.tsv @@ q AND {where} "
-        "ORDER BY s DESC, m.id LIMIT %s",
-        [text_search, text_search, text, *params, k],
-    )
+    sql = lexicon.search_sql("%s", "m.id", len(ids), reach, where)
+    return Plan(sql, [query.tenant_id, *reach_params, *ids, lexicon.tenant_key(query.tenant_id), *params, k])
 
 
 def get_many(tenant_id: str, ids: Sequence[str]) -> Plan:

@@ -1,10 +1,10 @@
-"""The server store: records, vectors (pgvector), full text (tsvector + GIN) and history in PostgreSQL.
+"""The server store: records, vectors (pgvector), the lexical index and history in PostgreSQL.
 
 Same semantics as the SQLite store, method for method, checked by the congruence suite. What
 differs is where the work happens: vectors are searched inside the database (exactly within a
-user's or session's rows, through an HNSW index across a whole tenant or agent), full text
-uses PostgreSQL's parser and ``ts_rank`` instead of FTS5's BM25 (hybrid search fuses ranks,
-not raw scores, so results agree), and concurrency comes from MVCC, so any number of server
+user's or session's rows, through an HNSW index across a whole tenant or agent); the lexical
+index is SQLite's own two tables and statement (``stores.lexicon``), so BM25 scores agree;
+and concurrency comes from MVCC, so any number of server
 processes can share one database. Every public operation is one transaction on a pooled
 connection; committed means durable (PostgreSQL's own WAL and fsync).
 
@@ -39,7 +39,7 @@ from ...models import (
     Usage,
     utcnow,
 )
-from .. import semantics
+from .. import lexicon, semantics
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
 from ..semantics import run
@@ -109,7 +109,7 @@ class PostgresStore(SQLReads):
         self._closed = False
         with driver_errors(opening=self.location):
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute("SELECT %s::regconfig", (own.get("text_search", text_search),))
+                lexicon.check_language(own.get("text_search", text_search))
                 self.schema_version = migrate(conn, text_search=own.get("text_search", text_search))
             self._pool: ConnectionPool[Any] = ConnectionPool(
                 conninfo, min_size=1, max_size=int(own.get("pool_size", pool_size)), open=True,
@@ -194,19 +194,21 @@ class PostgresStore(SQLReads):
         return await self._async.transaction(lambda c: writes.update(c, tenant_id, memory_id, change, cfg))
 
     def delete(self, tenant_id: str, memory_id: str) -> None:
-        self._run(lambda c: writes.delete(c, tenant_id, memory_id))
+        self._run(lambda c: writes.delete(c, tenant_id, memory_id, self._text_search))
 
     async def adelete(self, tenant_id: str, memory_id: str) -> None:
-        await self._async.transaction(lambda c: writes.delete(c, tenant_id, memory_id))
+        await self._async.transaction(lambda c: writes.delete(c, tenant_id, memory_id, self._text_search))
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
-        count = self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        count = self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard, self._text_search))
         if hard:
             self._erase_vacuum()
         return count
 
     async def adelete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
-        count = await self._async.transaction(lambda c: writes.delete_scope(c, tenant_id, scope, hard))
+        count = await self._async.transaction(
+            lambda c: writes.delete_scope(c, tenant_id, scope, hard, self._text_search)
+        )
         if hard:
             await self._async.outside_transaction(ERASE_VACUUM)
         return count
@@ -214,7 +216,7 @@ class PostgresStore(SQLReads):
     def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
         if not ids:
             return 0
-        count = self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard))
+        count = self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard, self._text_search))
         if hard:
             self._erase_vacuum()
         return count
@@ -270,15 +272,14 @@ class PostgresStore(SQLReads):
         spec = BY_NAME[table]
         columns = ", ".join(spec.columns)
         marks = ", ".join(f"%({c})s" for c in spec.columns)
-        if spec.name == "memories":
-            columns, marks = columns + ", tsv", marks + ", to_tsvector(%(cfg)s::regconfig, %(index_text)s)"
-        params = [
-            {**{c: jsonb(row[c]) if c in spec.json and row[c] is not None else row[c] for c in spec.columns},
-             "cfg": self._text_search}
-            for row in rows
-        ]  # fmt: skip
-        with self._write() as conn, conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO {spec.name} ({columns}) VALUES ({marks})", params)
+        params = [{c: jsonb(row[c]) if c in spec.json and row[c] is not None else row[c] for c in spec.columns}
+                  for row in rows]  # fmt: skip
+        with self._write() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {spec.name} ({columns}) VALUES ({marks})", params)
+            if spec.name == "memories":  # and into the lexical index
+                ids = [row["id"] for row in rows]
+                run(writes.reindex(tx.SyncConnection(conn), "m.id = ANY(%s)", (ids,), self._text_search))
 
     # --- API keys ------------------------------------------------------------------------
 
@@ -319,6 +320,7 @@ class PostgresStore(SQLReads):
         return self._hits(queries.dense(query, vector, k, self._dimension))
 
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
+        """BM25 over the owner scopes the query reaches, from their numbers alone (``lexicon``)."""
         plan = queries.lexical(query, terms, k, self._text_search)
         return self._hits(plan) if plan is not None else []
 

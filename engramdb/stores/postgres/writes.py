@@ -2,7 +2,7 @@
 
 Each function is the body of one transaction on ``conn`` (see ``tx``): ``PostgresStore``
 runs it on a pooled sync connection, its ``a…`` methods await it on an async one. ``cfg``
-is the text search configuration the ``tsv`` column is built with. What the steps mean is
+is the language the lexical index stems with (``stores.lexicon``). What the steps mean is
 written once for both stores in ``stores.semantics``; ``Tx`` is how PostgreSQL says it.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import NotFoundError
 from ...models import Event, MemoryItem, Scope, content_hash, new_id, utcnow
-from .. import semantics
+from .. import lexicon, semantics
 from ..base import Change, NewJob, NewRecord
 from ..portable import MEMORY_COLUMNS
 from .errors import driver_errors
@@ -88,24 +88,69 @@ async def get(conn: Connection, tenant_id: str, memory_id: str, *, lock: bool = 
     return item_from_row(row)
 
 
-def _row(tenant_id: str, record: NewRecord, cfg: str) -> dict[str, Any]:
+def _row(tenant_id: str, record: NewRecord) -> dict[str, Any]:
     params = item_params(record.item)
     params.update(
         tenant_id=tenant_id,
         index_text=record.index_text,
         embedding=np.ascontiguousarray(record.embedding, dtype=np.float32),
-        cfg=cfg,
     )
     return params
 
 
 def _insert_sql(row: dict[str, Any]) -> str:
-    columns = [c for c in row if c != "cfg"]
-    values = ", ".join(f"%({c})s" for c in columns)
-    return (
-        f"INSERT INTO memories ({', '.join(columns)}, tsv) VALUES ({values}, "
-        "to_tsvector(%(cfg)s::regconfig, %(index_text)s)) ON CONFLICT DO NOTHING RETURNING id"
-    )
+    values = ", ".join(f"%({c})s" for c in row)
+    return f"INSERT INTO memories ({', '.join(row)}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id"
+
+
+# --- the lexical index (``stores.lexicon``) -----------------------------------------------------
+
+LEXICAL_COLUMNS = "id, tenant_id, user_id, agent_id, session_id, index_text, speaker"
+
+
+def lexical_entry(row: Any, cfg: str) -> lexicon.Entry:
+    """Index a memory from its row (``LEXICAL_COLUMNS``)."""
+    return _entry(row, cfg, 1)
+
+
+def _entry(row: Any, cfg: str, sign: int) -> lexicon.Entry:
+    scope = Scope(user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"])
+    return lexicon.entry(row["tenant_id"], scope, row["id"], row["index_text"], row["speaker"], cfg, sign=sign)
+
+
+def _record_entry(tenant_id: str, record: NewRecord, cfg: str) -> lexicon.Entry:
+    item = record.item
+    scope = Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
+    return lexicon.entry(tenant_id, scope, item.id, record.index_text, item.provenance.name, cfg)
+
+
+async def index(conn: Connection, entries: Sequence[lexicon.Entry]) -> None:
+    """Add memories to the lexical index. Scopes first, in key order: concurrent writers to
+    the same scopes lock their counts in one order, so they queue instead of deadlocking."""
+    if not entries:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(lexicon.upsert_scope_sql("%s"), lexicon.merged(entries))
+        await cur.executemany(lexicon.insert_postings_sql("%s"), [r for e in entries for r in e.posting_rows])
+
+
+async def unindex(conn: Connection, where: str, params: Sequence[Any], cfg: str) -> None:
+    """Take the memories matching ``where`` (on ``memories m``) out of the lexical index."""
+    rows = await fetchall(conn, f"SELECT {LEXICAL_COLUMNS} FROM memories m WHERE {where}", params)
+    entries = [_entry(r, cfg, -1) for r in rows]
+    if not entries:
+        return
+    merged = lexicon.merged(entries)
+    async with conn.cursor() as cur:
+        await cur.executemany(lexicon.upsert_scope_sql("%s"), merged)
+        await cur.executemany(lexicon.delete_postings_sql("%s"), lexicon.posting_keys(entries))
+        await cur.executemany(lexicon.drop_empty_scope_sql("%s"), [(row[0],) for row in merged])
+
+
+async def reindex(conn: Connection, where: str, params: Sequence[Any], cfg: str) -> None:
+    """Index the memories matching ``where`` from their rows (after a change of text, a copy)."""
+    rows = await fetchall(conn, f"SELECT {LEXICAL_COLUMNS} FROM memories m WHERE {where}", params)
+    await index(conn, [_entry(r, cfg, 1) for r in rows])
 
 
 # --- adds -------------------------------------------------------------------------------------
@@ -161,7 +206,7 @@ async def _add_many(
 async def _insert_many(conn: Connection, tenant_id: str, records: Sequence[NewRecord], cfg: str) -> list[bool]:
     if not records:
         return []
-    rows = [_row(tenant_id, record, cfg) for record in records]
+    rows = [_row(tenant_id, record) for record in records]
     async with conn.cursor() as cur:
         await cur.executemany(_insert_sql(rows[0]), rows, returning=True)
         done: set[str] = set()
@@ -170,6 +215,7 @@ async def _insert_many(conn: Connection, tenant_id: str, records: Sequence[NewRe
             if not cur.nextset():
                 break
         ok = [record.item.id in done for record in records]
+        await index(conn, [_record_entry(tenant_id, r, cfg) for r, good in zip(records, ok, strict=True) if good])
         await cur.executemany(
             "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [(r.item.id, s) for r, good in zip(records, ok, strict=True) if good for s in r.item.sources],
@@ -189,9 +235,10 @@ async def _add_one(conn: Connection, tenant_id: str, record: NewRecord, cfg: str
 
 async def _insert(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> bool:
     """Insert one record; False when a concurrent writer took its id or text first."""
-    row = _row(tenant_id, record, cfg)
+    row = _row(tenant_id, record)
     if await fetchone(conn, _insert_sql(row), row) is None:
         return False
+    await index(conn, [_record_entry(tenant_id, record, cfg)])
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO memory_sources VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -218,26 +265,27 @@ async def update(conn: Connection, tenant_id: str, memory_id: str, change: Chang
         values["metadata"] = jsonb(change.metadata)
     values.update(change.updates)
     assignments = ", ".join(f"{key} = %({key})s" for key in values)
-    if "index_text" in values:
-        assignments += ", tsv = to_tsvector(%(cfg)s::regconfig, %(index_text)s)"
     with driver_errors(unique=True):
         async with conn.transaction():  # a savepoint: a clash leaves the outer transaction usable
-            await conn.execute(
-                f"UPDATE memories SET {assignments} WHERE id = %(id)s", {**values, "id": memory_id, "cfg": cfg}
-            )
+            if "index_text" in values:
+                await unindex(conn, "m.id = %s", (memory_id,), cfg)
+            await conn.execute(f"UPDATE memories SET {assignments} WHERE id = %(id)s", {**values, "id": memory_id})
+            if "index_text" in values:
+                await reindex(conn, "m.id = %s", (memory_id,), cfg)
     new = await get(conn, tenant_id, memory_id)
     await semantics.log(Tx(conn), tenant_id, new, Event.UPDATE, old=old, new=new)
     return new
 
 
-async def delete(conn: Connection, tenant_id: str, memory_id: str) -> None:
+async def delete(conn: Connection, tenant_id: str, memory_id: str, cfg: str) -> None:
     item = await get(conn, tenant_id, memory_id, lock=True)
+    await unindex(conn, "m.id = %s", (memory_id,), cfg)
     await conn.execute("DELETE FROM memories WHERE id = %s", (memory_id,))
     await semantics.log(Tx(conn), tenant_id, item, Event.DELETE, old=item)
     await semantics.retract_derived(Tx(conn), tenant_id, [memory_id])
 
 
-async def delete_scope(conn: Connection, tenant_id: str, scope: Scope, hard: bool) -> int:
+async def delete_scope(conn: Connection, tenant_id: str, scope: Scope, hard: bool, cfg: str) -> int:
     where, params = scope_sql(tenant_id, scope)
     rows = await fetchall(conn, f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY id FOR UPDATE", params)
     ids = [r["id"] for r in rows]
@@ -247,6 +295,7 @@ async def delete_scope(conn: Connection, tenant_id: str, scope: Scope, hard: boo
         for row in rows:
             item = item_from_row(row)
             await semantics.log(Tx(conn), tenant_id, item, Event.DELETE, old=item, reason="delete_all")
+    await unindex(conn, where, params, cfg)
     await conn.execute(f"DELETE FROM memories m WHERE {where}", params)
     if not hard:
         await semantics.retract_derived(Tx(conn), tenant_id, ids)
@@ -264,7 +313,7 @@ async def _erase_traces(conn: Connection, tenant_id: str, scope: Scope, ids: Seq
     )
 
 
-async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: str, hard: bool) -> int:
+async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: str, hard: bool, cfg: str) -> int:
     rows = await fetchall(
         conn,
         f"SELECT {MEMORY_COLUMNS} FROM memories WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -275,6 +324,7 @@ async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: s
     if hard:
         await conn.execute("DELETE FROM history WHERE tenant_id = %s AND memory_id = ANY(%s)", (tenant_id, found))
         await conn.execute("DELETE FROM memory_sources WHERE memory_id = ANY(%s)", (found,))
+        await unindex(conn, "m.tenant_id = %s AND m.id = ANY(%s)", (tenant_id, found), cfg)
         await conn.execute("DELETE FROM memories WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, found))
     else:
         await conn.execute(
@@ -287,6 +337,8 @@ async def forget(conn: Connection, tenant_id: str, ids: Sequence[str], reason: s
 
 
 async def reset(conn: Connection, tenant_id: str) -> None:
+    await conn.execute("DELETE FROM lex_postings WHERE tenant = %s", (lexicon.tenant_key(tenant_id),))
+    await conn.execute("DELETE FROM lex_scopes WHERE tenant_id = %s", (tenant_id,))
     await conn.execute("DELETE FROM memories WHERE tenant_id = %s", (tenant_id,))
     await conn.execute("DELETE FROM history WHERE tenant_id = %s", (tenant_id,))
 

@@ -2,18 +2,15 @@
 the translation of SQLite's failures into engramdb's errors (``store_error``, ``driver_errors``).
 
 Erasure: ``secure_delete`` makes SQLite overwrite the content of deleted rows and freed pages
-with zeros, but FTS5 keeps the words of its rows in segment pages of its own, which a plain
-``DELETE`` only marks as deleted. After a hard delete the lexical index is scrubbed: with
-SQLite 3.42 or later the delete itself runs in FTS5's ``secure-delete`` mode (which removes
-the entries from the segments; the table's format then needs 3.42+), before that an
-``optimize`` merge rewrites the index without them and the old segments are freed (so
-zeroed). A ``TRUNCATE`` checkpoint then moves the pages into the file and empties the WAL,
-which held the words too.
+with zeros. The lexical index holds no words, only their hashes (``stores.lexicon``), so the
+memories rows are the only place a memory's words live. After a hard delete a ``TRUNCATE``
+checkpoint moves the pages into the file and empties the WAL, which held the words too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +23,6 @@ from ..sqlreads import DISK_FULL, DUPLICATE_TEXT
 BUSY_TIMEOUT_S = 30.0
 MMAP_BYTES = 1 << 30
 RETRY_PAUSE_S = 0.01
-FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
-"""Whether this SQLite's FTS5 can remove a deleted row's words from its segments in place."""
 
 T = TypeVar("T")
 
@@ -35,12 +30,22 @@ T = TypeVar("T")
 def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # FTS joins touch many rows: map pages, skip syscalls
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # postings joins touch many rows: map pages, skip syscalls
+    if not _has_ln(conn):  # a build without SQLite's math functions: BM25 needs the natural log
+        conn.create_function("ln", 1, math.log, deterministic=True)
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA secure_delete=ON")  # deleted content is zeroed, not left in free pages
     if read_only:
         conn.execute("PRAGMA query_only=1")
     return conn
+
+
+def _has_ln(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def store_error(exc: sqlite3.Error, *, opening: str | None = None, unique: bool = False) -> EngramError:
@@ -88,27 +93,6 @@ def retry(fn: Callable[[], T], *, patience_s: float = BUSY_TIMEOUT_S * 2) -> T:
             time.sleep(RETRY_PAUSE_S)
 
 
-def scrub_lexical_deletes(conn: sqlite3.Connection) -> None:
-    """Inside a hard delete's transaction, before its rows leave ``memories_fts``: make FTS5
-    remove their words from the segments (SQLite 3.42+; ``purge_lexical`` does it otherwise)."""
-    if FTS_SECURE_DELETE:
-        conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)")
-
-
-def purge_lexical(conn: sqlite3.Connection) -> None:
-    """After a hard delete committed: no copy of its words left in the index, the file or the WAL.
-
-    Secure-delete mode is switched off again, so ordinary deletes and updates (whose text
-    history keeps anyway) stay as cheap as before.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if FTS_SECURE_DELETE:
-            conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 0)")
-        else:
-            conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
+def purge_deleted(conn: sqlite3.Connection) -> None:
+    """After a hard delete committed: no copy of its words left in the file or the WAL."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

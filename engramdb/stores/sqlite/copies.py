@@ -19,6 +19,7 @@ import numpy as np
 from ..portable import BY_NAME, Table, TableReader
 from .connection import connect, driver_errors, retry, rollback
 from .rows import from_db_time, to_db_time
+from .writes import LEXICAL_COLUMNS, reindex
 
 
 def portable_row(spec: Table, row: sqlite3.Row) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def db_row(spec: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_rows(conn: sqlite3.Connection, seq: int, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert portable rows in the caller's transaction; memories also get their FTS5 row."""
+    """Insert portable rows in the caller's transaction; memories are also indexed (``lexicon``)."""
     spec = BY_NAME[table]
     marks = ", ".join(f":{c}" for c in spec.columns)
     for row in rows:
@@ -59,10 +60,7 @@ def write_rows(conn: sqlite3.Connection, seq: int, table: str, rows: Sequence[di
         rowid = conn.execute(
             f"INSERT INTO memories ({', '.join(spec.columns)}, seq) VALUES ({marks}, :seq)", {**params, "seq": seq}
         ).lastrowid
-        conn.execute(
-            "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
-            (rowid, params["index_text"], params["speaker"] or ""),
-        )
+        reindex(conn, conn.execute(f"SELECT {LEXICAL_COLUMNS} FROM memories WHERE rowid = ?", (rowid,)).fetchall())
 
 
 def fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -133,12 +133,40 @@ def _v5_tombstone_horizon(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO counters VALUES ('tombstones_pruned', 0)")
 
 
+def _v6_scoped_lexicon(conn: sqlite3.Connection) -> None:
+    """The lexical index per owner scope (``stores.lexicon``) replaces the file-wide FTS5 table."""
+    from .writes import LEXICAL_COLUMNS, reindex
+
+    _run(
+        conn,
+        """
+        CREATE TABLE lex_scopes (
+            scope INTEGER PRIMARY KEY,
+            tenant_id TEXT NOT NULL, user_id TEXT, agent_id TEXT, session_id TEXT,
+            docs INTEGER NOT NULL, text_len INTEGER NOT NULL
+        );
+        CREATE INDEX lex_scopes_user ON lex_scopes (tenant_id, user_id, agent_id);
+        CREATE INDEX lex_scopes_agent ON lex_scopes (tenant_id, agent_id);
+        CREATE TABLE lex_postings (
+            tenant INTEGER NOT NULL, term INTEGER NOT NULL, scope INTEGER NOT NULL, field INTEGER NOT NULL,
+            mem INTEGER NOT NULL, tf INTEGER NOT NULL, dl INTEGER NOT NULL,
+            PRIMARY KEY (tenant, term, scope, field, mem)
+        ) WITHOUT ROWID;
+        DROP TABLE memories_fts
+        """,
+    )
+    rows = conn.execute(f"SELECT {LEXICAL_COLUMNS} FROM memories")
+    while batch := rows.fetchmany(2000):
+        reindex(conn, batch)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "store identity", _v2_store_uid),
     (3, "derived memories and extraction jobs", _v3_smart_memory),
     (4, "server API keys", _v4_api_keys),
     (5, "vector index tombstone horizon", _v5_tombstone_horizon),
+    (6, "lexical index per owner scope", _v6_scoped_lexicon),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The embedded store: records, vectors, an FTS5 index and history in one SQLite file.
+"""The embedded store: records, vectors, the lexical index and history in one SQLite file.
 
 Durability and sharing: WAL journal, ``synchronous=FULL`` by default (an acknowledged write
 survives a crash of the process or the machine), a 30 s busy timeout plus retries so that
@@ -34,13 +34,13 @@ from ...models import (
     content_hash,
     utcnow,
 )
-from .. import semantics
+from .. import lexicon, semantics
 from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import MEMORY_COLUMNS, TableReader
 from ..semantics import run
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from . import copies, writes
-from .connection import connect, driver_errors, purge_lexical, retry, rollback, scrub_lexical_deletes, store_error
+from .connection import connect, driver_errors, purge_deleted, retry, rollback, store_error
 from .migrations import migrate
 from .mirror import VectorMirror
 from .rows import history_from_row, item_from_row, job_from_row, key_from_row, to_db_time
@@ -173,15 +173,13 @@ class SQLiteStore(SQLReads):
                 values["metadata"] = json.dumps(change.metadata, allow_nan=False, separators=(",", ":"))
             values.update(change.updates)
             assignments = ", ".join(f"{key} = :{key}" for key in values)
+            indexed = f"SELECT {writes.LEXICAL_COLUMNS} FROM memories WHERE id = ?"
+            if "text" in values:
+                writes.unindex(conn, conn.execute(indexed, (memory_id,)).fetchall())
             with driver_errors(unique=True):
                 conn.execute(f"UPDATE memories SET {assignments} WHERE id = :id", {**values, "id": memory_id})
             if "text" in values:
-                rowid = conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()[0]
-                conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-                conn.execute(
-                    "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
-                    (rowid, values["index_text"], old.provenance.name or ""),
-                )
+                writes.reindex(conn, conn.execute(indexed, (memory_id,)).fetchall())
             new = writes.get(conn, tenant_id, memory_id)
             writes.Tx(conn, seq).log(tenant_id, new, Event.UPDATE, old=old, new=new)
             return new
@@ -200,7 +198,6 @@ class SQLiteStore(SQLReads):
             rows = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where}", params).fetchall()
             ids = [r["id"] for r in rows]
             if hard:
-                scrub_lexical_deletes(conn)
                 writes.erase_traces(conn, tenant_id, scope, ids)
             else:
                 tx = writes.Tx(conn, seq)
@@ -215,12 +212,12 @@ class SQLiteStore(SQLReads):
         return len(rows)
 
     def _after_hard_delete(self) -> None:
-        """Leave no copy behind: the full-text index is scrubbed of the rows' words, the WAL is
-        checkpointed and emptied (freed pages are zeroed by secure_delete), and the vector
+        """Leave no copy behind: the WAL is checkpointed and emptied (freed pages are zeroed by
+        secure_delete; the lexical index holds no words), and the vector
         snapshot, which holds embeddings and ids, is rewritten or removed."""
         with self._vectors.lock, self._lock:
             self._check_open()
-            self._retry(lambda: purge_lexical(self._conn))
+            self._retry(lambda: purge_deleted(self._conn))
             self._vectors.rewrite_snapshot()
 
     def forget(self, tenant_id: str, ids: Sequence[str], *, reason: str, hard: bool) -> int:
@@ -233,7 +230,6 @@ class SQLiteStore(SQLReads):
             ).fetchall()
             items = [item_from_row(r) for r in rows]
             if hard:
-                scrub_lexical_deletes(conn)
                 conn.execute(f"DELETE FROM history WHERE tenant_id = ? AND memory_id IN ({marks})", [tenant_id, *ids])
                 conn.execute(f"DELETE FROM memory_sources WHERE memory_id IN ({marks})", list(ids))
                 writes.remove(conn, seq, f"tenant_id = ? AND id IN ({marks})", [tenant_id, *ids])
@@ -297,7 +293,6 @@ class SQLiteStore(SQLReads):
 
     def reset(self, tenant_id: str) -> None:
         with self._write() as (conn, seq):
-            scrub_lexical_deletes(conn)
             writes.remove(conn, seq, "tenant_id = ?", [tenant_id])
             conn.execute("DELETE FROM history WHERE tenant_id = ?", (tenant_id,))
         self._after_hard_delete()
@@ -363,20 +358,16 @@ class SQLiteStore(SQLReads):
             return [StoreHit(i, s) for i, s in index.search(vector.astype(np.float32), mask, k)]
 
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
-        if not terms:
+        """BM25 over the owner scopes the query reaches, from their numbers alone (``lexicon``)."""
+        ids = lexicon.query_terms(terms, writes.LANGUAGE)
+        if not ids:
             return []
-        # a memory must match in its text; a name in the query matching the speaker adds to its score
-        any_term = "(" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
-        match = f"text : {any_term} AND {any_term}"
+        reach, reach_params = lexicon.reach(query.scope, "?")
         where, params = _query_sql(query)
-        rows = self._read(
-            "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS s FROM memories_fts "
-            "JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
-            [match, *params, k],
-            lexical=True,
-        )
-        return [StoreHit(r["id"], -float(r["s"])) for r in rows]
+        sql = lexicon.search_sql("?", "m.rowid", len(ids), reach, where)
+        tenant = lexicon.tenant_key(query.tenant_id)
+        rows = self._read(sql, [query.tenant_id, *reach_params, *ids, tenant, *params, k], lexical=True)
+        return [StoreHit(r["id"], float(r["s"])) for r in rows]
 
     def close(self) -> None:
         with self._vectors.lock, self._lock:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import NotFoundError
 from ...models import Event, MemoryItem, Scope
-from .. import semantics
+from .. import lexicon, semantics
 from ..base import NewJob, NewRecord
 from ..portable import MEMORY_COLUMNS
 from ..semantics import run
@@ -25,6 +25,8 @@ from ..sqlreads import scope_sql
 from .rows import item_from_row, item_params, to_db_time
 
 CHUNK = 500  # values bound in one statement: well inside SQLite's limit on parameters
+LANGUAGE = lexicon.DEFAULT_LANGUAGE  # the stemmer of the lexical index (the file's words are English by default)
+LEXICAL_COLUMNS = "rowid, tenant_id, user_id, agent_id, session_id, index_text, speaker"
 
 
 class Tx:
@@ -105,10 +107,9 @@ def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord
     rowid = conn.execute(
         f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in params)})", params
     ).lastrowid
-    conn.execute(
-        "INSERT INTO memories_fts (rowid, text, speaker) VALUES (?, ?, ?)",
-        (rowid, record.index_text, record.item.provenance.name or ""),
-    )
+    item = record.item
+    scope = Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
+    index(conn, [lexicon.entry(tenant_id, scope, rowid, record.index_text, item.provenance.name, LANGUAGE)])
     conn.executemany(
         "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(record.item.id, s) for s in record.item.sources]
     )
@@ -127,12 +128,38 @@ def erase_traces(conn: sqlite3.Connection, tenant_id: str, scope: Scope, ids: Se
         conn.execute(f"DELETE FROM memory_sources WHERE memory_id IN ({marks}) OR source_id IN ({marks})", chunk * 2)
 
 
+def index(conn: sqlite3.Connection, entries: Sequence[lexicon.Entry]) -> None:
+    """Add memories to the lexical index (``lexicon``): their postings, their scopes' counts."""
+    conn.executemany(lexicon.insert_postings_sql("?"), [r for e in entries for r in e.posting_rows])
+    conn.executemany(lexicon.upsert_scope_sql("?"), lexicon.merged(entries))
+
+
+def unindex(conn: sqlite3.Connection, rows: Sequence[Any]) -> None:
+    """Take memories out of the lexical index; ``rows`` carry ``LEXICAL_COLUMNS``."""
+    entries = [_entry(r, -1) for r in rows]
+    conn.executemany(lexicon.delete_postings_sql("?"), lexicon.posting_keys(entries))
+    merged = lexicon.merged(entries)
+    conn.executemany(lexicon.upsert_scope_sql("?"), merged)
+    conn.executemany(lexicon.drop_empty_scope_sql("?"), [(row[0],) for row in merged])
+
+
+def reindex(conn: sqlite3.Connection, rows: Sequence[Any]) -> None:
+    """Index memories from their rows (``LEXICAL_COLUMNS``): after a change of text, an import."""
+    index(conn, [_entry(r, 1) for r in rows])
+
+
+def _entry(row: Any, sign: int) -> lexicon.Entry:
+    scope = Scope(user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"])
+    return lexicon.entry(row["tenant_id"], scope, row["rowid"], row["index_text"], row["speaker"], LANGUAGE, sign=sign)
+
+
 def remove(conn: sqlite3.Connection, seq: int, where: str, params: Sequence[Any]) -> None:
-    """Delete rows and their FTS5 entries; each leaves a tombstone for the vector index (see ``mirror``)."""
-    rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {where}", params)]
+    """Delete rows and their lexical entries; each leaves a tombstone for the vector index (see ``mirror``)."""
+    rows = conn.execute(f"SELECT {LEXICAL_COLUMNS} FROM memories WHERE {where}", params).fetchall()
+    unindex(conn, rows)
+    rowids = [r["rowid"] for r in rows]
     for start in range(0, len(rowids), CHUNK):
         chunk = rowids[start : start + CHUNK]
         marks = ", ".join("?" for _ in chunk)
-        conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", chunk)
         conn.execute(f"DELETE FROM memories WHERE rowid IN ({marks})", chunk)
         conn.executemany("INSERT INTO tombstones VALUES (?, ?)", [(seq, r) for r in chunk])

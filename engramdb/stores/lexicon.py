@@ -1,0 +1,236 @@
+"""The lexical index both SQL stores keep: BM25 per owner scope, in two plain tables.
+
+Full-text engines keep one index per table: FTS5 (and a GIN index) score with statistics
+from every row in the file, so one tenant's data moved another's ranking, and a scoped search
+walked every row of the file that shared a word with the query before filtering to the scope.
+Here the unit is the **owner scope** (``ingest.owner_scope``: a user and agent, or a session
+alone) of one tenant: ``lex_scopes`` counts each scope's documents and their lengths, and
+``lex_postings`` holds, per scope and term, the memories carrying it. A search reads the
+postings of the scopes it may see (``reach``) and computes BM25 from those scopes' numbers
+alone, so its results (ids, order, scores) are the same whatever other scopes or tenants
+hold, and its cost grows with the scope, not the file.
+
+Terms are content words (``retrieval.lexical``'s tokenisation and stop words), stemmed with
+Snowball in the store's language, and stored as 63-bit hashes: the tables never hold a word,
+so erasing a memory's row erases its words (issue of hard deletes), and a term costs 8 bytes.
+Both stores run the same statement (``search_sql``), so they return the same hits.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..ingest import owner_scope
+from ..models import Scope
+from ..retrieval.lexical import STOPWORDS, words
+
+K1 = 1.2  # BM25 term-frequency saturation: the usual value
+B = 0.75  # BM25 length normalisation of the text field
+SPEAKER_WEIGHT = 0.5  # a query word naming the speaker counts half a word of the text
+TEXT, SPEAKER = 0, 1  # the two fields of a memory: its index text, and who said it
+DEFAULT_LANGUAGE = "english"
+
+
+@dataclass(frozen=True)
+class Posting:
+    term: int
+    field: int
+    tf: int
+    dl: int
+
+
+class _Unstemmed:
+    """The ``simple`` language: words as they are (PostgreSQL's configuration of that name)."""
+
+    @staticmethod
+    def stemWords(words: list[str]) -> list[str]:  # PyStemmer's name
+        return words
+
+
+@functools.lru_cache(maxsize=8)
+def _stemmer(language: str) -> object:
+    import Stemmer  # PyStemmer: Snowball's C stemmers
+
+    if language == "simple":
+        return _Unstemmed()
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError:
+        raise ConfigurationError(
+            f"no stemmer for the language {language!r}; one of: {', '.join(Stemmer.algorithms())}"
+        ) from None
+
+
+def check_language(language: str) -> str:
+    _stemmer(language)
+    return language
+
+
+def term_hash(stem: str) -> int:
+    """A stem's id: 63 bits of BLAKE2b, the same in every process and store."""
+    return int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little") >> 1
+
+
+def stems(text: str, language: str) -> list[str]:
+    """The content words of a text, stemmed: what a document is indexed by."""
+    content = [w for w in words(text) if w not in STOPWORDS]
+    return _stemmer(language).stemWords(content)  # type: ignore[attr-defined, no-any-return]
+
+
+def postings(index_text: str, speaker: str | None, language: str) -> list[Posting]:
+    """A memory's postings: each distinct term of its text and of its speaker's name."""
+    out: list[Posting] = []
+    for field, text in ((TEXT, index_text), (SPEAKER, speaker or "")):
+        counts = Counter(term_hash(s) for s in stems(text, language))
+        dl = sum(counts.values())
+        out.extend(Posting(term, field, tf, dl) for term, tf in counts.items())
+    return out
+
+
+def query_terms(terms: Iterable[str], language: str) -> list[int]:
+    """The ids of a query's terms (``retrieval.lexical.lexical_terms``), deduplicated."""
+    seen: dict[int, None] = {}
+    for stem in _stemmer(language).stemWords(list(terms)):  # type: ignore[attr-defined]
+        seen.setdefault(term_hash(stem), None)
+    return list(seen)
+
+
+def tenant_key(tenant_id: str) -> int:
+    """The id of a tenant in the postings: a tenant-wide search reads its range, no other."""
+    return term_hash("tenant\x1e" + tenant_id)
+
+
+def scope_key(tenant_id: str, scope: Scope) -> int:
+    """The id of a memory's owner scope in this tenant."""
+    owner = owner_scope(scope)
+    parts = (tenant_id, owner.user_id, owner.agent_id, owner.session_id)
+    raw = "\x1f".join("\x00" if p is None else p for p in parts)
+    return term_hash("scope\x1e" + raw)
+
+
+def owner_columns(tenant_id: str, scope: Scope) -> tuple[int, str, str | None, str | None, str | None]:
+    """``lex_scopes``' key and columns for a memory's scope."""
+    owner = owner_scope(scope)
+    return scope_key(tenant_id, scope), tenant_id, owner.user_id, owner.agent_id, owner.session_id
+
+
+def reach(scope: Scope, mark: str) -> tuple[str | None, list[str]]:
+    """Which owner scopes a search in ``scope`` reads (a condition on ``lex_scopes``).
+
+    A search naming a user reads that user's scopes (with every agent, or the one named); one
+    naming only an agent reads the agent's. A memory of a user's session belongs to the user,
+    so a search naming only a session reads the whole tenant, and the session is then a filter.
+    None: the whole tenant (its postings are one range, no scope is looked up).
+    """
+    conditions, params = [], []
+    if scope.user_id is not None or scope.agent_id is not None:
+        for column, value in (("user_id", scope.user_id), ("agent_id", scope.agent_id)):
+            if value is not None:
+                conditions.append(f"sc.{column} = {mark}")
+                params.append(value)
+    return (" AND ".join(conditions) if conditions else None), params
+
+
+def search_sql(mark: str, key: str, n_terms: int, reach_sql: str | None, where: str) -> str:
+    """One statement: the reached scopes' numbers, the terms' document frequencies, BM25.
+
+    ``key`` is how a posting names its memory (``m.rowid`` on SQLite, ``m.id`` on
+    PostgreSQL); parameters, in order: the tenant, ``reach``'s, the term ids, the tenant's
+    key (``tenant_key``), ``where``'s, the limit. A memory must carry a term in its text; a
+    term naming its speaker adds to it. Scores are rounded to 9 places before ordering, so that both stores' sums (whose
+    order may differ in the last bit) rank the same, ties by id.
+    """
+    terms = ", ".join(f"({mark})" for _ in range(n_terms))
+    scoped = "JOIN sc ON p.scope = sc.scope" if reach_sql is not None else ""
+    return f"""
+        WITH sc AS (SELECT sc.scope, sc.docs, sc.text_len FROM lex_scopes sc
+                    WHERE sc.tenant_id = {mark} AND {reach_sql or "1 = 1"}),
+        st AS (SELECT CAST(SUM(docs) AS DOUBLE PRECISION) AS n,
+                      CAST(SUM(text_len) AS DOUBLE PRECISION) / SUM(docs) AS avgdl FROM sc),
+        q (term) AS (VALUES {terms}),
+        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM q
+                JOIN lex_postings p ON p.tenant = {mark} AND p.term = q.term {scoped}),
+        df AS (SELECT term, field, COUNT(*) AS d FROM hit GROUP BY term, field),
+        s AS (SELECT hit.mem,
+                     SUM(ln(1 + (st.n - df.d + 0.5) / (df.d + 0.5)) * hit.tf * {K1 + 1} /
+                         (hit.tf + {K1} * CASE hit.field WHEN {TEXT} THEN {1 - B} + {B} * hit.dl / st.avgdl
+                                                          ELSE 1 END)
+                         * CASE hit.field WHEN {TEXT} THEN 1 ELSE {SPEAKER_WEIGHT} END) AS score,
+                     MIN(hit.field) AS first_field
+              FROM hit JOIN df ON df.term = hit.term AND df.field = hit.field CROSS JOIN st
+              GROUP BY hit.mem)
+        SELECT m.id, ROUND(CAST(s.score AS NUMERIC), 9) AS s FROM s JOIN memories m ON {key} = s.mem
+        WHERE s.first_field = {TEXT} AND {where}
+        ORDER BY 2 DESC, m.id LIMIT {mark}"""
+
+
+ScopeRow = tuple[int, str, "str | None", "str | None", "str | None", int, int]  # upsert_scope_sql's values
+PostingRow = tuple[int, int, int, int, Any, int, int]  # tenant, term, scope, field, mem, tf, dl
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What indexing (or unindexing) one memory writes: its scope's change and its postings."""
+
+    scope_row: ScopeRow  # the counts signed: +1 document to index it, -1 to take it out
+    posting_rows: list[PostingRow]
+
+
+def entry(
+    tenant_id: str, scope: Scope, mem: Any, index_text: str, speaker: str | None, language: str, *, sign: int = 1
+) -> Entry:
+    """One memory's rows: ``sign`` 1 to index it, -1 to take it out (the rows to delete)."""
+    items = postings(index_text, speaker, language)
+    key, tenant, user, agent, session = owner_columns(tenant_id, scope)
+    text_len = next((p.dl for p in items if p.field == TEXT), 0)
+    tkey = tenant_key(tenant_id)
+    rows = [(tkey, p.term, key, p.field, mem, p.tf, p.dl) for p in items]
+    return Entry((key, tenant, user, agent, session, sign, sign * text_len), rows)
+
+
+POSTING_KEY = 5  # a posting row's first five values are its key
+
+
+def insert_postings_sql(mark: str) -> str:
+    return f"INSERT INTO lex_postings (tenant, term, scope, field, mem, tf, dl) VALUES ({', '.join([mark] * 7)})"
+
+
+def delete_postings_sql(mark: str) -> str:
+    """Takes a posting row's key (its first ``POSTING_KEY`` values)."""
+    columns = ("tenant", "term", "scope", "field", "mem")
+    return "DELETE FROM lex_postings WHERE " + " AND ".join(f"{c} = {mark}" for c in columns)
+
+
+def posting_keys(entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+    """The keys of the entries' postings: ``delete_postings_sql``'s parameters."""
+    return [r[:POSTING_KEY] for e in entries for r in e.posting_rows]
+
+
+def upsert_scope_sql(mark: str) -> str:
+    return (
+        "INSERT INTO lex_scopes (scope, tenant_id, user_id, agent_id, session_id, docs, text_len) "
+        f"VALUES ({', '.join([mark] * 7)}) ON CONFLICT (scope) DO UPDATE SET "
+        "docs = lex_scopes.docs + excluded.docs, text_len = lex_scopes.text_len + excluded.text_len"
+    )
+
+
+def drop_empty_scope_sql(mark: str) -> str:
+    """An emptied scope leaves no row (its ids are the user's, and an average needs documents)."""
+    return f"DELETE FROM lex_scopes WHERE scope = {mark} AND docs <= 0"
+
+
+def merged(entries: Sequence[Entry]) -> list[ScopeRow]:
+    """The scope changes of many entries, one row per scope in key order (a stable lock order)."""
+    by_scope: dict[int, ScopeRow] = {}
+    for e in entries:
+        key, tenant, user, agent, session, docs, length = e.scope_row
+        if key in by_scope:
+            docs, length = docs + by_scope[key][5], length + by_scope[key][6]
+        by_scope[key] = (key, tenant, user, agent, session, docs, length)
+    return [by_scope[k] for k in sorted(by_scope)]
