@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .embedders import EmbedderOptions
@@ -63,6 +63,19 @@ class LLMConfig(BaseModel):
     prompts: dict[str, str] = Field(default_factory=dict, description="override prompts by name (llm.prompts)")
 
 
+Durability = Literal["full", "normal"]
+DURABILITY = (
+    "full: an acknowledged write survives power loss (each commit is synced to the disk); "
+    "normal: it survives any crash of the process, and the last commits may be lost if the "
+    "machine loses power (SQLite WAL synchronous=NORMAL, PostgreSQL synchronous_commit=off)"
+)
+
+
+def _lower(value: Any) -> Any:
+    """``durability`` was once ``synchronous="FULL"``: the old spelling is still accepted."""
+    return value.lower() if isinstance(value, str) else value
+
+
 class MemoryConfig(BaseModel):
     """Everything a ``Memory`` needs; immutable once built."""
 
@@ -75,9 +88,14 @@ class MemoryConfig(BaseModel):
     max_text_chars: int = Field(32_000, ge=1)
     max_batch: int = Field(1_000, ge=1)
     max_metadata_bytes: int = Field(16_384, ge=2)
-    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    durability: Durability = Field(
+        "full", validation_alias=AliasChoices("durability", "synchronous"), description=DURABILITY
+    )
     context_turns: int = Field(2, ge=0, le=8, description="preceding messages of the session indexed with each one")
     search: SearchOptions = SearchOptions()
+    blas_threads: int | None = Field(
+        1, ge=1, le=256, description="threads numpy's BLAS/OpenMP pools may use in this process; None: unchanged"
+    )
     parallel_search: bool = Field(
         True,
         description="run the dense and lexical retrievers side by side: lower latency on an idle machine; "
@@ -87,6 +105,11 @@ class MemoryConfig(BaseModel):
     infer: bool = Field(True, description="derive facts and preferences on add (LLM if configured, else rules)")
     background: bool = Field(False, description="run LLM extraction in a worker thread by default (wait=False)")
     extraction_attempts: int = Field(5, ge=1, le=100, description="tries before an extraction job is failed")
+
+    @field_validator("durability", mode="before")
+    @classmethod
+    def _old_spelling(cls, value: Any) -> Any:
+        return _lower(value)
 
 
 PER_CALL_SETTINGS = frozenset(
@@ -113,11 +136,16 @@ class Settings(BaseSettings):
     embedder_api_key: SecretStr | None = None
     tenant_id: str = "default"
     max_text_chars: int = 32_000
-    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    durability: Durability = Field("full", validation_alias=AliasChoices("durability", "synchronous"))
     llm_model: str | None = None
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     infer: bool = True
+
+    @field_validator("durability", mode="before")
+    @classmethod
+    def _old_spelling(cls, value: Any) -> Any:
+        return _lower(value)
 
     @classmethod
     def settings_customise_sources(
@@ -138,7 +166,7 @@ class Settings(BaseSettings):
             embedder_options=EmbedderOptions(base_url=self.embedder_base_url, api_key=self.embedder_api_key),
             tenant_id=self.tenant_id,
             max_text_chars=self.max_text_chars,
-            synchronous=self.synchronous,
+            durability=self.durability,
             llm=LLMConfig(model=self.llm_model, base_url=self.llm_base_url, api_key=self.llm_api_key)
             if self.llm_model
             else None,

@@ -44,6 +44,7 @@ from .planner import added_items, context_query, embed_records, finish_add, plan
 from .retrieval.recall import arecall, plan_search, recall
 from .stores import Query, Store, open_store
 from .stores.base import AsyncReads, AsyncWrites
+from .threads import limit_blas_threads
 
 __all__ = ["MAX_PAGE", "Memory"]
 
@@ -72,7 +73,7 @@ class Memory:
             embedder = resolve_embedder(embedder or config.embedder, config.embedder_options)
         self.embedder: Embedder = CachedEmbedder(embedder)
         owned = store is None or isinstance(store, str)
-        self.store: Store = open_store(config.store, synchronous=config.synchronous) if owned else store  # type: ignore[assignment]
+        self.store: Store = open_store(config.store, durability=config.durability) if owned else store  # type: ignore[assignment]
         try:
             self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
         except BaseException:
@@ -85,6 +86,7 @@ class Memory:
         self.async_writes: AsyncWrites | None = self.store if isinstance(self.store, AsyncWrites) else None
         deriver = Deriver(self.store, self.embedder, make_extractor(config), config)
         self._runner = ExtractionRunner(deriver, self.store, max_attempts=config.extraction_attempts)
+        limit_blas_threads(config.blas_threads)  # the pools the embedder loaded too (threads.py)
 
     def with_config(self, **changes: Any) -> Memory:
         """A view of the same store and embedder with some per-call settings changed.

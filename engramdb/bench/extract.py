@@ -108,12 +108,12 @@ def _respond(body: dict[str, Any]) -> Reply:
 def run_extract_bench(*, data: Path | None, adds: int, llm_adds: int, console: Console) -> dict[str, Any]:
     messages = locomo_messages(data, adds) if data else builtin_messages(adds)
     with tempfile.TemporaryDirectory() as tmp:
-        config = MemoryConfig(store=f"sqlite:///{tmp}/rules.db", synchronous="NORMAL")
+        config = MemoryConfig(store=f"sqlite:///{tmp}/rules.db", durability="normal")
         with Memory(config=config) as memory:
             rules = _add_all(memory, messages, console, "rules")
         with ScriptedOpenAIServer(responder=_respond) as server:
             llm = LLMConfig(model="scripted", base_url=server.base_url, api_key="bench", max_retries=0)
-            config = MemoryConfig(store=f"sqlite:///{tmp}/llm.db", synchronous="NORMAL", llm=llm)
+            config = MemoryConfig(store=f"sqlite:///{tmp}/llm.db", durability="normal", llm=llm)
             with Memory(config=config) as memory:
                 scripted = _add_all(memory, messages[:llm_adds], console, "scripted LLM")
     return {"corpus": str(data) if data else "built-in", "rules": rules, "scripted_llm": scripted}

@@ -62,7 +62,7 @@ def run_locomo(
     with tempfile.TemporaryDirectory() as tmp:
         ingest_options = {} if context_turns is None else {"context_turns": context_turns}
         store = f"sqlite:///{tmp}/locomo.db"
-        config = MemoryConfig(store=store, embedder=embedder, search=options, synchronous="NORMAL", **ingest_options)
+        config = MemoryConfig(store=store, embedder=embedder, search=options, durability="normal", **ingest_options)
         with Memory(config=config) as memory, progress_bar(console) as progress:
             task = progress.add_task("conversations", total=len(conversations))
             for conv in conversations:

@@ -18,7 +18,7 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("engramdb")) / "memory.db"
 
 
-def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
+def open_store(url: str | None = None, *, durability: str = "full") -> Store:
     """Open the store a URL names.
 
     Raises:
@@ -27,11 +27,11 @@ def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
     from .sqlite import SQLiteStore
 
     if url is None:
-        return SQLiteStore(str(default_path()), synchronous=synchronous)
+        return SQLiteStore(str(default_path()), durability=durability)
     if url == ":memory:" or url in ("sqlite://", "sqlite:///:memory:"):
-        return SQLiteStore(":memory:", synchronous=synchronous)
+        return SQLiteStore(":memory:", durability=durability)
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///") :], synchronous=synchronous)
+        return SQLiteStore(url[len("sqlite:///") :], durability=durability)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from .postgres import PostgresStore
@@ -39,10 +39,10 @@ def open_store(url: str | None = None, *, synchronous: str = "FULL") -> Store:
             raise ConfigurationError(
                 f"the PostgreSQL store needs its drivers: pip install 'engramdb[postgres]' ({exc})"
             ) from exc
-        return PostgresStore(url)
+        return PostgresStore(url, durability=durability)
     if "://" in url:
         raise ConfigurationError(f"unsupported store URL {url!r}: use ':memory:', 'sqlite:///path.db' or a path")
-    return SQLiteStore(str(Path(url).expanduser()), synchronous=synchronous)
+    return SQLiteStore(str(Path(url).expanduser()), durability=durability)
 
 
 __all__ = [

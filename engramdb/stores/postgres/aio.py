@@ -8,6 +8,7 @@ loops that have closed are dropped.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -23,16 +24,17 @@ from .tx import Connection
 R = TypeVar("R")
 
 
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+async def _configure(conn: psycopg.AsyncConnection[Any], *, synchronous_commit: str = "on") -> None:
     from pgvector.psycopg import register_vector_async
 
     await register_vector_async(conn)
     await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.execute(f"SET synchronous_commit = {synchronous_commit}")
 
 
 class AsyncConnections:
-    def __init__(self, conninfo: str, *, pool_size: int) -> None:
-        self._conninfo, self._size = conninfo, pool_size
+    def __init__(self, conninfo: str, *, pool_size: int, synchronous_commit: str = "on") -> None:
+        self._conninfo, self._size, self._commit = conninfo, pool_size, synchronous_commit
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
 
     async def _pool(self) -> AsyncConnectionPool[Any]:
@@ -41,7 +43,8 @@ class AsyncConnections:
         if pool is None:
             self._pools = {lp: p for lp, p in self._pools.items() if not lp.is_closed()}
             pool = AsyncConnectionPool(
-                self._conninfo, min_size=1, max_size=self._size, open=False, configure=_configure,
+                self._conninfo, min_size=1, max_size=self._size, open=False,
+                configure=functools.partial(_configure, synchronous_commit=self._commit),
                 kwargs={"autocommit": True, "row_factory": dict_row},
             )  # fmt: skip
             await pool.open()

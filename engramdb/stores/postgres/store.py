@@ -17,6 +17,7 @@ not do is in docs/architecture.md (the freed bytes are not overwritten).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -79,11 +80,15 @@ def redact(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _configure(conn: psycopg.Connection) -> None:
+SYNCHRONOUS_COMMIT = {"full": "on", "normal": "off"}  # durability → PostgreSQL's synchronous_commit
+
+
+def _configure(conn: psycopg.Connection, *, durability: str = "full") -> None:
     from pgvector.psycopg import register_vector
 
     register_vector(conn)
     conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute(f"SET synchronous_commit = {SYNCHRONOUS_COMMIT[durability]}")
 
 
 class PostgresStore(SQLReads):
@@ -103,7 +108,9 @@ class PostgresStore(SQLReads):
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         return _query_sql(query)
 
-    def __init__(self, url: str, *, text_search: str = "english", pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, text_search: str = "english", pool_size: int = 10, durability: str = "full"
+    ) -> None:
         conninfo, own = split_url(url)
         self.location = redact(url)
         self._closed = False
@@ -113,12 +120,14 @@ class PostgresStore(SQLReads):
                 self.schema_version = migrate(conn, text_search=own.get("text_search", text_search))
             self._pool: ConnectionPool[Any] = ConnectionPool(
                 conninfo, min_size=1, max_size=int(own.get("pool_size", pool_size)), open=True,
-                kwargs={"autocommit": True, "row_factory": dict_row}, configure=_configure,
+                kwargs={"autocommit": True, "row_factory": dict_row},
+                configure=functools.partial(_configure, durability=durability),
             )  # fmt: skip
         meta = self._meta()
         self._text_search = meta["text_search"]
         self._dimension = int(meta["dimension"]) if "dimension" in meta else 0
-        self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)))
+        self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)),
+                                       synchronous_commit=SYNCHRONOUS_COMMIT[durability])  # fmt: skip
         self._touches = semantics.TouchBuffer(threading.Lock())
 
     # --- transactions -------------------------------------------------------------------

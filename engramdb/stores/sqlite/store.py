@@ -1,7 +1,9 @@
 """The embedded store: records, vectors, the lexical index and history in one SQLite file.
 
-Durability and sharing: WAL journal, ``synchronous=FULL`` by default (an acknowledged write
-survives a crash of the process or the machine), a 30 s busy timeout plus retries so that
+Durability and sharing: WAL journal, ``synchronous=FULL`` by default (durability ``full``: an
+acknowledged write survives a crash of the process or the machine; ``normal`` is WAL's
+``synchronous=NORMAL``: it survives any process crash, and the last commits may be lost on a
+power cut), a 30 s busy timeout plus retries so that
 several processes can write one file and "database is locked" never reaches the caller.
 Each public operation is one transaction. No SQLite extension is loaded: vectors are
 float32 BLOBs, searched by the exact in-memory index in ``stores.vectors`` (kept current by
@@ -47,6 +49,7 @@ from .rows import history_from_row, item_from_row, job_from_row, key_from_row, t
 from .sqlfilter import compile_filter
 
 R = TypeVar("R")
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}  # durability → SQLite's synchronous pragma
 
 
 class SQLiteStore(SQLReads):
@@ -72,7 +75,7 @@ class SQLiteStore(SQLReads):
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         return _query_sql(query)
 
-    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, *, durability: str = "full") -> None:
         self.location = path
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ class SQLiteStore(SQLReads):
             with driver_errors(opening=path):
                 self._conn = connect(path)
                 self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute(f"PRAGMA synchronous={synchronous}")
+                self._conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self.schema_version = self._retry(lambda: migrate(self._conn))
                 # full-text queries get their own read connection (WAL readers do not block each
