@@ -34,7 +34,7 @@ from .errors import ConfigurationError
 from .ingest import MessagesInput, make_scope
 from .memory import Memory
 from .models import AddResult, DeleteResult, MemoryItem, SearchResult
-from .planner import context_query, embed_records, finish_add, plan_add, plan_change
+from .planner import context_query, derive_first, embed_records, finish_add, plan_add, plan_change
 from .stores import Store
 from .stores.base import AsyncWrites
 
@@ -222,9 +222,13 @@ async def _native_add(m: Memory, messages: MessagesInput, *, wait: bool | None =
     context = context_query(m.config, m.tenant_id, plan)
     before = [t.memory for t in await store.arecent(context, limit=m.config.context_turns)] if context else []
     records, job = await asyncio.to_thread(embed_records, m.config, m.embedder, plan, before)
-    outcomes = await store.aadd(m.tenant_id, records, job=job)
-    finish = (m._runner, m.config, m.tenant_id, plan, outcomes, job, wait)
-    if job is None:
+    derived = await asyncio.to_thread(derive_first, m._runner, m.tenant_id, plan, records, job) if job else None
+    if derived is None or job is None:
+        outcomes, applied = await store.aadd(m.tenant_id, records, job=job), None
+    else:  # one transaction: the messages and what they say
+        outcomes, applied = await store.aadd_derived(m.tenant_id, records, job=job, derived=derived)
+    finish = (m._runner, m.config, m.tenant_id, plan, outcomes, job, wait, derived, applied)
+    if job is None or applied is not None:
         return finish_add(*finish)
     return await asyncio.to_thread(finish_add, *finish)
 

@@ -40,7 +40,7 @@ from .models import (
     SessionEpisode,
     StoreStats,
 )
-from .planner import added_items, context_query, embed_records, finish_add, plan_add, plan_change
+from .planner import added_items, context_query, derive_first, embed_records, finish_add, plan_add, plan_change
 from .retrieval.recall import arecall, plan_search, recall
 from .stores import Query, Store, open_store
 from .stores.base import AsyncReads, AsyncWrites
@@ -99,23 +99,21 @@ class Memory:
             ValidationError: a value the setting does not accept.
         """
         if fixed := sorted(set(changes) - PER_CALL_SETTINGS):
-            raise ConfigurationError(
-                f"{', '.join(fixed)} cannot change on an open Memory: build a new one (for_tenant for a tenant)"
-            )
+            raise ConfigurationError(f"{', '.join(fixed)} cannot change on an open Memory: build a new one "
+                                     "(for_tenant for a tenant)")  # fmt: skip
         try:
             config = MemoryConfig.model_validate({**self.config.model_dump(), **changes})
         except pydantic.ValidationError as exc:
             raise ValidationError(f"invalid setting {first_error(exc)}") from None
-        view = object.__new__(Memory)
-        view.__dict__.update(self.__dict__)
-        view.config = config
-        return view
+        return self._view(config=config)
 
     def for_tenant(self, tenant_id: str) -> Memory:
         """A view of the same store and embedder confined to another tenant (used by the server)."""
-        view = object.__new__(Memory)
-        view.__dict__.update(self.__dict__)
-        view.tenant_id = tenant_id
+        return self._view(tenant_id=tenant_id)
+
+    def _view(self, **changed: Any) -> Memory:
+        view = object.__new__(Memory)  # the same store, embedder and runner: nothing is rebuilt
+        view.__dict__.update(self.__dict__, **changed)
         return view
 
     # --- writes ---------------------------------------------------------------------------
@@ -128,9 +126,9 @@ class Memory:
     ) -> AddResult:  # fmt: skip
         """Store each non-system message verbatim, with its speaker; then derive memories from them.
 
-        The messages are durable and searchable before anything is derived. With ``infer``
-        (default: config), facts and preferences are extracted (by the LLM if configured, else
-        by rules) and reconciled with the store: ADD, UPDATE (the old version kept in history),
+        With ``infer`` (default: config), facts and preferences are extracted (by the LLM if
+        configured, else by rules; the messages are durable before an LLM is asked, and commit
+        with what the rules derive) and reconciled with the store: ADD, UPDATE (the old version kept in history),
         INVALIDATE or NOOP. With an LLM, ``wait=False`` returns at once with a job id; an LLM
         failure keeps the messages and leaves the job pending for ``process_pending``.
         ``kind="procedure"`` distils instructions for the agent; another ``kind`` stores the
@@ -149,8 +147,12 @@ class Memory:
         context = context_query(self.config, self.tenant_id, plan)
         turns = self.store.recent(context, limit=self.config.context_turns) if context else []
         records, job = embed_records(self.config, self.embedder, plan, [turn.memory for turn in turns])
-        outcomes = self.store.add(self.tenant_id, records, job=job)
-        return finish_add(self._runner, self.config, self.tenant_id, plan, outcomes, job, wait)
+        derived = derive_first(self._runner, self.tenant_id, plan, records, job)
+        if derived is None or job is None:
+            outcomes, applied = self.store.add(self.tenant_id, records, job=job), None
+        else:  # one transaction: the messages and what they say (planner.derive_first)
+            outcomes, applied = self.store.add_derived(self.tenant_id, records, job=job, derived=derived)
+        return finish_add(self._runner, self.config, self.tenant_id, plan, outcomes, job, wait, derived, applied)
 
     def job(self, job_id: str) -> Job:
         """The state of an extraction job (``AddResult.extraction.job_id``).
@@ -382,8 +384,6 @@ class Memory:
     def _merger(self) -> Merger | None:
         """The extractor's merger if it declares one (an LLM's): consolidation and summaries use it."""
         return self._runner.deriver.extractor.merger
-
-    # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
         self._runner.close()

@@ -3,12 +3,13 @@
 ``Memory`` and ``AsyncMemory`` run the same steps and differ only in how they wait for the
 store: the sync API calls it, the native async path awaits it, with embedding (CPU) on a
 worker thread. So the steps take what they need explicitly — the config, the tenant, the
-embedder, the extraction runner — and never call the store themselves: each caller reads and
-writes it its own way.
+embedder, the extraction runner — and never write to the store themselves: each caller
+writes it its own way (``derive_first`` reads it, for the neighbours of what it derives).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,9 @@ from .ingest import (
     normalize_messages,
 )
 from .models import AddedItem, AddResult, Event, ExtractionStatus, JobPayload, MemoryItem, Scope, new_id
-from .stores.base import Change, NewJob, NewRecord, Query
+from .stores.base import Change, Derived, NewJob, NewRecord, Query
+
+log = logging.getLogger("engramdb.extraction")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,24 @@ def embed_records(
     return records, NewJob(new_id(), plan.scope, plan.payload) if plan.derive else None
 
 
+def derive_first(
+    runner: ExtractionRunner, tenant_id: str, plan: AddPlan, records: list[NewRecord], job: NewJob | None
+) -> Derived | None:
+    """What the messages derive, computed before they are written, for an extractor that does
+    not block (the rules): the messages and what they say then commit together, one durable
+    commit per add instead of two. An LLM keeps its two steps (messages first, durable before
+    the call). A failure here is left to the job, run after the write, which records it."""
+    if job is None or runner.blocking:
+        return None
+    payload = plan.payload.model_copy(update={"episode_ids": [r.item.id for r in records]})
+    try:
+        operations, usage = runner.deriver.derive(tenant_id, plan.scope, payload, [r.item for r in records])
+    except Exception:  # the job runs it again after the write, where a failure is recorded on it
+        log.debug("deriving before the write failed; the job runs after it", exc_info=True)
+        return None
+    return Derived(operations, usage)
+
+
 def finish_add(
     runner: ExtractionRunner,
     config: MemoryConfig,
@@ -114,15 +135,22 @@ def finish_add(
     outcomes: list[tuple[str, Event]],
     job: NewJob | None,
     wait: bool | None,
+    first: Derived | None = None,
+    applied: list[AddedItem] | None = None,
 ) -> AddResult:
     """The add's result once its records are written: then derive memories from them.
 
-    A blocking extractor's job (an LLM's) is queued for the runner's worker when the caller
-    does not wait (``wait``, else ``background``); the rules, or an LLM waited for, run now.
+    ``applied`` is what ``first`` (``derive_first``) wrote in the add's own transaction
+    (``Store.add_derived``; None if it could not). Otherwise a blocking extractor's job (an
+    LLM's) is queued for the runner's worker when the caller does not wait (``wait``, else
+    ``background``); the rules, or an LLM waited for, run now.
     """
     results = added_items(outcomes, plan.items)
     if job is None:
         return AddResult(results=results, extraction=ExtractionStatus(extractor="none", state="skipped"))
+    if first is not None and applied is not None:
+        status = ExtractionStatus(extractor=runner.extractor_name, state="done", job_id=job.id, usage=first.usage)
+        return AddResult(results=results + applied, extraction=status)
     payload = plan.payload.model_copy(update={"episode_ids": [memory_id for memory_id, _ in outcomes]})
     if runner.blocking and (config.background if wait is None else not wait):
         runner.submit(tenant_id, job.id, plan.scope, payload)

@@ -90,9 +90,20 @@ class Deriver:
         self, tenant_id: str, scope: Scope, payload: JobPayload, job_id: str | None
     ) -> tuple[list[AddedItem] | None, Usage]:
         """Derive memories from the payload's episodes and apply them; raises ProviderError on LLM failure."""
+        episodes = self.store.get_many(tenant_id, payload.episode_ids)
+        operations, usage = self.derive(tenant_id, scope, payload, episodes)
+        return self.store.apply(tenant_id, operations, job_id=job_id, usage=usage), usage
+
+    def derive(
+        self, tenant_id: str, scope: Scope, payload: JobPayload, episodes: list[MemoryItem]
+    ) -> tuple[list[Operation], Usage]:
+        """What the episodes derive, as operations to apply, and what that cost; nothing is written.
+
+        The neighbours compared with are derived memories, never episodes, so this may run
+        before the episodes themselves are written (``planner.write_add``).
+        """
         session = scope.session_id
         scope = owner_scope(scope)
-        episodes = self.store.get_many(tenant_id, payload.episode_ids)
         messages = [episode_message(e) for e in episodes]
         reference = max((e.occurred_at or e.created_at for e in episodes), default=utcnow())
         procedure = payload.kind == "procedure"
@@ -110,7 +121,7 @@ class Deriver:
             for op in operations:
                 if op.record is not None:
                     op.record.item.provenance.session_id = session
-        return self.store.apply(tenant_id, operations, job_id=job_id, usage=usage), usage
+        return operations, usage
 
     def _neighbours(
         self, tenant_id: str, scope: Scope, candidate: Candidate, vector: np.ndarray

@@ -116,6 +116,15 @@ class NewJob:
     payload: JobPayload
 
 
+@dataclass(frozen=True)
+class Derived:
+    """What an add's messages derive, computed before they are written (by an extractor that
+    does not block: the rules), so that the messages and it commit together (``add_derived``)."""
+
+    operations: Sequence[Operation]
+    usage: Usage
+
+
 @dataclass
 class PendingJob:
     job: Job
@@ -158,6 +167,10 @@ class AsyncWrites(Protocol):
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]: ...
 
+    async def aadd_derived(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
+    ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]: ...
+
     async def aupdate(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem: ...
 
     async def adelete(self, tenant_id: str, memory_id: str) -> None: ...
@@ -186,6 +199,16 @@ class MemoryStore(Protocol):
 
         With ``job``, the job is stored in the same transaction, its payload given the ids of
         the records as ``episode_ids`` (existing ids for NOOPs): a crash cannot separate them.
+        """
+
+    def add_derived(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
+    ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+        """``add`` with ``job``, then ``derived`` applied for that job, in one transaction: one
+        durable commit for a message and what it says.
+
+        The derived part is applied only if every record was added under its own id (they are
+        its sources); otherwise it is None and the job stays pending, for the caller to run.
         """
 
     def apply(

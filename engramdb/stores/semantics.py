@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigurationError, StoreError
 from ..models import AddedItem, ApiKey, Event, MemoryItem, Usage, new_id, utcnow
-from .base import NewJob, NewRecord, Operation, history_row
+from .base import Derived, NewJob, NewRecord, Operation, history_row
 
 R = TypeVar("R")
 ADD_ATTEMPTS = 3  # lookups before an add gives up on writers that keep committing the same text first
@@ -193,6 +193,25 @@ async def apply(
             (d.json(result), d.time(utcnow()), job_id),
         )
     return results
+
+
+async def apply_derived(
+    d: Dialect,
+    tenant_id: str,
+    records: Sequence[NewRecord],
+    outcomes: Sequence[tuple[str, Event]],
+    job: NewJob,
+    derived: Derived,
+) -> list[AddedItem] | None:
+    """``derived`` for ``job``, after its records in the same transaction (``Store.add_derived``).
+
+    Derived memories cite the records by the ids they were planned with: a record that turned
+    out a duplicate (NOOP, the existing id) leaves the job pending, to run from the stored ids.
+    """
+    planned = [(r.item.id, Event.ADD) for r in records]
+    if list(outcomes) != planned:
+        return None
+    return await apply(d, tenant_id, derived.operations, job.id, derived.usage)
 
 
 async def apply_one(d: Dialect, tenant_id: str, op: Operation) -> AddedItem:

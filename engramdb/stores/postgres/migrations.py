@@ -124,6 +124,8 @@ def _v2_scoped_lexicon(conn: psycopg.Connection) -> None:
             PRIMARY KEY (tenant, term, scope, field, mem)
         );
         DROP INDEX memories_tsv;
+        DROP INDEX memories_session;
+        CREATE INDEX memories_session ON memories (tenant_id, session_id, id);
         """
     )
     language = conn.execute("SELECT value FROM meta WHERE key = 'text_search'").fetchone()

@@ -41,7 +41,7 @@ from ...models import (
     utcnow,
 )
 from .. import lexicon, semantics
-from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
+from ..base import Change, Derived, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
 from ..semantics import run
 from ..sqlreads import SQLReads
@@ -188,6 +188,17 @@ class PostgresStore(SQLReads):
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
         return await self._async.transaction(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
+
+    def add_derived(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
+    ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+        return self._run(lambda c: writes.add_derived(c, tenant_id, records, job, derived, self._text_search))
+
+    async def aadd_derived(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
+    ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+        cfg = self._text_search
+        return await self._async.transaction(lambda c: writes.add_derived(c, tenant_id, records, job, derived, cfg))
 
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import NotFoundError
-from ...models import Event, MemoryItem, Scope, content_hash, new_id, utcnow
+from ...models import AddedItem, Event, MemoryItem, Scope, content_hash, new_id, utcnow
 from .. import lexicon, semantics
-from ..base import Change, NewJob, NewRecord
+from ..base import Change, Derived, NewJob, NewRecord
 from ..portable import MEMORY_COLUMNS
 from .errors import driver_errors
 from .queries import scope_sql
@@ -163,6 +163,13 @@ async def add(
     if job is not None:
         await semantics.insert_job(Tx(conn), tenant_id, job, [memory_id for memory_id, _ in outcomes])
     return outcomes
+
+
+async def add_derived(
+    conn: Connection, tenant_id: str, records: Sequence[NewRecord], job: NewJob, derived: Derived, cfg: str
+) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+    outcomes = await add(conn, tenant_id, records, job, cfg)
+    return outcomes, await semantics.apply_derived(Tx(conn, cfg), tenant_id, records, outcomes, job, derived)
 
 
 def _key(item: MemoryItem) -> tuple[str, str, str, str]:

@@ -134,7 +134,9 @@ def _v5_tombstone_horizon(conn: sqlite3.Connection) -> None:
 
 
 def _v6_scoped_lexicon(conn: sqlite3.Connection) -> None:
-    """The lexical index per owner scope (``stores.lexicon``) replaces the file-wide FTS5 table."""
+    """The lexical index per owner scope (``stores.lexicon``) replaces the file-wide FTS5 table;
+    a session's rows are indexed in id order, so its latest turns (``recent``, read by every
+    add of a chat) are a short index walk instead of a sort of the whole session."""
     from .writes import LEXICAL_COLUMNS, reindex
 
     _run(
@@ -152,7 +154,9 @@ def _v6_scoped_lexicon(conn: sqlite3.Connection) -> None:
             mem INTEGER NOT NULL, tf INTEGER NOT NULL, dl INTEGER NOT NULL,
             PRIMARY KEY (tenant, term, scope, field, mem)
         ) WITHOUT ROWID;
-        DROP TABLE memories_fts
+        DROP TABLE memories_fts;
+        DROP INDEX memories_session;
+        CREATE INDEX memories_session ON memories (tenant_id, session_id, id)
         """,
     )
     rows = conn.execute(f"SELECT {LEXICAL_COLUMNS} FROM memories")

@@ -37,7 +37,7 @@ from ...models import (
     utcnow,
 )
 from .. import lexicon, semantics
-from ..base import Change, NewJob, NewRecord, Operation, Query, StoreHit
+from ..base import Change, Derived, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import MEMORY_COLUMNS, TableReader
 from ..semantics import run
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
@@ -155,6 +155,15 @@ class SQLiteStore(SQLReads):
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
         return self._run(lambda d: writes.add(d, tenant_id, records, job))
+
+    def add_derived(
+        self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
+    ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+        async def body(d: writes.Tx) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
+            outcomes = await writes.add(d, tenant_id, records, job)
+            return outcomes, await semantics.apply_derived(d, tenant_id, records, outcomes, job, derived)
+
+        return self._run(body)
 
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
