@@ -48,6 +48,7 @@ class ServerSettings(BaseModel):
     max_import_bytes: int = Field(64_000_000, ge=1024, description="POST /v1/import: an export of many memories")
     rate_per_second: float = Field(100.0, gt=0, description="per key, sustained")
     burst: int = Field(200, ge=1)
+    otel: bool = Field(False, description="trace every request with OpenTelemetry (tracing.py)")
 
 
 DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's scripts, styles and icon, from the package
@@ -109,6 +110,10 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     document_errors(app, auth=settings.auth)
+    if settings.otel:
+        from .tracing import instrument
+
+        instrument(app)
     return app
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 import pydantic
 from mcp.server.mcpserver import Context, MCPServer
@@ -45,6 +45,7 @@ from .openapi import error_body
 Result = Annotated[CallToolResult, dict[str, Any]]
 KEY = "engramdb.key"  # where KeyAuth puts the request's key in the ASGI scope
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 log = logging.getLogger("engramdb.server")
 
 # What each tool does to the store, for clients that confirm or retry by it. No tool reaches
@@ -136,7 +137,7 @@ def _validation_cause(exc: BaseException) -> pydantic.ValidationError | None:
 
 def build_mcp(
     memory: Memory | AsyncMemory, *, user_id: str | None = None, agent_id: str | None = None,
-    log_level: LogLevel = "WARNING",
+    log_level: str = "WARNING",
 ) -> EngramMCP:  # fmt: skip
     """The tools, awaiting one ``AsyncMemory`` (the key's tenant view of it over HTTP).
 
@@ -145,8 +146,10 @@ def build_mcp(
     """
     from .. import __version__
 
+    if log_level.upper() not in LOG_LEVELS:
+        raise ValidationError(f"log_level is one of {', '.join(LOG_LEVELS)}")
     shared = memory if isinstance(memory, AsyncMemory) else AsyncMemory.wrap(memory)
-    server = EngramMCP("engramdb", version=__version__, log_level=log_level,
+    server = EngramMCP("engramdb", version=__version__, log_level=cast(LogLevel, log_level.upper()),
                        instructions="Long-term memory: add what matters, search before answering.")  # fmt: skip
 
     def bound(ctx: Context) -> tuple[AsyncMemory, ScopeGuard]:
@@ -271,9 +274,3 @@ def http_app(server: MCPServer, memory: Memory, *, host: str = "127.0.0.1", auth
     """The SDK's streamable HTTP app at ``/mcp``, behind ``KeyAuth`` unless ``auth`` is off."""
     app = server.streamable_http_app(host=host)
     return KeyAuth(app, memory) if auth else app
-
-
-def serve_http(server: MCPServer, memory: Memory, *, host: str, port: int, auth: bool = True) -> None:
-    import uvicorn
-
-    uvicorn.run(http_app(server, memory, host=host, auth=auth), host=host, port=port, log_level="warning")
