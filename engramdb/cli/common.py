@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import load_settings
@@ -39,7 +40,7 @@ FilterOpt = Annotated[Optional[str], typer.Option("--filter", "-f", help="filter
 def failed(exc: EngramError) -> typer.Exit:
     """Print an engramdb error; the exit to raise, its code chosen by who is at fault (5: a failure)."""
     code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 5)
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # "pip install 'engramdb[otel]'" is no markup
     return typer.Exit(code)
 
 

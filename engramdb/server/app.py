@@ -16,7 +16,10 @@ styles from the server itself (the ``fastapi-offline`` package ships them, serve
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -63,8 +66,16 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     # requests run concurrently: a second thread per search would only add a hand-off
     memory = memory.with_config(parallel_search=False)
     shared = AsyncMemory.wrap(memory)
+    closing: list[Callable[[], object]] = []  # run as the server stops, after the last request
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for close in closing:
+            await asyncio.to_thread(close)
+
     app = FastAPIOffline(title="engramdb", version="1", description="Long-term memory for AI agents.",
-                         static_url=DOCS_ASSETS)  # fmt: skip
+                         static_url=DOCS_ASSETS, lifespan=lifespan)  # fmt: skip
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
     _install_errors(app, settings)
@@ -113,7 +124,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     if settings.otel:
         from .tracing import instrument
 
-        instrument(app)
+        closing.append(instrument(app))
     return app
 
 
