@@ -6,14 +6,18 @@ from ``ENGRAMDB_*`` variables and a TOML file, then pass a ``MemoryConfig`` down
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .embedders import EmbedderOptions
+from .errors import ConfigurationError
 
 
 class SearchOptions(BaseModel):
@@ -125,6 +129,11 @@ def default_config_file() -> Path:
     return Path(platformdirs.user_config_dir("engramdb")) / "config.toml"
 
 
+def config_file() -> Path:
+    """The TOML file settings are read from: ``ENGRAMDB_CONFIG``, else the user config dir's."""
+    return Path(os.environ.get("ENGRAMDB_CONFIG") or default_config_file())
+
+
 class Settings(BaseSettings):
     """Edge configuration: ``ENGRAMDB_*`` variables over the TOML file (``ENGRAMDB_CONFIG``)."""
 
@@ -156,8 +165,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("ENGRAMDB_CONFIG") or default_config_file())
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
 
     def memory_config(self) -> MemoryConfig:
         return MemoryConfig(
@@ -172,3 +180,44 @@ class Settings(BaseSettings):
             else None,
             infer=self.infer,
         )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the arguments, the environment and the config file, with a fault in any
+    of them (a TOML syntax error, a misspelt key, a value of the wrong type) raised as one
+    ``ConfigurationError`` naming where it is, instead of a parser's or pydantic's report.
+    """
+    path = config_file()
+    if path.exists() and not path.is_file():
+        raise ConfigurationError(f"config file {path}: not a file")
+    try:
+        return Settings(**overrides)
+    except PydanticValidationError as exc:
+        raise ConfigurationError(_setting_fault(exc, path, overrides)) from None
+    except _toml_errors() as exc:
+        raise ConfigurationError(f"config file {path}: not valid TOML: {exc}") from None
+    except OSError as exc:  # a directory, or not readable
+        raise ConfigurationError(f"config file {path}: {exc.strerror or exc}") from None
+
+
+def _setting_fault(exc: PydanticValidationError, path: Path, overrides: dict[str, Any]) -> str:
+    first = exc.errors()[0]
+    name = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":  # only the file can name a setting that does not exist
+        close = difflib.get_close_matches(name, list(Settings.model_fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (settings: {', '.join(Settings.model_fields)})"
+        return f"config file {path}: unknown setting {name!r}{hint}"
+    variable = f"ENGRAMDB_{name.upper()}"
+    where = variable if variable in os.environ else f"--{name}" if name in overrides else f"config file {path}"
+    return f"{where}: {name}: {first['msg']}"
+
+
+def _toml_errors() -> tuple[type[Exception], ...]:
+    """TOML's syntax error: tomllib's (Python 3.11+) or, on 3.10, tomli's, which pydantic-settings uses there."""
+    found = []
+    for module in ("tomllib", "tomli"):
+        try:
+            found.append(importlib.import_module(module).TOMLDecodeError)
+        except ModuleNotFoundError:
+            continue
+    return tuple(found)

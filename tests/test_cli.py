@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import engramdb
 
-def run(*args: str, env_dir: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+
+def cli_env(env_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with their own config file and store, wide enough for a table's rows."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}
-    env.update(ENGRAMDB_CONFIG=str(env_dir / "config.toml"), ENGRAMDB_STORE=f"sqlite:///{env_dir / 'cli.db'}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "engramdb", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    env.update(ENGRAMDB_CONFIG=str(env_dir / "config.toml"), ENGRAMDB_STORE=f"sqlite:///{env_dir / 'cli.db'}",
+               COLUMNS="250", **extra)  # fmt: skip
+    return env
+
+
+def run(*args: str, env_dir: Path, ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command as a script runs it: no terminal (stdin is not a TTY)."""
+    proc = subprocess.run([sys.executable, "-m", "engramdb", *args], capture_output=True, text=True,
+                          env=cli_env(env_dir, **env), stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -96,7 +106,7 @@ def test_full_cli_workflow(tmp_path: Path) -> None:
     assert again == {"added": 0, "skipped": 3}
 
     assert as_json(run("delete", memory_id, "--json", env_dir=tmp_path))["deleted"] == 1
-    assert as_json(run("delete", "-u", "alice", "--json", env_dir=tmp_path))["deleted"] == 2
+    assert as_json(run("delete", "-u", "alice", "--yes", "--json", env_dir=tmp_path))["deleted"] == 2
     assert as_json(run("list", "--json", env_dir=tmp_path))["total"] == 0
 
 
@@ -117,7 +127,7 @@ def test_consolidate_prune_jobs_and_hard_delete(tmp_path: Path) -> None:
     assert as_json(run("jobs", "--json", env_dir=tmp_path)) == {"completed": 0}
     job_id = as_json(run("add", "I live in Oslo", "-u", "al", "--json", env_dir=tmp_path))["extraction"]["job_id"]
     assert as_json(run("jobs", job_id, "--json", env_dir=tmp_path))["state"] == "done"
-    assert as_json(run("delete", "-u", "al", "--hard", "--json", env_dir=tmp_path))["deleted"] == 4
+    assert as_json(run("delete", "-u", "al", "--hard", "--yes", "--json", env_dir=tmp_path))["deleted"] == 4
     assert as_json(run("list", "-u", "al", "--json", env_dir=tmp_path))["total"] == 0
 
 
@@ -187,3 +197,93 @@ def test_context_prints_the_prompt_block_in_the_users_days(tmp_path: Path) -> No
     assert "[1] 2023-11-15 " in block.stdout and "I walked the dog" in block.stdout  # 10 pm on the 15th there
     parts = as_json(run("context", "dog", "-u", "jo", "--json", env_dir=tmp_path))
     assert parts["items"][0]["memory"] == "I walked the dog" and parts["tokens"] <= 1500
+
+
+def test_version_is_the_packages() -> None:
+    proc = subprocess.run([sys.executable, "-m", "engramdb", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"engramdb {engramdb.__version__}\n"
+    assert engramdb.__version__ == importlib.metadata.version("engramdb")
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('store = "sqlite:///x.db\n', "not valid TOML: Illegal character"),
+        ("store = \n", "not valid TOML"),
+        ('stroe = "sqlite:///x.db"\n', "unknown setting 'stroe' (did you mean 'store'?)"),
+        ('infer = "sometimes"\n', "infer: Input should be a valid boolean"),
+        ("[llm]\nmodel = 1\n", "unknown setting 'llm'"),
+    ],
+)
+def test_a_fault_in_the_config_file_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "config.toml").write_text(toml)
+    proc = run("list", env_dir=tmp_path, ok=False)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith(f"error: config file {tmp_path / 'config.toml'}: ")
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "cli.db").exists()  # nothing was opened
+
+
+def test_a_bad_setting_names_its_variable_or_the_file(tmp_path: Path) -> None:
+    proc = run("list", env_dir=tmp_path, ok=False, ENGRAMDB_INFER="sometimes")
+    assert proc.returncode == 4 and proc.stderr.startswith("error: ENGRAMDB_INFER: infer: Input should be")
+    (tmp_path / "config.toml").mkdir()
+    proc = run("list", env_dir=tmp_path, ok=False)
+    assert proc.returncode == 4 and proc.stderr == f"error: config file {tmp_path / 'config.toml'}: not a file\n"
+
+
+def test_empty_results_say_so(tmp_path: Path) -> None:
+    assert run("list", env_dir=tmp_path).stdout == "no memories\n"
+    assert run("search", "anything", env_dir=tmp_path).stdout == "no memories found\n"
+    assert run("keys", "list", env_dir=tmp_path).stdout == "no keys\n"
+    assert run("prune", "-u", "nobody", "--max-memories", "5", env_dir=tmp_path).stdout == "nothing to forget\n"
+    assert as_json(run("list", "--json", env_dir=tmp_path))["results"] == []  # JSON stays JSON
+
+
+def test_get_shows_every_field_and_explain_shows_the_score_parts(tmp_path: Path) -> None:
+    message = {"role": "user", "name": "Ada", "content": "I moved to Lisbon", "timestamp": "2024-03-08T09:00:00Z"}
+    said = json.dumps([message])
+    added = as_json(run("add", "--messages", said, "-u", "ada", "--metadata", '{"topic": "home"}', "--json",
+                        env_dir=tmp_path))  # fmt: skip
+    episode = added["results"][0]["id"]
+    shown = run("get", episode, env_dir=tmp_path).stdout
+    fields = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in shown.splitlines() if "│" in line}
+    assert fields["id"] == episode and fields["memory"] == "I moved to Lisbon" and fields["state"] == "active"
+    assert fields["metadata"] == '{"topic": "home"}' and fields["occurred_at"].startswith("2024-03-08T09:00")
+    assert fields["valid_to"] == "-" and '"name": "Ada"' in fields["provenance"] and fields["user_id"] == "ada"
+
+    plain = run("search", "where does Ada live?", "-u", "ada", env_dir=tmp_path).stdout
+    explained = run("search", "When did Ada move?", "-u", "ada", "--explain", env_dir=tmp_path).stdout
+    assert "why" not in plain and "fused" not in plain
+    header = next(line for line in explained.splitlines() if "score" in line)
+    assert header.split("┃")[-2].strip() == "why"
+    rows = [line for line in explained.splitlines() if "│ 01" in line]
+    assert rows and all("fused" in row for row in rows) and any("× when 0.50" in row for row in rows)
+
+
+def test_a_scope_delete_asks_first(tmp_path: Path) -> None:
+    for text in ("I like tea", "I like rain"):
+        run("add", text, "-u", "kim", "--no-infer", env_dir=tmp_path)
+    refused = run("delete", "-u", "kim", env_dir=tmp_path, ok=False)  # a script: no one to ask
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr and "Traceback" not in refused.stderr
+    declined = _in_a_terminal(tmp_path, "n\n", "delete", "-u", "kim")
+    assert declined.returncode == 1 and "Delete all 2 memories of user 'kim'?" in declined.stdout
+    assert as_json(run("list", "-u", "kim", "--json", env_dir=tmp_path))["total"] == 2
+    accepted = _in_a_terminal(tmp_path, "y\n", "delete", "-u", "kim", "--hard")
+    assert accepted.returncode == 0 and "every trace of them" in accepted.stdout, accepted.stderr
+    assert as_json(run("list", "-u", "kim", "--json", env_dir=tmp_path))["total"] == 0
+    run("add", "I like snow", "-u", "kim", "--no-infer", env_dir=tmp_path)
+    assert as_json(run("delete", "-u", "kim", "--yes", "--json", env_dir=tmp_path))["deleted"] == 1
+    assert run("delete", "01NOPE", env_dir=tmp_path, ok=False).returncode == 3  # one memory by id: no question
+
+
+def _in_a_terminal(env_dir: Path, answer: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command with a pseudo-terminal as its stdin, the answer already typed into it."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())
+        return subprocess.run([sys.executable, "-m", "engramdb", *args], stdin=terminal, capture_output=True,
+                              text=True, env=cli_env(env_dir), timeout=120)  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(controller)

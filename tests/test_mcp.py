@@ -17,19 +17,41 @@ import httpx2
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import MCPServer
 
+import engramdb
 from engramdb import Memory
 from engramdb.server import create_key
+from engramdb.server.mcp_tools import build_mcp
 
 
 def _data(result: Any) -> dict[str, Any]:
-    return json.loads(result.content[0].text)  # type: ignore[no-any-return]
+    """A result's JSON; a failure must be flagged as one (isError) and a success must not."""
+    data = json.loads(result.content[0].text)
+    assert result.is_error is ("error" in data), result
+    return data  # type: ignore[no-any-return]
+
+
+# what each tool declares it does: (readOnlyHint, destructiveHint, idempotentHint)
+HINTS = {
+    "add_memory": (False, False, True), "search_memory": (True, None, None), "get_memory": (True, None, None),
+    "list_memories": (True, None, None), "update_memory": (False, False, False),
+    "delete_memory": (False, True, True), "get_context": (True, None, None),
+}  # fmt: skip
 
 
 async def _exercise(client: Client) -> None:
-    tools = {t.name for t in (await client.list_tools()).tools}
-    assert tools == {"add_memory", "search_memory", "get_memory", "list_memories", "update_memory", "delete_memory",
-                     "get_context"}  # fmt: skip
+    assert client.server_info.name == "engramdb" and client.server_info.version == engramdb.__version__
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    hints = {name: (t.annotations.read_only_hint, t.annotations.destructive_hint, t.annotations.idempotent_hint)
+             for name, t in tools.items() if t.annotations}  # fmt: skip
+    assert hints == HINTS and all(t.annotations and t.annotations.open_world_hint is False for t in tools.values())
+    refusals = (("search_memory", {"query": "x", "limit": "ten"}, "invalid_request"),
+                ("add_memory", {}, "invalid_request"), ("forget_everything", {}, "not_found"))  # fmt: skip
+    for name, arguments, code in refusals:
+        refused = await client.call_tool(name, arguments)
+        assert refused.is_error and _data(refused)["error"]["code"] == code, refused
+    assert "limit" in _data(await client.call_tool("search_memory", {"query": "x", "limit": "ten"}))["error"]["message"]
     added = _data(await client.call_tool("add_memory", {"text": "I'm allergic to peanuts"}))
     episode, fact = added["results"]
     assert fact["memory"] == "The user is allergic to peanuts" and episode["memory"] == "I'm allergic to peanuts"
@@ -118,3 +140,24 @@ def test_mcp_over_streamable_http(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_unexpected_fault_is_a_tool_error_without_its_traceback(tmp_path: Path) -> None:
+    """A crash inside a tool (here one added to the real server) reaches the client as
+    internal_error; what went wrong stays in the server's log."""
+
+    async def broken() -> str:
+        raise RuntimeError("secret detail of the fault")
+
+    async def main(server: MCPServer[Any]) -> None:
+        async with Client(server) as client:
+            result = await client.call_tool("broken", {})
+            assert result.is_error and _data(result)["error"]["code"] == "internal_error"
+            assert "secret detail" not in result.content[0].text
+            ok = await client.call_tool("list_memories", {})
+            assert not ok.is_error and _data(ok)["total"] == 0
+
+    with Memory(f"sqlite:///{tmp_path / 'mcp.db'}") as memory:
+        server = build_mcp(memory, user_id="alice")
+        server.tool()(broken)
+        asyncio.run(main(server))

@@ -11,14 +11,32 @@ them in the order they are added here.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from .. import __version__
 from ..bench.cli import bench_app
 from . import admin, data, memories
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="engramdb: long-term memory for AI agents.", no_args_is_help=True, add_completion=False)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"engramdb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Options of engramdb itself, before any command."""
 app.add_typer(memories.commands)
 app.add_typer(data.commands)
 app.add_typer(admin.commands)

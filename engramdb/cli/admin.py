@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from .common import AgentOpt, EmbedderOpt, JsonOpt, StoreOpt, UserOpt, emit, err, opened, out
+from ..errors import EngramError
+from . import serving
+from .common import AgentOpt, EmbedderOpt, JsonOpt, StoreOpt, UserOpt, emit, err, failed, opened, out
+from .serving import LogLevel, LogLevelOpt, announce, masked
 
 commands = typer.Typer()
 NoAuthOpt = Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")]
@@ -31,26 +35,44 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8420,
     no_auth: NoAuthOpt = False,
-    rate: Annotated[float, typer.Option(help="requests per second per key")] = 100.0,
+    rate: Annotated[float, typer.Option(help="requests per second per key, in each worker process")] = 100.0,
     workers: Annotated[int, typer.Option(help="server processes sharing the store")] = 1,
+    log_level: LogLevelOpt = LogLevel.warning,
+    otel: Annotated[
+        bool, typer.Option("--otel", envvar="ENGRAMDB_OTEL", help="OpenTelemetry tracing of every request")
+    ] = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs)."""
-    import uvicorn
-
+    """Serve the REST API (OpenAPI docs at /docs and /redoc, offline)."""
     from ..server import ServerSettings, create_app
     from ..server.factory import ENV
+    from ..server.tracing import check_tracing
 
     _loopback_without_auth(host, no_auth)
-    settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)))
+    settings = ServerSettings(auth=not no_auth, rate_per_second=rate, burst=max(1, int(rate * 2)), otel=otel)
     with opened(store, embedder) as m:  # validates the configuration and migrates the store once
+        if otel:
+            _or_exit(check_tracing)
+        extra = [f"{workers} workers" if workers > 1 else "1 worker", f"rate {rate:g}/s per key and worker"]
+        announce("serve", host, port, m.store.location, _auth(no_auth, "Bearer or X-API-Key"), *extra,
+                 *(["tracing: OpenTelemetry"] if otel else []))  # fmt: skip
         if workers <= 1:
-            uvicorn.run(create_app(m, settings), host=host, port=port, log_level="warning")
+            serving.run(create_app(m, settings), host=host, port=port, level=log_level)
             return
     os.environ[ENV] = json.dumps({**settings.model_dump(), "memory": {"store": store, "embedder": embedder}})
-    uvicorn.run("engramdb.server.factory:make_app", factory=True, workers=workers, host=host, port=port,
-                log_level="warning")  # fmt: skip
+    serving.run("engramdb.server.factory:make_app", host=host, port=port, level=log_level, workers=workers)
+
+
+def _auth(no_auth: bool, how: str) -> str:
+    return "none (--no-auth, loopback only)" if no_auth else f"API keys ({how})"
+
+
+def _or_exit(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except EngramError as exc:
+        raise failed(exc) from None
 
 
 @commands.command()
@@ -62,14 +84,13 @@ def proxy(
     port: Annotated[int, typer.Option(help="TCP port")] = 8421,
     max_tokens: Annotated[int, typer.Option(help="token budget of the context block added to each request")] = 1000,
     no_auth: NoAuthOpt = False,
+    log_level: LogLevelOpt = LogLevel.warning,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Memory for an existing chat app: context in, turns recorded, per user (X-Engram-User or `user`).
 
     Callers send an engramdb key (X-API-Key; their Authorization goes upstream)."""
-    import uvicorn
-
     from ..server.proxy import create_proxy
 
     if not upstream.startswith(("http://", "https://")):
@@ -78,7 +99,8 @@ def proxy(
     _loopback_without_auth(host, no_auth)
     with opened(store, embedder) as m:
         app_ = create_proxy(m, upstream, max_tokens=max_tokens, auth=not no_auth)
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        announce("proxy", host, port, m.store.location, _auth(no_auth, "X-API-Key"), f"upstream {masked(upstream)}")
+        serving.run(app_, host=host, port=port, level=log_level)
 
 
 @commands.command("mcp")
@@ -89,6 +111,7 @@ def mcp_(
     user: UserOpt = None,
     agent: AgentOpt = None,
     no_auth: NoAuthOpt = False,
+    log_level: LogLevelOpt = LogLevel.warning,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
@@ -97,7 +120,7 @@ def mcp_(
     Over stdio the caller is the local process that started it. Over HTTP every request needs
     an API key (Authorization: Bearer or X-API-Key), and the tools act in the key's tenant,
     for its users only."""
-    from ..server.mcp_tools import build_mcp, serve_http
+    from ..server.mcp_tools import build_mcp, http_app
 
     if transport not in ("stdio", "http"):
         err.print("[red]error:[/red] --transport is stdio or http")
@@ -105,11 +128,13 @@ def mcp_(
     if transport == "http":
         _loopback_without_auth(host, no_auth)
     with opened(store, embedder) as m:
-        server = build_mcp(m, user_id=user, agent_id=agent)
+        server = build_mcp(m, user_id=user, agent_id=agent, log_level=log_level.value)
         if transport == "stdio":
             server.run("stdio")
-        else:
-            serve_http(server, m, host=host, port=port, auth=not no_auth)
+            return
+        scope = [f"scope {'/'.join(x for x in (user, agent) if x)}"] if user or agent else []
+        announce("mcp", host, port, m.store.location, _auth(no_auth, "Bearer or X-API-Key"), "MCP at /mcp", *scope)
+        serving.run(http_app(server, m, host=host, auth=not no_auth), host=host, port=port, level=log_level)
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the server.")
@@ -149,7 +174,7 @@ def keys_list(
         for k in keys:
             table.add_row(k.id, k.tenant_id, ",".join(k.user_ids or ["*"]), str(k.admin), str(k.created_at),
                           str(k.revoked_at or ""))  # fmt: skip
-        emit(keys, as_json, table)
+        emit(keys, as_json, table, empty="no keys")
 
 
 @keys_app.command("revoke")

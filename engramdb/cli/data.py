@@ -121,7 +121,7 @@ def consolidate(
         table = Table("survivor", "memory", "merged")
         for group in result.merged:
             table.add_row(group.survivor, group.memory, str(len(group.merged_from)))
-        emit(result, as_json, table)
+        emit(result, as_json, table, empty="no near-duplicates to merge")
 
 
 @commands.command()
@@ -145,7 +145,7 @@ def prune(
         table = Table("id", "reason")
         for memory_id, reason in result.forgotten.items():
             table.add_row(memory_id, reason)
-        emit(result, as_json, table)
+        emit(result, as_json, table, empty="nothing to forget")
 
 
 @commands.command()

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from ..memory import Memory
 from .common import (
     AgentOpt,
     EmbedderOpt,
@@ -16,6 +17,7 @@ from .common import (
     SessionOpt,
     StoreOpt,
     UserOpt,
+    detail_table,
     emit,
     err,
     items_table,
@@ -90,7 +92,7 @@ def search(
             time_range=(since, until) if since or until else None, include_invalid=include_invalid, options=options,
         )  # fmt: skip
         hits = list(result.results)
-        emit(result, as_json, items_table(list(hits), [h.score for h in hits]))
+        emit(result, as_json, items_table(list(hits), [h.score for h in hits]), empty="no memories found")
 
 
 @commands.command()
@@ -136,8 +138,8 @@ def list_(
             user_id=user, agent_id=agent, session_id=session, filters=json_arg(filter, "--filter"),
             kind=kind, limit=limit, cursor=cursor,
         )  # fmt: skip
-        emit(page, as_json, items_table(page.results))
-        if not as_json:
+        emit(page, as_json, items_table(page.results), empty="no memories")
+        if not as_json and page.results:
             out.print(
                 f"{len(page.results)} of {page.total}"
                 + (f"; next: --cursor {page.next_cursor}" if page.next_cursor else "")
@@ -146,10 +148,10 @@ def list_(
 
 @commands.command()
 def get(memory_id: str, store: StoreOpt = None, embedder: EmbedderOpt = None, as_json: JsonOpt = False) -> None:
-    """Show one memory."""
+    """Show one memory: every field, its scope, times, state, metadata and provenance."""
     with opened(store, embedder) as m:
         item = m.get(memory_id)
-        emit(item, as_json, items_table([item]))
+        emit(item, as_json, detail_table(item))
 
 
 @commands.command()
@@ -174,17 +176,37 @@ def delete(
     agent: AgentOpt = None,
     session: SessionOpt = None,
     hard: Annotated[bool, typer.Option("--hard", help="scope delete: remove history and every trace too")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="scope delete: do not ask for confirmation")] = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete one memory by id, or every memory of a scope (--user/--agent/--session)."""
+    """Delete one memory by id, or every memory of a scope (--user/--agent/--session).
+
+    A scope delete asks first, in a terminal; elsewhere (a script, a pipe) it needs --yes."""
     with opened(store, embedder) as m:
         if memory_id is not None:
             result = m.delete(memory_id)
         else:
+            if not yes and (user, agent, session) != (None, None, None):
+                _confirm_scope_delete(m, user, agent, session, hard)
             result = m.delete_all(user_id=user, agent_id=agent, session_id=session, hard=hard)
         emit(result, as_json, None) if as_json else out.print(result.message)
+
+
+def _confirm_scope_delete(m: Memory, user: str | None, agent: str | None, session: str | None, hard: bool) -> None:
+    """Ask before deleting a scope; without a terminal to ask in, refuse (exit 2) instead of guessing."""
+    named = [f"{what} {value!r}" for what, value in (("user", user), ("agent", agent), ("session", session)) if value]
+    scope = ", ".join(named)
+    if not sys.stdin.isatty():
+        err.print(f"[red]error:[/red] deleting every memory of {scope} needs confirmation: "
+                  "run it in a terminal, or pass --yes", highlight=False)  # fmt: skip
+        raise typer.Exit(2)
+    count = m.get_all(user_id=user, agent_id=agent, session_id=session, limit=1, include_inactive=True).total
+    traces = " and every trace of them (history, jobs)" if hard else ""
+    if not typer.confirm(f"Delete all {count} memories of {scope}{traces}?", default=False):
+        err.print("nothing deleted")
+        raise typer.Exit(1)
 
 
 @commands.command()
@@ -197,4 +219,4 @@ def history(memory_id: str, store: StoreOpt = None, embedder: EmbedderOpt = None
             table.add_row(
                 e.created_at.isoformat(timespec="seconds"), e.event.value, e.old_memory or "", e.new_memory or ""
             )
-        emit(entries, as_json, table)
+        emit(entries, as_json, table, empty="no history")

@@ -8,17 +8,25 @@ user is answered as not found. Errors are JSON ``{"error": {"code", "message"}}`
 4xx for bad input, never a stack trace — unknown routes, wrong methods and unreadable
 bodies included — and the OpenAPI document lists every status each route can answer
 (``openapi.py``).
+
+The interactive documents (``/docs``, Swagger UI; ``/redoc``, ReDoc) load their scripts and
+styles from the server itself (the ``fastapi-offline`` package ships them, served under
+``/docs/assets``), so they render on a machine with no route to a CDN.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -43,8 +51,10 @@ class ServerSettings(BaseModel):
     max_import_bytes: int = Field(64_000_000, ge=1024, description="POST /v1/import: an export of many memories")
     rate_per_second: float = Field(100.0, gt=0, description="per key, sustained")
     burst: int = Field(200, ge=1)
+    otel: bool = Field(False, description="trace every request with OpenTelemetry (tracing.py)")
 
 
+DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's scripts, styles and icon, from the package
 HTTP_CODES = {400: "validation_error", 404: "not_found", 405: "method_not_allowed"}
 
 
@@ -56,7 +66,16 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     # requests run concurrently: a second thread per search would only add a hand-off
     memory = memory.with_config(parallel_search=False)
     shared = AsyncMemory.wrap(memory)
-    app = FastAPI(title="engramdb", version="1", description="Long-term memory for AI agents.")
+    closing: list[Callable[[], object]] = []  # run as the server stops, after the last request
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for close in closing:
+            await asyncio.to_thread(close)
+
+    app = FastAPIOffline(title="engramdb", version="1", description="Long-term memory for AI agents.",
+                         static_url=DOCS_ASSETS, lifespan=lifespan)  # fmt: skip
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
     _install_errors(app, settings)
@@ -102,6 +121,10 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     document_errors(app, auth=settings.auth)
+    if settings.otel:
+        from .tracing import instrument
+
+        closing.append(instrument(app))
     return app
 
 

@@ -11,7 +11,7 @@ import os
 
 from fastapi import FastAPI
 
-from ..config import Settings
+from ..config import load_settings
 from ..memory import Memory
 from .app import ServerSettings, create_app
 
@@ -22,5 +22,5 @@ def make_app() -> FastAPI:
     """Read the parent's choices (``ENGRAMDB_SERVE``: JSON) and the usual ENGRAMDB_* settings."""
     options = json.loads(os.environ.get(ENV, "{}"))
     overrides = {k: v for k, v in options.pop("memory", {}).items() if v is not None}
-    memory = Memory(config=Settings(**overrides).memory_config())
+    memory = Memory(config=load_settings(**overrides).memory_config())
     return create_app(memory, ServerSettings(**options))

@@ -12,17 +12,25 @@ like ``--user``; a call naming a user the key does not reach is a tool error (``
 and another user's memory is not found. Over stdio the caller is the local process that
 started the server: the flags alone fix the scope.
 
-Every error is a tool error (``isError``) whose text is ``{"error": {"code", "message"}}``.
+Every failure is a tool error (``isError: true``) whose text is ``{"error": {"code", "message"}}``
+with the codes of the REST API: engramdb's own errors, arguments that do not match a tool's
+schema (``invalid_request``), an unknown tool (``not_found``) and an unexpected fault
+(``internal_error``, logged here with its traceback, never sent). Each tool declares what it
+does to the store (``ToolAnnotations``: read-only, destructive, idempotent), and the server
+reports engramdb's version to the client.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
+import pydantic
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
@@ -36,6 +44,19 @@ from .openapi import error_body
 
 Result = Annotated[CallToolResult, dict[str, Any]]
 KEY = "engramdb.key"  # where KeyAuth puts the request's key in the ASGI scope
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+log = logging.getLogger("engramdb.server")
+
+# What each tool does to the store, for clients that confirm or retry by it. No tool reaches
+# outside the store (openWorld false). A search counts its hits' accesses, which changes no memory.
+READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+"""add: the same text again in the same scope is a NOOP; a superseded fact stays in history."""
+UPDATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+"""update: the old version stays in history, and each call adds a version."""
+DELETES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+"""delete: the memory leaves recall; deleting it again finds nothing to delete."""
 
 
 class ScopeGuard:
@@ -63,21 +84,73 @@ class ScopeGuard:
         return item
 
 
+def tool_error(code: str, message: str) -> CallToolResult:
+    """A failure as the model and the client see it: ``isError`` and the server's error JSON."""
+    return CallToolResult(is_error=True, content=[TextContent(type="text", text=json.dumps(error_body(code, message)))])
+
+
 async def _safe(call: Callable[[], Awaitable[Any]]) -> Result:
     """Tool results are JSON; engramdb errors become a tool error the model can read."""
     try:
         result = await call()
     except EngramError as exc:
-        error = error_body(exc.code, str(exc))
-        return CallToolResult(is_error=True, content=[TextContent(type="text", text=json.dumps(error))])
+        return tool_error(exc.code, str(exc))
     data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
 
 
-def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent_id: str | None = None) -> MCPServer:
-    """The tools, awaiting one ``AsyncMemory`` (the key's tenant view of it over HTTP)."""
+class EngramMCP(MCPServer[Any]):
+    """The SDK's server, with the failures it answers itself put in engramdb's error shape.
+
+    The SDK answers arguments that fail a tool's schema, an unknown tool and a crash with a
+    plain-text tool error (pydantic's message, a link to its docs, or the tool's name), which
+    a client cannot tell apart from each other by code. ``call_tool`` is the SDK's public
+    method that raises them; here it answers them instead.
+    """
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            log.exception("MCP tool %r failed unexpectedly", name)
+            return tool_error("internal_error", f"the tool {name} failed unexpectedly; the server logged why")
+        except ToolError as exc:
+            invalid = _validation_cause(exc)
+            if invalid is not None:
+                first = invalid.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                return tool_error("invalid_request", f"{where}: {first['msg']}")
+            if name not in {tool.name for tool in await self.list_tools()}:
+                return tool_error("not_found", f"no tool named {name!r}")
+            return tool_error("validation_error", str(exc))
+
+
+def _validation_cause(exc: BaseException) -> pydantic.ValidationError | None:
+    """The pydantic error behind an SDK error, if any (the SDK may wrap it more than once)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, pydantic.ValidationError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def build_mcp(
+    memory: Memory | AsyncMemory, *, user_id: str | None = None, agent_id: str | None = None,
+    log_level: str = "WARNING",
+) -> EngramMCP:  # fmt: skip
+    """The tools, awaiting one ``AsyncMemory`` (the key's tenant view of it over HTTP).
+
+    ``log_level``: the SDK sets up the process's logging (to stderr) when the server is built;
+    at the default only warnings and errors are written, as for ``engramdb serve``.
+    """
+    from .. import __version__
+
+    if log_level.upper() not in LOG_LEVELS:
+        raise ValidationError(f"log_level is one of {', '.join(LOG_LEVELS)}")
     shared = memory if isinstance(memory, AsyncMemory) else AsyncMemory.wrap(memory)
-    server = MCPServer("engramdb", instructions="Long-term memory: add what matters, search before answering.")
+    server = EngramMCP("engramdb", version=__version__, log_level=cast(LogLevel, log_level.upper()),
+                       instructions="Long-term memory: add what matters, search before answering.")  # fmt: skip
 
     def bound(ctx: Context) -> tuple[AsyncMemory, ScopeGuard]:
         """The call's memory (the key's tenant) and guard; the request is None over stdio."""
@@ -85,7 +158,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
         key: ApiKey | None = request.scope.get(KEY) if request is not None else None
         return (shared if key is None else shared.for_tenant(key.tenant_id)), ScopeGuard(user_id, agent_id, key)
 
-    @server.tool(description="Remember a text (or chat messages) for a user; facts are derived from it.")
+    @server.tool(title="Add a memory", annotations=ADDS,
+                 description="Remember a text (or chat messages) for a user; facts are derived from it.")
     async def add_memory(
         text: str,
         ctx: Context,
@@ -101,7 +175,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(add)
 
-    @server.tool(description="The memories most relevant to a query, best first, with scores and dates. "
+    @server.tool(title="Search memories", annotations=READS,
+                 description="The memories most relevant to a query, best first, with scores and dates. "
                              "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
                              "memories ('where did she live before?'); reference_date (ISO 8601 with the user's "
                              "UTC offset, default now) is what 'last week' in the query counts from.")  # fmt: skip
@@ -116,7 +191,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(search)
 
-    @server.tool(description="One memory by id.")
+    @server.tool(title="Get a memory", annotations=READS,
+                 description="One memory by id.")
     async def get_memory(memory_id: str, ctx: Context) -> Result:
         async def get() -> Any:
             m, guard = bound(ctx)
@@ -124,7 +200,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(get)
 
-    @server.tool(description="A page of memories (cursor pagination).")
+    @server.tool(title="List memories", annotations=READS,
+                 description="A page of memories (cursor pagination).")
     async def list_memories(ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                       cursor: str | None = None, limit: int = 50) -> Result:  # fmt: skip
         async def page() -> Any:
@@ -134,7 +211,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(page)
 
-    @server.tool(description="Change a memory's text and/or metadata (the old version stays in history).")
+    @server.tool(title="Update a memory", annotations=UPDATES,
+                 description="Change a memory's text and/or metadata (the old version stays in history).")
     async def update_memory(memory_id: str, ctx: Context, text: str | None = None,
                       metadata: dict[str, Any] | None = None) -> Result:  # fmt: skip
         async def update() -> Any:
@@ -144,7 +222,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(update)
 
-    @server.tool(description="Delete a memory.")
+    @server.tool(title="Delete a memory", annotations=DELETES,
+                 description="Delete a memory.")
     async def delete_memory(memory_id: str, ctx: Context) -> Result:
         async def delete() -> Any:
             m, guard = bound(ctx)
@@ -153,7 +232,8 @@ def build_mcp(memory: Memory | AsyncMemory, *, user_id: str | None = None, agent
 
         return await _safe(delete)
 
-    @server.tool(description="A prompt-ready block: facts about the user, relevant memories, recent turns. "
+    @server.tool(title="Get context", annotations=READS,
+                 description="A prompt-ready block: facts about the user, relevant memories, recent turns. "
                              "reference_date (ISO 8601 with the user's UTC offset, default now) is what 'last "
                              "week' counts from, and the dates shown are in its offset.")  # fmt: skip
     async def get_context(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
@@ -194,9 +274,3 @@ def http_app(server: MCPServer, memory: Memory, *, host: str = "127.0.0.1", auth
     """The SDK's streamable HTTP app at ``/mcp``, behind ``KeyAuth`` unless ``auth`` is off."""
     app = server.streamable_http_app(host=host)
     return KeyAuth(app, memory) if auth else app
-
-
-def serve_http(server: MCPServer, memory: Memory, *, host: str, port: int, auth: bool = True) -> None:
-    import uvicorn
-
-    uvicorn.run(http_app(server, memory, host=host, auth=auth), host=host, port=port, log_level="warning")
