@@ -36,6 +36,7 @@ from .models import (
     Job,
     MemoryItem,
     Page,
+    ScopeCount,
     SearchResult,
     SessionEpisode,
     StoreStats,
@@ -288,6 +289,14 @@ class Memory:
 
     def stats(self) -> StoreStats:
         return self.store.stats(self.tenant_id)
+
+    def scopes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> list[ScopeCount]:
+        """Every scope within the one given (all of them by default) holding memories in recall, with
+        how many: who a tenant remembers anything about (mem0's ``users``)."""
+        scope = make_scope(user_id, agent_id, session_id, required=False)
+        return self.store.scope_counts(Query(self.tenant_id, scope))
 
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""
