@@ -12,11 +12,15 @@ mem0's filters (its v2 language) name entities and fields that engramdb spells d
 An entity equal to a string at the top level (alone or as a clause of the top-level ``AND``)
 becomes the search's scope (``run_id`` is engramdb's ``session_id``); ``"*"`` there (mem0's
 "any value") confines nothing: a user's scope already spans all of its sessions. Everything
-else becomes an engramdb filter: ``run_id`` → ``session_id``, ``{"metadata": {k: v}}`` →
-``metadata.k``, ``NOT`` over a list → ``NOT`` over their ``AND``; mem0's operators (``in``,
-``nin``, ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``contains``) are engramdb's too. What has
-no counterpart (``app_id``, ``categories``, ``icontains``, ``"*"`` under ``OR``/``NOT``) is
-refused by name, never dropped: a narrower or wider result than asked for would be silent.
+else becomes an engramdb filter. mem0's own fields keep their meaning (``run_id`` →
+``session_id``, ``actor_id`` → ``speaker``, ``role``, ``hash``, ``created_at``,
+``updated_at``); any other key is a metadata key, as in mem0's library, where metadata sits
+beside the ids (``{"topic": "food"}``), and so is each key of ``{"metadata": {k: v}}`` (its
+platform's spelling). ``NOT`` over a list is ``NOT`` over their ``AND``; mem0's operators
+(``eq``, ``ne``, ``in``, ``nin``, ``gt``, ``gte``, ``lt``, ``lte``, ``contains``) are engramdb's
+too. What has no counterpart (``app_id``, ``categories``, ``icontains``, ``"*"`` under ``OR`` or
+``NOT``) is refused by name, never dropped: a narrower or wider result than asked for would be
+silent.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from ..errors import ValidationError
 from ..models import AddResult, HistoryEntry, MemoryItem, ScopeCount, SearchHit
 
 ENTITIES = {"user_id": "user_id", "agent_id": "agent_id", "run_id": "session_id"}
+# mem0's own fields, by engramdb's names; any other key of a filter is a metadata key
+FIELDS = {**ENTITIES, "actor_id": "speaker", "role": "role", "hash": "hash", "created_at": "created_at",
+          "updated_at": "updated_at"}  # fmt: skip
 WILDCARD = "*"
 _UNSUPPORTED_FIELDS = {
     "app_id": "engramdb scopes memories by user_id, agent_id and run_id only (put an app in metadata)",
@@ -124,7 +131,7 @@ def _node(spec: Any) -> dict[str, Any]:
 def _field(name: str) -> str:
     if name in _UNSUPPORTED_FIELDS:
         raise ValidationError(f"mem0's {name!r} filter has no counterpart: {_UNSUPPORTED_FIELDS[name]}")
-    return ENTITIES.get(name, name)
+    return FIELDS.get(name) or (name if name.startswith("metadata.") else f"metadata.{name}")
 
 
 def _condition(name: str, value: Any) -> Any:
@@ -252,6 +259,6 @@ def entities(counts: list[ScopeCount], owner: str) -> list[Mem0Entity]:
 
 
 __all__ = [
-    "ENTITIES", "Mem0Change", "Mem0Entity", "Mem0HistoryEntry", "Mem0Memory", "Mem0Query", "added", "entities",
-    "event_name", "expires_after", "history", "memory", "translate",
+    "ENTITIES", "FIELDS", "Mem0Change", "Mem0Entity", "Mem0HistoryEntry", "Mem0Memory", "Mem0Query", "added",
+    "entities", "event_name", "expires_after", "history", "memory", "translate",
 ]  # fmt: skip
