@@ -51,7 +51,8 @@ from .schemas import AddBody, SearchBody, UpdateBody
 
 _ADD_REFUSED = ("custom_categories", "custom_instructions", "agent_custom_instructions", "structured_data_schema",
                 "includes", "excludes", "immutable", "enable_graph")  # fmt: skip
-_STATUS = {"pending": "PENDING", "failed": "FAILED"}  # done, skipped or nothing to derive: SUCCEEDED
+Status = Literal["SUCCEEDED", "PENDING", "FAILED"]
+_STATUS: dict[str, Status] = {"pending": "PENDING", "failed": "FAILED"}  # done, skipped, nothing to derive: SUCCEEDED
 EntityType = Literal["user", "agent", "run", "app"]
 
 
@@ -139,9 +140,9 @@ def register_mem0_platform(app: FastAPI, tenant: Tenant) -> None:
             metadata=body.metadata, infer=body.infer, occurred_at=body.occurred_at(), expires_at=expires,
         )  # fmt: skip
         state = result.extraction.state if result.extraction else "skipped"
-        status = _STATUS.get(state, "SUCCEEDED")
+        status: Status = _STATUS.get(state, "SUCCEEDED")
         return _json(Mem0Added(
-            results=wire.added(result), status=status,  # type: ignore[arg-type]
+            results=wire.added(result), status=status,
             event_id=result.extraction.job_id if result.extraction else None,
             message="Memories stored; extraction queued" if status == "PENDING" else "Memories stored",
         ))  # fmt: skip
