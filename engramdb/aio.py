@@ -157,6 +157,7 @@ class AsyncMemory:
     history = _threaded(Memory.history)
     reset = _threaded(Memory.reset)
     stats = _threaded(Memory.stats)
+    scopes = _threaded(Memory.scopes)
     import_items = _threaded(Memory.import_items)
     context = _threaded(Memory.context)
     recent_turns = _threaded(Memory.recent_turns)

@@ -14,6 +14,7 @@ import pydantic
 
 from .config import MemoryConfig
 from .errors import ValidationError
+from .filters import And, Node, parse_filter
 from .models import (
     MEMORY_KINDS,
     MemoryItem,
@@ -145,6 +146,17 @@ def check_kind(kind: Any) -> str:
     if kind not in MEMORY_KINDS:
         raise ValidationError(f"unknown kind {kind!r}: use one of {', '.join(MEMORY_KINDS)}")
     return str(kind)
+
+
+def page_filter(filters: dict[str, Any] | None, kind: str | None) -> Node | None:
+    """A listing's filter: the caller's, and the kind it asks for (both checked, each parsed once)."""
+    where = parse_filter(filters)
+    if kind is None:
+        return where
+    wanted = parse_filter({"kind": check_kind(kind)})
+    if where is None or wanted is None:
+        return wanted or where
+    return And((where, wanted))  # as parsing {"AND": [filters, kind]} gives
 
 
 def check_importance(importance: Any) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import pydantic
@@ -25,9 +24,9 @@ from .episodes import expand_sources, list_sessions, summarize
 from .errors import ConfigurationError, ValidationError
 from .extraction import Deriver, Merger, make_extractor
 from .extraction.runner import ExtractionRunner
-from .filters import EPISODES, parse_filter
+from .filters import EPISODES
 from .imports import import_records
-from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_kind, check_limit, first_error, make_scope
+from .ingest import MAX_PAGE, MessagesInput, check_id, check_int, check_limit, first_error, make_scope, page_filter
 from .maintenance import ConsolidateResult, PrunePolicy, PruneResult, consolidate, prune, prune_policy
 from .models import (
     AddResult,
@@ -36,6 +35,7 @@ from .models import (
     Job,
     MemoryItem,
     Page,
+    ScopeCount,
     SearchResult,
     SessionEpisode,
     StoreStats,
@@ -44,6 +44,7 @@ from .planner import added_items, context_query, derive_first, embed_records, fi
 from .retrieval.recall import arecall, plan_search, recall
 from .stores import Query, Store, open_store
 from .stores.base import AsyncReads, AsyncWrites
+from .stores.cursor import every_page
 from .threads import limit_blas_threads
 
 __all__ = ["MAX_PAGE", "Memory"]
@@ -270,21 +271,13 @@ class Memory:
     ) -> Page:  # fmt: skip
         """A page of memories in creation order, with the total count and a cursor for the next page."""
         check_limit(limit)
-        parse_filter(filters)  # a filter that is not an object is refused before it is combined with kind
-        spec = dict(filters or {})
-        if kind is not None:
-            spec = {"AND": [spec, {"kind": check_kind(kind)}]} if spec else {"kind": check_kind(kind)}
         scope = make_scope(user_id, agent_id, session_id, required=False)
-        q = Query(self.tenant_id, scope, parse_filter(spec), include_inactive=include_inactive)
+        q = Query(self.tenant_id, scope, page_filter(filters, kind), include_inactive=include_inactive)
         return self.store.list_page(q, cursor=cursor, limit=limit)
 
     def iter_all(self, **kwargs: Any) -> Iterator[MemoryItem]:
         """Every memory get_all would page through, one page at a time."""
-        page = self.get_all(cursor=None, **kwargs)
-        yield from page.results
-        while page.next_cursor is not None:
-            page = self.get_all(cursor=page.next_cursor, **kwargs)
-            yield from page.results
+        return every_page(lambda cursor: self.get_all(cursor=cursor, **kwargs))
 
     def history(self, memory_id: str) -> list[HistoryEntry]:
         """Every change to a memory, oldest first (kept after deletion)."""
@@ -292,6 +285,14 @@ class Memory:
 
     def stats(self) -> StoreStats:
         return self.store.stats(self.tenant_id)
+
+    def scopes(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> list[ScopeCount]:
+        """Every scope within the one given (all of them by default) holding memories in recall, with
+        how many: who a tenant remembers anything about (mem0's ``users``)."""
+        scope = make_scope(user_id, agent_id, session_id, required=False)
+        return self.store.scope_counts(Query(self.tenant_id, scope))
 
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""
@@ -392,8 +393,7 @@ class Memory:
     def __enter__(self) -> Memory:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     _check_id = staticmethod(check_id)  # the server and AsyncMemory check ids with it too

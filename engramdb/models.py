@@ -338,6 +338,15 @@ class DeleteResult(BaseModel):
     message: str = "ok"
 
 
+class ScopeCount(BaseModel):
+    """One scope (user, agent, session) that holds memories, and how many of them are in recall."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    memories: int
+
+
 class StoreStats(BaseModel):
     memories: int
     by_kind: dict[str, int]

@@ -175,6 +175,24 @@ def test_export_import_and_stats_agree(pair: Pair) -> None:
         assert getattr(s1, field) == getattr(s2, field), field
 
 
+def test_scope_counts_agree(pair: Pair) -> None:
+    """The scopes a tenant holds memories in (mem0's ``users``): counted alike, NULL ids first on both."""
+    for i, text in enumerate(SENTENCES):
+        both(pair, "add", text, user_id=f"u{i % 3}", agent_id="bot" if i % 2 else None,
+             session_id="s1" if i % 4 == 0 else None)  # fmt: skip
+    both(pair, "add", "an agent's own note", agent_id="bot")
+    lite, pg = pair
+    gone = lite.get_all(user_id="u0").results[0]
+    lite.delete(gone.id)
+    pg.delete(next(i.id for i in pg.get_all(user_id="u0").results if i.memory == gone.memory))
+    counts = lite.scopes()
+    assert counts == pg.scopes()
+    assert counts[0].user_id is None and counts[0].agent_id == "bot" and counts[0].memories == 1
+    assert sum(c.memories for c in counts) == len(SENTENCES)  # twelve added, one deleted, the agent's note
+    assert lite.scopes(user_id="u1") == pg.scopes(user_id="u1") == [c for c in counts if c.user_id == "u1"]
+    assert lite.for_tenant("other").scopes() == pg.for_tenant("other").scopes() == []
+
+
 def test_postgres_reopens_and_refuses_another_embedder(postgres_url: str, default_embedder: Embedder) -> None:
     with Memory(postgres_url, embedder=default_embedder) as m:
         added = m.add("I keep bees", user_id="u").results[0].id

@@ -81,13 +81,17 @@ def test_the_document_names_every_error_the_auth_schemes_and_ndjson(local: Memor
     assert (schemes["apiKey"]["type"], schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == (
         "apiKey", "header", "X-API-Key",
     )  # fmt: skip
+    # mem0's clients send "Authorization: Token <key>"
+    assert (schemes["token"]["type"], schemes["token"]["in"], schemes["token"]["name"]) == (
+        "apiKey", "header", "Authorization",
+    )  # fmt: skip
     error = spec["components"]["schemas"]["ErrorResponse"]
     assert error["required"] == ["error"]
     assert set(spec["components"]["schemas"]["ErrorDetail"]["required"]) == {"code", "message"}
     ops = operations(spec)
     assert set(ops) == set(ROUTE_ERRORS)  # the table of errors covers exactly the routes there are
     for name, op in ops.items():
-        assert sorted(op["security"], key=str) == [{"apiKey": []}, {"bearer": []}], name
+        assert sorted(op["security"], key=str) == [{"apiKey": []}, {"bearer": []}, {"token": []}], name
         errors = {status: r for status, r in op["responses"].items() if status != "200"}
         assert set(errors) >= WITH_KEYS, name
         assert all(r["content"] == {"application/json": {"schema": ERROR_REF}} for r in errors.values()), name
@@ -95,6 +99,11 @@ def test_the_document_names_every_error_the_auth_schemes_and_ndjson(local: Memor
     assert {"400", "403", "422"} <= set(memories) and "404" not in memories
     by_id = ops["GET /v1/memories/{memory_id}"]["responses"]
     assert {"400", "404"} <= set(by_id) and "422" not in by_id  # a string in the path cannot fail its schema
+    mem0_by_id = ops["GET /v1/memories/{memory_id}/"]["responses"]  # mem0's form of the path: its own route
+    assert {"400", "404"} <= set(mem0_by_id) and "403" not in mem0_by_id
+    assert mem0_by_id["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Mem0Memory"}
+    assert {"400", "403", "422"} <= set(ops["DELETE /v2/entities/{entity_type}/{entity_id}/"]["responses"])
+    assert {"400", "403", "422", "502"} <= set(ops["POST /v3/memories/search/"]["responses"])
     assert set(ops["GET /v1/export"]["responses"]["200"]["content"]) == {"application/x-ndjson"}
     assert "application/x-ndjson" in ops["POST /v1/import"]["requestBody"]["content"]
 

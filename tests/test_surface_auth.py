@@ -230,7 +230,7 @@ def test_mcp_tools_act_for_the_keys_tenant_and_users(mcp_server: Mcp) -> None:
 
     asyncio.run(call_with_key(url, {"Authorization": f"Bearer {keys['alice']}"}, as_alice))
     asyncio.run(call_with_key(url, {"X-API-Key": keys["pair"]}, as_pair))
-    asyncio.run(call_with_key(url, {"X-API-Key": keys["acme"]}, as_tenant))
+    asyncio.run(call_with_key(url, {"Authorization": f"Token {keys['acme']}"}, as_tenant))  # mem0's spelling
     with Memory(store) as m:  # nothing of bob's or of the default tenant changed
         assert m.for_tenant("acme").get(ids["bob"]).memory == "bob likes tea"
         assert m.get(ids["default"]).memory == "alice lives in Paris"

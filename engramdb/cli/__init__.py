@@ -37,6 +37,8 @@ def _options(
     ] = False,
 ) -> None:
     """Options of engramdb itself, before any command."""
+
+
 app.add_typer(memories.commands)
 app.add_typer(data.commands)
 app.add_typer(admin.commands)

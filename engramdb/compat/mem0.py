@@ -1,122 +1,227 @@
 """mem0's Python API on engramdb: change one import, keep the code.
 
     from engramdb.compat.mem0 import Memory      # was: from mem0 import Memory
-    m = Memory.from_config({"llm": {"provider": "ollama", "config": {"model": "llama3.1"}}})
+    m = Memory.from_config({"vector_store": {"provider": "qdrant", "config": {"path": "/data/mem0"}},
+                            "llm": {"provider": "ollama", "config": {"model": "llama3.1"}}})
     m.add("I'm vegetarian", user_id="alice")
     m.search("what can I cook?", filters={"user_id": "alice"}, top_k=5)   # mem0 2.x
     m.search("what can I cook?", user_id="alice", limit=5)                # mem0 1.x
 
-Results are mem0-shaped dicts (``{"results": [{"id", "memory", "score", ...}]}``). mem0's
-configuration dict is mapped to engramdb's: ``vector_store`` pgvector → the PostgreSQL
-store (any other provider → engramdb's SQLite file, or ``{"engramdb": {"store": URL}}``);
-``embedder`` huggingface / openai / ollama → the same model through engramdb's providers
-(none → the bundled offline model); ``llm`` openai / ollama / vllm / lmstudio / any
-OpenAI-compatible server → ``LLMConfig`` (none → the offline rule extractor).
+    from engramdb.compat.mem0 import AsyncMemory  # was: from mem0 import AsyncMemory
+    await AsyncMemory.from_config(config).search("what can I cook?", filters={"user_id": "alice"})
+
+Results are mem0-shaped dicts (``{"results": [{"id", "memory", "score", ...}]}``), filters
+mem0's language (``compat.mem0_wire``). mem0's configuration dict is mapped by
+``compat.mem0_config``: the paths it names are where the SQLite file goes (``vector_store``'s
+``path``, else ``history_db_path``), pgvector is the PostgreSQL store, ``embedder`` and ``llm``
+the same models through engramdb's providers (none: the bundled offline model and the rule
+extractor). A configuration key or a call argument engramdb does not honour is named in a
+``Mem0CompatWarning`` and ignored.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Coroutine
 from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
-from ..config import LLMConfig, MemoryConfig
-from ..embedders import EmbedderOptions
+from ..aio import AsyncMemory as EngramAsyncMemory
+from ..config import MemoryConfig
 from ..errors import NotFoundError, ValidationError
 from ..memory import Memory as EngramMemory
-from ..models import HistoryEntry, MemoryItem, SearchHit, new_id, utcnow
+from ..models import new_id, utcnow
+from . import mem0_wire as wire
+from .mem0_config import Mem0CompatWarning, map_config, unsupported
 
-_LLM_URL_KEYS = ("openai_base_url", "ollama_base_url", "vllm_base_url", "lmstudio_base_url", "base_url")
-_ENTITY = ("user_id", "agent_id", "run_id")
-
-
-def map_config(config: dict[str, Any]) -> MemoryConfig:
-    """mem0's configuration dict as a MemoryConfig (see the module docstring for the mapping)."""
-    if not isinstance(config, dict):
-        raise ValidationError("a mem0 configuration is a dict")
-    own = dict(config.get("engramdb") or {})
-    store = own.pop("store", None) or _store(config.get("vector_store") or {})
-    embedder, options = _embedder(config.get("embedder") or {})
-    llm = _llm(config.get("llm") or {})
-    return MemoryConfig(store=store, embedder=embedder, embedder_options=options, llm=llm, **own)
+T = TypeVar("T")
+P = ParamSpec("P")
+_UNSET: Any = object()
 
 
-def _store(vector_store: dict[str, Any]) -> str | None:
-    cfg = vector_store.get("config") or {}
-    if vector_store.get("provider") != "pgvector":
-        return cfg.get("path") if str(cfg.get("path", "")).endswith(".db") else None
-    if cfg.get("connection_string"):
-        return str(cfg["connection_string"])
-    auth = cfg.get("user", "postgres") + (f":{cfg['password']}" if cfg.get("password") else "")
-    return f"postgresql://{auth}@{cfg.get('host', 'localhost')}:{cfg.get('port', 5432)}/{cfg.get('dbname', 'postgres')}"
+@dataclass
+class _Call(Generic[T]):
+    """One mem0 method as engramdb's ``Memory`` runs it, and its answer in mem0's shape."""
+
+    method: str
+    shape: Callable[[Any], T]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    missing_is_none: bool = False  # mem0's get answers None for an unknown id
 
 
-def _embedder(embedder: dict[str, Any]) -> tuple[str | None, EmbedderOptions]:
-    provider, cfg = embedder.get("provider"), embedder.get("config") or {}
-    if provider is None:
-        return None, EmbedderOptions()
-    names = {"huggingface": "sentence-transformers", "openai": "openai", "ollama": "ollama", "lmstudio": "openai"}
-    if provider not in names:
-        raise ValidationError(f"mem0 embedder provider {provider!r} has no engramdb counterpart: use {sorted(names)}")
-    base = cfg.get("openai_base_url") or cfg.get("ollama_base_url") or cfg.get("lmstudio_base_url")
-    if provider == "ollama" and base and not base.rstrip("/").endswith("/v1"):
-        base = base.rstrip("/") + "/v1"
-    options = EmbedderOptions(base_url=base, api_key=cfg.get("api_key"), dimension=cfg.get("embedding_dims"))
-    return f"{names[provider]}:{cfg.get('model', 'all-MiniLM-L6-v2')}", options
+def _ignored(method: str, extra: dict[str, Any], why: str = "mem0 2.x has no such argument either") -> None:
+    for name in extra:
+        unsupported(f"{method}({name}=...)", why)
 
 
-def _llm(llm: dict[str, Any]) -> LLMConfig | None:
-    if not llm:
+def _scoped(method: str, filters: dict[str, Any] | None, ids: dict[str, Any]) -> wire.Mem0Query:
+    """mem0 2.x's filters, or 1.x's entity ids as arguments; anything else is warned about."""
+    entities = {k: ids.pop(k) for k in list(ids) if k in wire.ENTITIES}
+    _ignored(method, ids)
+    return wire.translate(filters, **entities)
+
+
+def _changes(result: Any) -> dict[str, Any]:
+    return {"results": [change.model_dump() for change in wire.added(result)]}
+
+
+def _memories(items: Any) -> dict[str, Any]:
+    return {"results": [wire.memory(i).model_dump(mode="json") for i in items.results]}
+
+
+def _unix_or_iso(value: Any, name: str) -> datetime | str | None:
+    if value is None or isinstance(value, (datetime, str)):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValidationError(f"{name} is not a Unix time engramdb can represent: {value!r}") from exc
+    raise ValidationError(f"{name} takes a Unix time, a datetime or an ISO 8601 string, got {type(value).__name__}")
+
+
+def _last_day(value: Any) -> datetime | None:
+    if value is None:
         return None
-    cfg = llm.get("config") or {}
-    base = next((cfg[k] for k in _LLM_URL_KEYS if cfg.get(k)), None)
-    if llm.get("provider") == "ollama":
-        base = (base or "http://localhost:11434").rstrip("/")
-        base = base if base.endswith("/v1") else base + "/v1"
-    return LLMConfig(model=cfg.get("model", "gpt-4.1-nano"), base_url=base, api_key=cfg.get("api_key"),
-                     temperature=cfg.get("temperature", 0.0))  # fmt: skip
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError(f"expiration_date takes YYYY-MM-DD, got {value!r}") from exc
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return wire.expires_after(value)
+    raise ValidationError(f"expiration_date takes YYYY-MM-DD or a date, got {type(value).__name__}")
 
 
-def _scope(kwargs: dict[str, Any], filters: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Entity ids from keyword arguments (mem0 1.x) or from ``filters`` (mem0 2.x)."""
-    rest = dict(filters or {})
-    ids = {key: kwargs.get(key) or rest.pop(key, None) for key in _ENTITY}
-    scope = {"user_id": ids["user_id"], "agent_id": ids["agent_id"], "session_id": ids["run_id"]}
-    metadata = {f"metadata.{k}" if k not in ("AND", "OR", "NOT") else k: v for k, v in rest.items() if v != "*"}
-    return scope, metadata or None
+class _calls:
+    """One builder per mem0 method, shared by ``Memory`` and ``AsyncMemory`` so they cannot drift."""
+
+    @staticmethod
+    def add(messages: Any, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+            metadata: dict[str, Any] | None = None, timestamp: Any = None, expiration_date: Any = None,
+            infer: bool = True, memory_type: str | None = None, prompt: str | None = None,
+            **extra: Any) -> _Call[dict[str, Any]]:  # fmt: skip
+        """Store messages; with ``infer`` the results are the derived memories, as in mem0."""
+        _ignored("add", extra)
+        if prompt is not None:
+            unsupported("add(prompt=...)", "extraction follows engramdb's prompts (override them in llm.prompts)")
+        kwargs = {"user_id": user_id, "agent_id": agent_id, "session_id": run_id, "metadata": metadata,
+                  "infer": infer, "kind": "procedure" if memory_type == "procedural_memory" else "episode",
+                  "occurred_at": _unix_or_iso(timestamp, "timestamp"),
+                  "expires_at": _last_day(expiration_date)}  # fmt: skip
+        return _Call("add", _changes, (messages,), kwargs)
+
+    @staticmethod
+    def search(query: str, *, filters: dict[str, Any] | None = None, top_k: int | None = None,
+               limit: int | None = None, threshold: float | None = None, rerank: bool = False,
+               explain: bool = False, reference_date: Any = None, show_expired: bool = False,
+               **ids: Any) -> _Call[dict[str, Any]]:  # fmt: skip
+        if rerank:
+            unsupported("search(rerank=True)", "results are ranked by fusing vector and full-text search")
+        if explain:
+            unsupported("search(explain=True)", "ask engramdb for its scores: .engram.search(..., explain=True)")
+        q = _scoped("search", filters, ids)
+        kwargs = {**q.scope(), "filters": q.filters, "limit": next((n for n in (top_k, limit) if n is not None), 20),
+                  "threshold": threshold, "include_invalid": show_expired,
+                  "reference_date": _unix_or_iso(reference_date, "reference_date")}  # fmt: skip
+        return _Call("search", _memories, (query,), kwargs)
+
+    @staticmethod
+    def get(memory_id: str) -> _Call[dict[str, Any] | None]:
+        """The memory, or None if there is none with this id (as mem0 answers)."""
+        return _Call("get", lambda item: wire.memory(item).model_dump(mode="json"), (memory_id,), missing_is_none=True)
+
+    @staticmethod
+    def get_all(*, filters: dict[str, Any] | None = None, top_k: int | None = None, limit: int | None = None,
+                show_expired: bool = False, **ids: Any) -> _Call[dict[str, Any]]:  # fmt: skip
+        q = _scoped("get_all", filters, ids)
+        kwargs = {**q.scope(), "filters": q.filters, "include_inactive": show_expired,
+                  "limit": next((n for n in (top_k, limit) if n is not None), 20)}  # fmt: skip
+        return _Call("get_all", _memories, kwargs=kwargs)
+
+    @staticmethod
+    def update(memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+               expiration_date: Any = _UNSET, data: str | None = None) -> _Call[dict[str, str]]:  # fmt: skip
+        """``text`` (or mem0's older ``data``) and/or ``metadata``; the old version stays in history."""
+        if expiration_date is not _UNSET:
+            unsupported("update(expiration_date=...)", "an update changes a memory's text and metadata")
+        return _Call("update", lambda _: {"message": "Memory updated successfully!"},
+                     (memory_id, text if text is not None else data), {"metadata": metadata})  # fmt: skip
+
+    @staticmethod
+    def delete(memory_id: str) -> _Call[dict[str, str]]:
+        return _Call("delete", lambda _: {"message": "Memory deleted successfully!"}, (memory_id,))
+
+    @staticmethod
+    def delete_all(user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None) -> _Call[dict[str, str]]:  # fmt: skip
+        return _Call("delete_all", lambda _: {"message": "Memories deleted successfully!"},
+                     kwargs={"user_id": user_id, "agent_id": agent_id, "session_id": run_id})  # fmt: skip
+
+    @staticmethod
+    def history(memory_id: str) -> _Call[list[dict[str, Any]]]:
+        return _Call("history", lambda entries: [wire.history(e).model_dump(mode="json") for e in entries],
+                     (memory_id,))  # fmt: skip
+
+    @staticmethod
+    def reset() -> _Call[None]:
+        """Every memory and all history of this Memory's tenant."""
+        return _Call("reset", lambda _: None)
 
 
-def _shape(item: MemoryItem | SearchHit) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": item.id, "memory": item.memory, "hash": item.hash, "metadata": item.metadata or None,
-        "created_at": item.created_at.isoformat(), "updated_at": item.updated_at.isoformat(),
-    }  # fmt: skip
-    for key, value in (("user_id", item.user_id), ("agent_id", item.agent_id), ("run_id", item.session_id),
-                       ("role", item.provenance.role), ("actor_id", item.provenance.name)):  # fmt: skip
-        if value is not None:
-            out[key] = value
-    if isinstance(item, SearchHit):
-        out["score"] = item.score
-    return out
+def _sync(build: Callable[P, _Call[T]]) -> Callable[Concatenate[Memory, P], T]:
+    """A ``Memory`` method from its builder: the signature a type checker sees is the builder's."""
+
+    def method(self: Memory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        call = build(*args, **kwargs)
+        try:
+            result = getattr(self._memory, call.method)(*call.args, **call.kwargs)
+        except NotFoundError:
+            if call.missing_is_none:
+                return None  # type: ignore[return-value]
+            raise
+        return call.shape(result)
+
+    method.__name__ = method.__qualname__ = build.__name__
+    method.__doc__ = build.__doc__ or f"mem0's ``Memory.{build.__name__}``."
+    return method
 
 
-def _history(entry: HistoryEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id, "memory_id": entry.memory_id, "old_memory": entry.old_memory,
-        "new_memory": entry.new_memory, "event": entry.event.value if entry.event.value != "INVALIDATE" else "DELETE",
-        "created_at": entry.created_at.isoformat(), "updated_at": None, "is_deleted": entry.event.value == "DELETE",
-        "actor_id": None, "role": None,
-    }  # fmt: skip
+def _async(build: Callable[P, _Call[T]]) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, T]]:
+    """An ``AsyncMemory`` coroutine from the same builder as ``Memory``'s method."""
+
+    async def method(self: AsyncMemory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        call = build(*args, **kwargs)
+        try:
+            result = await getattr(self._memory, call.method)(*call.args, **call.kwargs)
+        except NotFoundError:
+            if call.missing_is_none:
+                return None  # type: ignore[return-value]
+            raise
+        return call.shape(result)
+
+    method.__name__ = method.__qualname__ = build.__name__
+    method.__doc__ = build.__doc__ or f"mem0's ``AsyncMemory.{build.__name__}``."
+    return method
+
+
+def _config(config: MemoryConfig | dict[str, Any] | None) -> MemoryConfig:
+    return map_config(config) if isinstance(config, dict) else config or MemoryConfig()
 
 
 class Memory:
     """mem0's ``Memory`` class, backed by engramdb."""
 
     def __init__(self, config: MemoryConfig | dict[str, Any] | None = None) -> None:
-        config = map_config(config) if isinstance(config, dict) else config
-        self._memory = EngramMemory(config=config or MemoryConfig())
+        self._memory = EngramMemory(config=_config(config))
 
     @classmethod
     def from_config(cls, config_dict: dict[str, Any]) -> Memory:
@@ -127,56 +232,63 @@ class Memory:
         """The engramdb Memory underneath, for what mem0 does not have (context, as-of search...)."""
         return self._memory
 
-    def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
-            run_id: str | None = None, metadata: dict[str, Any] | None = None, infer: bool = True,
-            memory_type: str | None = None, **_: Any) -> dict[str, Any]:  # fmt: skip
-        """Store messages; with ``infer`` the results are the derived memories, as in mem0."""
-        kind = "procedure" if memory_type == "procedural_memory" else "episode"
-        result = self._memory.add(messages, user_id=user_id, agent_id=agent_id, session_id=run_id,
-                                  metadata=metadata, infer=infer, kind=kind)  # fmt: skip
-        shown = [r for r in result.results if r.event.value != "NOOP" and (not infer or r.kind != "episode")]
-        return {"results": [{"id": r.id, "memory": r.memory, "event": _event(r.event.value)} for r in shown]}
-
-    def search(self, query: str, *, filters: dict[str, Any] | None = None, top_k: int | None = None,
-               limit: int | None = None, threshold: float | None = None, **kwargs: Any) -> dict[str, Any]:  # fmt: skip
-        scope, where = _scope(kwargs, filters)
-        hits = self._memory.search(query, **scope, filters=where, limit=top_k or limit or 20, threshold=threshold)
-        return {"results": [_shape(h) for h in hits.results]}
-
-    def get(self, memory_id: str) -> dict[str, Any] | None:
-        try:
-            return _shape(self._memory.get(memory_id))
-        except NotFoundError:
-            return None
-
-    def get_all(self, *, filters: dict[str, Any] | None = None, top_k: int | None = None,
-                limit: int | None = None, **kwargs: Any) -> dict[str, Any]:  # fmt: skip
-        scope, where = _scope(kwargs, filters)
-        page = self._memory.get_all(**scope, filters=where, limit=top_k or limit or 100)
-        return {"results": [_shape(i) for i in page.results]}
-
-    def update(self, memory_id: str, data: str | None = None, *, text: str | None = None,
-               metadata: dict[str, Any] | None = None, **_: Any) -> dict[str, str]:  # fmt: skip
-        self._memory.update(memory_id, text if text is not None else data, metadata=metadata)
-        return {"message": "Memory updated successfully!"}
-
-    def delete(self, memory_id: str) -> dict[str, str]:
-        self._memory.delete(memory_id)
-        return {"message": "Memory deleted successfully!"}
-
-    def delete_all(self, user_id: str | None = None, agent_id: str | None = None,
-                   run_id: str | None = None) -> dict[str, str]:  # fmt: skip
-        self._memory.delete_all(user_id=user_id, agent_id=agent_id, session_id=run_id)
-        return {"message": "Memories deleted successfully!"}
-
-    def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return [_history(e) for e in self._memory.history(memory_id)]
-
-    def reset(self) -> None:
-        self._memory.reset()
+    add = _sync(_calls.add)
+    search = _sync(_calls.search)
+    get = _sync(_calls.get)
+    get_all = _sync(_calls.get_all)
+    update = _sync(_calls.update)
+    delete = _sync(_calls.delete)
+    delete_all = _sync(_calls.delete_all)
+    history = _sync(_calls.history)
+    reset = _sync(_calls.reset)
 
     def close(self) -> None:
         self._memory.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncMemory:
+    """mem0's ``AsyncMemory``: the same methods as ``Memory``, awaited (engramdb's ``AsyncMemory`` underneath)."""
+
+    def __init__(self, config: MemoryConfig | dict[str, Any] | None = None) -> None:
+        self._memory = EngramAsyncMemory(config=_config(config))
+
+    @classmethod
+    def from_config(cls, config_dict: dict[str, Any]) -> AsyncMemory:
+        return cls(map_config(config_dict))
+
+    @property
+    def engram(self) -> EngramAsyncMemory:
+        """The engramdb AsyncMemory underneath, for what mem0 does not have."""
+        return self._memory
+
+    add = _async(_calls.add)
+    search = _async(_calls.search)
+    get = _async(_calls.get)
+    get_all = _async(_calls.get_all)
+    update = _async(_calls.update)
+    delete = _async(_calls.delete)
+    delete_all = _async(_calls.delete_all)
+    history = _async(_calls.history)
+    reset = _async(_calls.reset)
+
+    async def close(self) -> None:
+        await self._memory.close()
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
 
 def read_mem0(path: Path, *, user_id: str | None = None) -> list[dict[str, Any]]:
@@ -235,8 +347,4 @@ def _item(row: dict[str, Any], user_id: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _event(event: str) -> str:
-    return {"INVALIDATE": "DELETE"}.get(event, event)
-
-
-__all__ = ["Memory", "map_config", "read_mem0"]
+__all__ = ["AsyncMemory", "Mem0CompatWarning", "Memory", "map_config", "read_mem0"]

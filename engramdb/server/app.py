@@ -1,6 +1,6 @@
-"""The REST API: versioned routes under /v1, mem0-compatible routes, health, metrics.
+"""The REST API: versioned routes under /v1, mem0's routes (``mem0_routes``), health, metrics.
 
-Every request is authenticated by an API key (``Authorization: Bearer …`` or ``X-API-Key``)
+Every request is authenticated by an API key (``Authorization: Bearer …``, ``Token …`` or ``X-API-Key``)
 that names its tenant; the handler awaits ``AsyncMemory.for_tenant(key.tenant_id)`` (the
 one async dispatch: ``aio``), so the store confines every read and write to that tenant. A
 key limited to some user ids may only name those users, and an id that belongs to another
@@ -36,7 +36,8 @@ from ..errors import EngramError, RateLimited, Unauthorized
 from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, utcnow
 from . import routes
-from .auth import aauthenticate
+from .auth import aauthenticate, presented_secret
+from .mem0_routes import register_mem0
 from .middleware import Limits, RateLimiter, install_metrics
 from .openapi import document_errors, error_body
 
@@ -79,15 +80,21 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
     open_key = ApiKey(id="local", tenant_id=memory.tenant_id, admin=True, created_at=utcnow())
     _install_errors(app, settings)
-    # declared as security schemes so the OpenAPI document names both ways of sending a key
+    # declared as security schemes so the OpenAPI document names every way of sending a key;
+    # the key itself is read by presented_secret, the one rule every surface follows
     bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Authorization: Bearer <key>")
+    token = APIKeyHeader(name="Authorization", auto_error=False, scheme_name="token",
+                         description="Authorization: Token <key> (as mem0's clients send it)")  # fmt: skip
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="X-API-Key: <key>")
 
     async def principal(
-        token: HTTPAuthorizationCredentials | None = Depends(bearer), header_key: str | None = Depends(api_key)
+        request: Request,
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer),
+        _token: str | None = Depends(token),
+        _header_key: str | None = Depends(api_key),
     ) -> ApiKey:
         """Async on purpose: a sync dependency costs a thread hop per request (``aauthenticate``)."""
-        secret = token.credentials.strip() if token else header_key
+        secret = presented_secret(request.headers)
         key = await aauthenticate(memory.store, secret, networked=memory.async_reads is not None)
         if key is None:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
@@ -102,7 +109,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
         return shared.for_tenant(key.tenant_id), key
 
     routes.register(app, tenant)
-    routes.register_mem0(app, tenant)
+    register_mem0(app, tenant)
     routes.register_keys(app, tenant)
 
     @app.get("/healthz", include_in_schema=False)

@@ -60,15 +60,20 @@ async def aauthenticate(store: Store, secret: str | None, *, networked: bool) ->
     return await run_in_threadpool(authenticate, store, secret)
 
 
+AUTH_SCHEMES = ("bearer", "token")  # Token: how mem0's clients send their key
+
+
 def _secret_in(name: str, value: str) -> str | None:
     if name.lower() == "authorization":
-        value = value[7:] if value[:7].lower() == "bearer " else ""
+        scheme, _, credentials = value.strip().partition(" ")
+        value = credentials if scheme.lower() in AUTH_SCHEMES else ""
     value = value.strip()
     return value if value.startswith(PREFIX) else None
 
 
 def presented_secret(headers: Mapping[str, str]) -> str | None:
-    """The engramdb key of a request: ``Authorization: Bearer egm_…``, else ``X-API-Key``.
+    """The engramdb key of a request: ``Authorization: Bearer egm_…`` (or ``Token egm_…``, as
+    mem0's SDK sends it), else ``X-API-Key``.
 
     A bearer token that is not an engramdb key is not ours (the proxy forwards it to its
     upstream): the key then comes from ``X-API-Key``. ``headers`` is case-insensitive

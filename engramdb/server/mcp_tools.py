@@ -158,8 +158,11 @@ def build_mcp(
         key: ApiKey | None = request.scope.get(KEY) if request is not None else None
         return (shared if key is None else shared.for_tenant(key.tenant_id)), ScopeGuard(user_id, agent_id, key)
 
-    @server.tool(title="Add a memory", annotations=ADDS,
-                 description="Remember a text (or chat messages) for a user; facts are derived from it.")
+    @server.tool(
+        title="Add a memory",
+        annotations=ADDS,
+        description="Remember a text (or chat messages) for a user; facts are derived from it.",
+    )
     async def add_memory(
         text: str,
         ctx: Context,
@@ -191,8 +194,7 @@ def build_mcp(
 
         return await _safe(search)
 
-    @server.tool(title="Get a memory", annotations=READS,
-                 description="One memory by id.")
+    @server.tool(title="Get a memory", annotations=READS, description="One memory by id.")
     async def get_memory(memory_id: str, ctx: Context) -> Result:
         async def get() -> Any:
             m, guard = bound(ctx)
@@ -200,8 +202,7 @@ def build_mcp(
 
         return await _safe(get)
 
-    @server.tool(title="List memories", annotations=READS,
-                 description="A page of memories (cursor pagination).")
+    @server.tool(title="List memories", annotations=READS, description="A page of memories (cursor pagination).")
     async def list_memories(ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                       cursor: str | None = None, limit: int = 50) -> Result:  # fmt: skip
         async def page() -> Any:
@@ -211,8 +212,11 @@ def build_mcp(
 
         return await _safe(page)
 
-    @server.tool(title="Update a memory", annotations=UPDATES,
-                 description="Change a memory's text and/or metadata (the old version stays in history).")
+    @server.tool(
+        title="Update a memory",
+        annotations=UPDATES,
+        description="Change a memory's text and/or metadata (the old version stays in history).",
+    )
     async def update_memory(memory_id: str, ctx: Context, text: str | None = None,
                       metadata: dict[str, Any] | None = None) -> Result:  # fmt: skip
         async def update() -> Any:
@@ -222,8 +226,7 @@ def build_mcp(
 
         return await _safe(update)
 
-    @server.tool(title="Delete a memory", annotations=DELETES,
-                 description="Delete a memory.")
+    @server.tool(title="Delete a memory", annotations=DELETES, description="Delete a memory.")
     async def delete_memory(memory_id: str, ctx: Context) -> Result:
         async def delete() -> Any:
             m, guard = bound(ctx)

@@ -72,12 +72,28 @@ ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /v1/keys": (400, 403, 422),
     "GET /v1/keys": (403,),
     "DELETE /v1/keys/{key_id}": (403, 404),
+    # mem0's self-hosted server (mem0_routes)
     "POST /memories": _EMBEDS,
+    "GET /memories": (400, 403),  # three optional strings
+    "DELETE /memories": (400, 403),
+    "POST /reset": (403,),
     "POST /search": _EMBEDS,
     "GET /memories/{memory_id}": _BY_ID,
     "PUT /memories/{memory_id}": _UPDATE,
     "DELETE /memories/{memory_id}": _BY_ID,
     "GET /memories/{memory_id}/history": _BY_ID,
+    # mem0's platform API, as its SDK calls it (mem0_routes): a 400 also names an option engramdb cannot honour
+    "GET /v1/ping/": (),
+    "POST /v3/memories/add/": _EMBEDS,
+    "POST /v3/memories/": _SCOPED,
+    "POST /v3/memories/search/": _EMBEDS,
+    "GET /v1/memories/{memory_id}/": _BY_ID,
+    "PUT /v1/memories/{memory_id}/": _UPDATE,
+    "DELETE /v1/memories/{memory_id}/": (*_BY_ID, 422),  # delete_linked must be a boolean
+    "GET /v1/memories/{memory_id}/history/": _BY_ID,
+    "DELETE /v1/memories/": (400, 403),  # optional strings
+    "GET /v1/entities/": (),
+    "DELETE /v2/entities/{entity_type}/{entity_id}/": (400, 403, 422),  # the type is one of four words
 }
 
 

@@ -249,34 +249,6 @@ def register_keys(app: FastAPI, tenant: Tenant) -> None:
         return m.sync.store.revoke_key(key_id)
 
 
-def register_mem0(app: FastAPI, tenant: Tenant) -> None:
-    """mem0's REST routes, so existing mem0 clients keep working."""
-
-    @app.post("/memories", response_model=AddResult, tags=["mem0"])
-    async def add(body: AddBody, t: Scoped = Depends(tenant)) -> Response:
-        return _json(await _add(*t, body))
-
-    @app.post("/search", response_model=SearchResult, tags=["mem0"])
-    async def search(body: SearchBody, t: Scoped = Depends(tenant)) -> Response:
-        return _json(await _search(*t, body))
-
-    @app.get("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
-    async def get(memory_id: str, t: Scoped = Depends(tenant)) -> MemoryItem:
-        return await owned(*t, memory_id)
-
-    @app.put("/memories/{memory_id}", response_model=MemoryItem, tags=["mem0"])
-    async def update(memory_id: str, body: UpdateBody, t: Scoped = Depends(tenant)) -> MemoryItem:
-        return await _update(*t, memory_id, body)
-
-    @app.delete("/memories/{memory_id}", response_model=DeleteResult, tags=["mem0"])
-    async def delete(memory_id: str, t: Scoped = Depends(tenant)) -> DeleteResult:
-        return await _delete(*t, memory_id)
-
-    @app.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], tags=["mem0"])
-    async def history(memory_id: str, t: Scoped = Depends(tenant)) -> list[HistoryEntry]:
-        return await _history(*t, memory_id)
-
-
 def register_sessions(app: FastAPI, tenant: Tenant) -> None:
     """Episodes over HTTP: a user's sessions, a session's last turns, its summary, a memory's sources."""
 

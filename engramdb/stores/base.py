@@ -30,6 +30,7 @@ from ..models import (
     MemoryItem,
     Page,
     Scope,
+    ScopeCount,
     StoreStats,
     Usage,
     new_id,
@@ -235,6 +236,9 @@ class MemoryStore(Protocol):
 
     def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
         """The ``limit`` newest memories matching ``query``, oldest first (working memory)."""
+
+    def scope_counts(self, query: Query) -> list[ScopeCount]:
+        """Every scope holding memories that ``query`` sees, with their count; NULL ids first, then by id."""
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem: ...
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator
 
 from ..errors import ValidationError
+from ..models import MemoryItem, Page
 
 
 def encode_cursor(memory_id: str) -> str:
@@ -21,3 +23,12 @@ def decode_cursor(cursor: str) -> str:
         return after
     except Exception as exc:
         raise ValidationError(f"invalid pagination cursor {cursor!r}") from exc
+
+
+def every_page(fetch: Callable[[str | None], Page]) -> Iterator[MemoryItem]:
+    """Every memory of the pages ``fetch(cursor)`` gives, read one page at a time."""
+    page = fetch(None)
+    yield from page.results
+    while page.next_cursor is not None:
+        page = fetch(page.next_cursor)
+        yield from page.results

@@ -12,7 +12,18 @@ from typing import Any
 
 from ..errors import ConfigurationError, NotFoundError
 from ..filters import Node
-from ..models import ApiKey, HistoryEntry, Job, JobPayload, MemoryItem, Page, Scope, StoreStats, utcnow
+from ..models import (
+    ApiKey,
+    HistoryEntry,
+    Job,
+    JobPayload,
+    MemoryItem,
+    Page,
+    Scope,
+    ScopeCount,
+    StoreStats,
+    utcnow,
+)
 from .base import PendingJob, Query
 from .cursor import decode_cursor, encode_cursor
 
@@ -127,6 +138,18 @@ class SQLReads:
         where, params = self._where(query)
         sql = f"SELECT {self.COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC LIMIT {self.P}"
         return sql, [*params, limit]
+
+    def scope_counts(self, query: Query) -> list[ScopeCount]:
+        where, params = self._where(query)
+        rows = self._read(
+            f"SELECT m.user_id, m.agent_id, m.session_id, count(*) AS n FROM memories m WHERE {where} "
+            "GROUP BY m.user_id, m.agent_id, m.session_id",
+            params,
+        )
+        counts = [ScopeCount(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"],
+                             memories=r["n"]) for r in rows]  # fmt: skip
+        # sorted here, not by SQL: SQLite puts NULLs first and PostgreSQL last
+        return sorted(counts, key=lambda c: [(v is not None, v or "") for v in (c.user_id, c.agent_id, c.session_id)])
 
     def history(self, tenant_id: str, memory_id: str) -> list[HistoryEntry]:
         rows = self._read(
