@@ -97,7 +97,7 @@ def test_a_bad_log_level_is_refused(tmp_path: Path) -> None:
 def test_the_startup_line_masks_the_store_password(postgres_url: str) -> None:
     secret = "hunter2-secret"
     user, rest_of_url = postgres_url.split("://", 1)[1].split(":", 1)
-    with_password = f"postgresql://{user}:{secret}{rest_of_url[rest_of_url.index('@'):]}"
+    with_password = f"postgresql://{user}:{secret}{rest_of_url[rest_of_url.index('@') :]}"
     with_password += ("&" if "?" in with_password else "?") + f"password={secret}"
     port = _free_port()
     with running(engramdb("serve", "--store", with_password, "--port", str(port)),

@@ -39,7 +39,7 @@ def test_int8_preselection_returns_the_exact_top_k(monkeypatch: pytest.MonkeyPat
     for _ in range(20):
         query = matrix[rng.integers(len(rows))] + 0.5 * rng.standard_normal(64).astype(np.float32)
         query /= np.linalg.norm(query)
-        got = index.search(query, index.mask("t", user, None, None, include_inactive=False, now=0), 10)
+        got = index.search(query, index.select("t", user, None, None, include_inactive=False, now=0), 10)
         assert [i for i, _ in got] == _exact_top(matrix, query, allowed, 10)
         assert np.allclose([s for _, s in got], [matrix[int(i[1:])] @ query for i, _ in got], atol=1e-6)
 
@@ -127,7 +127,48 @@ def test_a_saved_index_keeps_no_id_of_a_scope_it_no_longer_holds(tmp_path: Path)
     loaded = VectorIndex.load(tmp_path / "snap", identity={"store_uid": "x"}, max_seq=7)
     assert loaded is not None
     for user in ("u0", "u2"):
-        mask = loaded.mask("t", user, None, None, include_inactive=False, now=0)
-        ids = sorted(i for i, _ in loaded.search(matrix[0], mask, 30))
+        slots = loaded.select("t", user, None, None, include_inactive=False, now=0)
+        ids = sorted(i for i, _ in loaded.search(matrix[0], slots, 30))
         assert ids == sorted(r.id for r in rows if r.user_id == user)
-    assert loaded.search(matrix[0], loaded.mask("t", "u1", None, None, include_inactive=False, now=0), 30) == []
+    assert loaded.search(matrix[0], loaded.select("t", "u1", None, None, include_inactive=False, now=0), 30) == []
+
+
+def test_a_scoped_selection_is_exactly_the_scopes_visible_rows(tmp_path: Path) -> None:
+    """Selecting from a scope's own slot list gives what a pass over every row gives: after
+    single and batched upserts, removals, compaction and a snapshot round trip."""
+    rng = np.random.default_rng(3)
+    scopes = [
+        (t, u, a, s) for t in ("t1", "t2") for u in ("u0", "u1", None) for a in ("a0", None) for s in ("s0", "s1")
+    ]
+    one = np.ones(4, np.float32)
+    rows = [IndexRow(i + 1, f"m{i}", *scopes[int(rng.integers(len(scopes)))], bool(rng.random() > 0.1),
+                     float("inf") if rng.random() > 0.1 else 5.0, one) for i in range(9_000)]  # fmt: skip
+
+    def expected(
+        index: VectorIndex, live: list[IndexRow], t: str, u: str | None, a: str | None, s: str | None
+    ) -> list[int]:
+        keep = [r for r in live if r.tenant_id == t and (u is None or r.user_id == u) and (a is None or r.agent_id == a)
+                and (s is None or r.session_id == s) and r.active and r.expires > 10.0]  # fmt: skip
+        return sorted(index._slot[r.rowid] for r in keep)
+
+    def check(index: VectorIndex, live: list[IndexRow]) -> None:
+        for t in ("t1", "t2", "t3"):
+            for u in ("u0", "u1", None, "nobody"):
+                for a, s in (("a0", None), (None, "s1"), (None, None), ("a0", "s0")):
+                    got = index.select(t, u, a, s, include_inactive=False, now=10.0).tolist()
+                    assert got == expected(index, live, t, u, a, s), (t, u, a, s)
+
+    index = VectorIndex(4)
+    for row in rows[:40]:  # one at a time, as a catching-up index gets them
+        index.upsert([row])
+    index.upsert(rows[40:])  # and in batches
+    check(index, rows)
+    removed = {r.rowid for r in rows if r.rowid % 3}
+    index.remove(removed)  # two thirds: the slots are compacted
+    live = [r for r in rows if r.rowid not in removed]
+    check(index, live)
+    index.seq = 1
+    index.save(tmp_path / "snap", identity={"store_uid": "x"})
+    loaded = VectorIndex.load(tmp_path / "snap", identity={"store_uid": "x"}, max_seq=1)
+    assert loaded is not None
+    check(loaded, live)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .slots import AGENT, SESSION, USER, ScopeSlots
+
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
@@ -94,6 +96,7 @@ class VectorIndex:
         self._slot: dict[int, int] = {}
         self._ids: list[str | None] = []
         self._size = 0
+        self._scopes = ScopeSlots()
         self._alloc(1024)
 
     def _alloc(self, capacity: int) -> None:
@@ -148,6 +151,16 @@ class VectorIndex:
         self._ids.extend(r.id for r in fresh)
         self._size += len(fresh)
         self._write_slots(start, fresh)
+        self._index_scopes(start, self._size)
+
+    def _index_scopes(self, start: int, end: int) -> None:
+        columns = (self._user[start:end], self._agent[start:end], self._session[start:end])
+        self._scopes.add(start, self._tenant[start:end], columns)
+
+    def _reindex_scopes(self) -> None:
+        """After slots moved or codes changed: every list built again from the columns."""
+        self._scopes.clear()
+        self._index_scopes(0, self._size)
 
     def _write_slots(self, start: int, rows: Sequence[IndexRow]) -> None:
         """Write consecutive slots from ``start``, one column at a time."""
@@ -181,8 +194,9 @@ class VectorIndex:
         self._ids = [self._ids[i] for i in keep]
         self._size = len(keep)
         self._slot = {int(self._rowid[i]): i for i in range(self._size)}
+        self._reindex_scopes()
 
-    def mask(
+    def select(
         self,
         tenant_id: str,
         user_id: str | None,
@@ -192,32 +206,40 @@ class VectorIndex:
         include_inactive: bool,
         now: float,
     ) -> np.ndarray:
-        """Slots visible to a query: same tenant, matching scope ids, active and unexpired."""
-        n = self._size
-        mask = self._tenant[:n] == self._code(tenant_id, create=False)
-        for value, column in ((user_id, self._user), (agent_id, self._agent), (session_id, self._session)):
-            if value is not None:
-                mask &= column[:n] == self._code(value, create=False)
+        """Slots visible to a query, in order: same tenant, matching scope ids, active and unexpired.
+
+        A scoped query starts from its scope's slots (``slots``: the user's, else the session's,
+        else the agent's); only one naming no scope passes over the whole index.
+        """
+        tenant = self._code(tenant_id, create=False)
+        named = [(column, self._code(value, create=False)) for column, value in
+                 ((USER, user_id), (SESSION, session_id), (AGENT, agent_id)) if value is not None]  # fmt: skip
+        if named:
+            slots = self._scopes.get(tenant, *named[0])
+            keep = self._tenant[slots] == tenant
+        else:
+            slots = np.arange(self._size)
+            keep = self._tenant[: self._size] == tenant
+        columns = {USER: self._user, AGENT: self._agent, SESSION: self._session}
+        for column, code in named[1:]:
+            keep &= columns[column][slots] == code
         if not include_inactive:
-            mask &= self._active[:n]
-            mask &= self._expires[:n] > now
-        return np.asarray(mask, dtype=np.bool_)
+            keep &= self._active[slots]
+            keep &= self._expires[slots] > now
+        return slots[keep]  # ascending: a scope's slots are recorded in the order rows arrive
 
-    def restrict(self, mask: np.ndarray, rowids: Iterable[int]) -> np.ndarray:
-        """Narrow a mask to the given row ids (those a SQL filter allowed)."""
-        allowed = np.zeros_like(mask)
-        slots = [self._slot[r] for r in rowids if r in self._slot]
-        allowed[slots] = True
-        return np.asarray(mask & allowed, dtype=np.bool_)
+    def restrict(self, slots: np.ndarray, rowids: Iterable[int]) -> np.ndarray:
+        """Narrow selected slots to the given row ids (those a SQL filter allowed)."""
+        allowed = np.fromiter((self._slot[r] for r in rowids if r in self._slot), dtype=np.int64)
+        return slots[np.isin(slots, allowed)]
 
-    def search(self, vector: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top-k (id, cosine similarity) among masked slots, best first; similarities exact."""
-        slots = np.flatnonzero(mask)
+    def search(self, vector: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top-k (id, cosine similarity) among the selected slots, best first; similarities exact."""
         if len(slots) == 0 or k <= 0:
             return []
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         if _nk is not None and len(slots) >= COARSE_MIN_ROWS and len(slots) > k * COARSE_FACTOR:
-            slots = self._coarse(vector, mask, slots, k * COARSE_FACTOR)
+            slots = self._coarse(vector, slots, k * COARSE_FACTOR)
         if len(slots) * 3 <= self._size:
             sims = self._matrix[slots] @ vector
         else:
@@ -227,13 +249,13 @@ class VectorIndex:
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(str(self._ids[slots[i]]), float(sims[i])) for i in top]
 
-    def _coarse(self, vector: np.ndarray, mask: np.ndarray, slots: np.ndarray, keep: int) -> np.ndarray:
+    def _coarse(self, vector: np.ndarray, slots: np.ndarray, keep: int) -> np.ndarray:
         """The ``keep`` visible slots with the best int8 scores (a superset of the exact top-k)."""
         q8, _ = quantize(vector[None, :])
         if len(slots) * 3 > self._size:
             raw = np.asarray(_nk.cdist(q8, self._q8[: self._size], metric="dot", out_dtype="float32"))[0]
-            scores = raw * self._scale[: self._size]
-            scores[~mask] = -np.inf
+            scores = np.full(self._size, -np.inf, dtype=np.float32)
+            scores[slots] = raw[slots] * self._scale[slots]
             best = np.argpartition(-scores, keep - 1)[:keep]
             return np.sort(best)
         raw = np.asarray(_nk.cdist(q8, self._q8[slots], metric="dot", out_dtype="float32"))[0]
@@ -289,6 +311,7 @@ class VectorIndex:
             column[:n] = np.where(part >= 0, new_code[np.maximum(part, 0)], part)
         kept = sorted((int(new_code[code]), value) for value, code in self._codes.items() if new_code[code] >= 0)
         self._codes = {value: code for code, value in kept}
+        self._reindex_scopes()
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Adopt the mapped arrays as they are; the first growth copies them into memory."""
@@ -299,6 +322,7 @@ class VectorIndex:
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
         self._size = n
         self._slot = dict(zip(self._rowid.tolist(), range(n), strict=True))
+        self._reindex_scopes()
 
 
 MAGIC = b"ENGRAMVX"

@@ -359,15 +359,15 @@ class SQLiteStore(SQLReads):
             index = self._vectors.synced()
             scope = query.scope
             now = (query.now or utcnow()).timestamp()
-            mask = index.mask(
+            slots = index.select(
                 query.tenant_id, scope.user_id, scope.agent_id, scope.session_id,
                 include_inactive=query.include_inactive, now=now,
             )  # fmt: skip
             if query.where is not None:
                 where, params = _query_sql(query)
                 allowed = [r[0] for r in self._read(f"SELECT m.rowid FROM memories m WHERE {where}", params)]
-                mask = index.restrict(mask, allowed)
-            return [StoreHit(i, s) for i, s in index.search(vector.astype(np.float32), mask, k)]
+                slots = index.restrict(slots, allowed)
+            return [StoreHit(i, s) for i, s in index.search(vector.astype(np.float32), slots, k)]
 
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
         """BM25 over the owner scopes the query reaches, from their numbers alone (``lexicon``)."""
