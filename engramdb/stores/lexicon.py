@@ -147,15 +147,17 @@ def search_sql(mark: str, key: str, n_terms: int, reach_sql: str | None, where: 
     order may differ in the last bit) rank the same, ties by id.
     """
     terms = ", ".join(f"({mark})" for _ in range(n_terms))
-    scoped = "JOIN sc ON p.scope = sc.scope" if reach_sql is not None else ""
+    # CROSS JOIN fixes SQLite's join order (PostgreSQL plans it the same either way): each term
+    # and reached scope is one seek into its postings, never a walk of the tenant's
+    scoped = ("sc CROSS JOIN", "AND p.scope = sc.scope") if reach_sql is not None else ("", "")
     return f"""
         WITH sc AS (SELECT sc.scope, sc.docs, sc.text_len FROM lex_scopes sc
                     WHERE sc.tenant_id = {mark} AND {reach_sql or "1 = 1"}),
         st AS (SELECT CAST(SUM(docs) AS DOUBLE PRECISION) AS n,
                       CAST(SUM(text_len) AS DOUBLE PRECISION) / SUM(docs) AS avgdl FROM sc),
         q (term) AS (VALUES {terms}),
-        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM q
-                JOIN lex_postings p ON p.tenant = {mark} AND p.term = q.term {scoped}),
+        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM q CROSS JOIN {scoped[0]} lex_postings p
+                WHERE p.tenant = {mark} AND p.term = q.term {scoped[1]}),
         df AS (SELECT term, field, COUNT(*) AS d FROM hit GROUP BY term, field),
         s AS (SELECT hit.mem,
                      SUM(ln(1 + (st.n - df.d + 0.5) / (df.d + 0.5)) * hit.tf * {K1 + 1} /

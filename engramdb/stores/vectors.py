@@ -32,7 +32,9 @@ from .slots import AGENT, SESSION, USER, ScopeSlots
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
-SNAPSHOT_FORMAT = 3  # 3: the header carries the token the database records (see sqlite.mirror)
+SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_ROWS``), the header the row count
+SPARE_FRACTION = 16  # a snapshot leaves room for 1/16 more rows (at least SPARE_MIN), so that rows
+SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all
 CHUNK_ROWS = 8192
 
 try:  # a SIMD int8 dot-product kernel; numpy float32 is the exact fallback
@@ -226,7 +228,8 @@ class VectorIndex:
         if not include_inactive:
             keep &= self._active[slots]
             keep &= self._expires[slots] > now
-        return slots[keep]  # ascending: a scope's slots are recorded in the order rows arrive
+        visible: np.ndarray = slots[keep]  # ascending: a scope's slots are recorded in the order rows arrive
+        return visible
 
     def restrict(self, slots: np.ndarray, rowids: Iterable[int]) -> np.ndarray:
         """Narrow selected slots to the given row ids (those a SQL filter allowed)."""
@@ -271,11 +274,12 @@ class VectorIndex:
         self._drop_unused_codes()
         n = self._size
         arrays = {name.lstrip("_"): getattr(self, name)[:n] for name in _ARRAYS}
+        spare = {name.lstrip("_"): n + max(SPARE_MIN, n // SPARE_FRACTION) for name in _ARRAYS}
         arrays["ids"] = np.array(self._ids, dtype=str) if n else np.zeros(0, dtype="U1")
         arrays["codes"] = np.array(list(self._codes), dtype=str) if self._codes else np.zeros(0, dtype="U1")
-        header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, **identity}
+        header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, "rows": n, **identity}
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        write_arrays(tmp, header, arrays)
+        write_arrays(tmp, header, arrays, rows=spare)
         os.replace(tmp, path)
 
     @classmethod
@@ -292,7 +296,7 @@ class VectorIndex:
         if any(header.get(key) != value for key, value in identity.items()):
             return None
         index = cls(int(header["dimension"]))
-        index._restore(arrays)
+        index._restore(arrays, int(header["rows"]))
         index.seq = int(header["seq"])
         return index
 
@@ -313,15 +317,15 @@ class VectorIndex:
         self._codes = {value: code for code, value in kept}
         self._reindex_scopes()
 
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Adopt the mapped arrays as they are; the first growth copies them into memory."""
+    def _restore(self, arrays: dict[str, np.ndarray], n: int) -> None:
+        """Adopt the mapped arrays as they are: rows written since go into their spare rows
+        (copy-on-write pages of their own); only growth beyond them copies the arrays."""
         for name in _ARRAYS:
             setattr(self, name, arrays[name.lstrip("_")])
-        n = len(self._rowid)
         self._ids = arrays["ids"].tolist()
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
         self._size = n
-        self._slot = dict(zip(self._rowid.tolist(), range(n), strict=True))
+        self._slot = dict(zip(self._rowid[:n].tolist(), range(n), strict=True))
         self._reindex_scopes()
 
 
@@ -329,16 +333,22 @@ MAGIC = b"ENGRAMVX"
 ALIGN = 64
 
 
-def write_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def write_arrays(
+    path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray], *, rows: dict[str, int] | None = None
+) -> None:
     """One file: magic, a JSON header describing each array, then the arrays 64-byte aligned.
 
     Raw arrays at known offsets let a new process map the index instead of reading it.
+    ``rows`` gives an array more rows than it has: the file holds a hole there (zeros, no
+    disk blocks), which the mapping exposes as rows to append into.
     """
     layout: dict[str, dict[str, Any]] = {}
     offset = 0
     for name, array in arrays.items():
-        layout[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
-        offset += -(-array.nbytes // ALIGN) * ALIGN
+        shape = [max(len(array), (rows or {}).get(name, 0)), *array.shape[1:]] if array.ndim else []
+        layout[name] = {"dtype": array.dtype.str, "shape": shape, "offset": offset}
+        nbytes = int(np.prod(shape, dtype=np.int64)) * array.dtype.itemsize
+        offset += -(-nbytes // ALIGN) * ALIGN
     blob = json.dumps({**header, "arrays": layout}).encode()
     start = -(-(len(MAGIC) + 8 + len(blob)) // ALIGN) * ALIGN
     with open(path, "wb") as handle:
