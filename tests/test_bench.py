@@ -109,3 +109,49 @@ def test_bench_extract_small(tmp_path: Path) -> None:
     rules, llm = result["rules"], result["scripted_llm"]
     assert rules["adds"] == 40 and rules["llm_calls_per_add"] == 0 and 0 < rules["share_of_adds_read"] < 1
     assert llm["adds"] == 8 and llm["llm_calls_per_add"] >= 1 and llm["prompt_tokens_per_add"] > 100
+
+
+def _lme_question(qid: str, qtype: str, question: str, sessions: list[tuple[str, list[tuple[str, str, bool]]]],
+                  answer: list[str]) -> dict[str, object]:  # fmt: skip
+    return {
+        "question_id": qid, "question_type": qtype, "question": question, "answer": "-",
+        "question_date": "2023/06/01 (Thu) 10:00", "answer_session_ids": answer,
+        "haystack_session_ids": [sid for sid, _ in sessions],
+        "haystack_dates": ["2023/05/20 (Sat) 02:21" for _ in sessions],
+        "haystack_sessions": [[{"role": r, "content": c, **({"has_answer": True} if a else {})} for r, c, a in turns]
+                              for _, turns in sessions],
+    }  # fmt: skip
+
+
+TINY_LME = [
+    _lme_question("q1", "single-session-user", "What breed is my dog?", [
+        ("s1", [("user", "We adopted a greyhound called Biscuit", True), ("assistant", "Lovely name!", False)]),
+        ("s2", [("user", "I need a recipe for lentil soup", False), ("assistant", "", False)]),
+    ], ["s1"]),
+    _lme_question("q2", "multi-session", "Which instruments do I play?", [
+        ("s3", [("user", "I started cello lessons in January", True)]),
+        ("s4", [("user", "My piano teacher is strict", True), ("assistant", "Practice helps.", False)]),
+        ("s1", [("user", "We adopted a greyhound called Biscuit", False), ("assistant", "Lovely name!", False)]),
+    ], ["s3", "s4"]),
+]  # fmt: skip
+
+
+def test_bench_longmemeval_on_two_questions(tmp_path: Path) -> None:
+    data = tmp_path / "lme.json"
+    data.write_text(json.dumps(TINY_LME))
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    proc = run("bench", "longmemeval", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png),
+               "--baseline")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "pooled" in proc.stdout and "per-question" in proc.stdout and "BM25 turn R@3" in proc.stdout
+    result = json.loads(out.read_text())
+    pooled = result["pooled"]
+    assert pooled["turn"]["overall"]["questions"] == 2 and pooled["session"]["overall"]["questions"] == 2
+    assert pooled["turn"]["single-session-user"]["R@3"] == 1.0  # the greyhound turn is found
+    assert pooled["session"]["multi-session"]["R@3"] == 1.0  # both instrument sessions
+    assert result["per-question"]["turn"]["multi-session"]["R@3"] == 1.0
+    assert pooled["baseline_bm25"]["turn"]["overall"]["questions"] == 2
+    assert 0 <= pooled["baseline_bm25"]["turn"]["overall"]["R@1"] <= 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run("bench", "longmemeval", "--data", str(data), "--setting", "sideways")
+    assert bad.returncode == 2 and "--setting" in bad.stderr

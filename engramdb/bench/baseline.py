@@ -17,13 +17,7 @@ from .locomo_data import CATEGORIES, Conversation, mean, turn_message
 
 def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, dict[int, list[float]]]:
     """Per category, per k: each question's share of evidence turns in BM25's top k."""
-    try:
-        import bm25s
-        import Stemmer
-    except ImportError as exc:
-        raise ConfigurationError("the baseline needs bm25s: pip install 'engramdb[bench]'") from exc
-
-    stemmer = Stemmer.Stemmer("english")
+    bm25s, stemmer = _bm25()
     recall: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for conv in conversations:
         said = [t for _, _, ts in conv.sessions for t in ts if t.get("text") or t.get("blip_caption")]
@@ -39,6 +33,35 @@ def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, d
                 found = {ids[i] for i in ranked[:k]} & q.evidence
                 recall[q.category][k].append(len(found) / len(q.evidence))
     return recall
+
+
+def bm25_longmemeval(questions: list[Any], setting: str, ks: list[int]) -> dict[str, Any]:
+    """``bench longmemeval``'s yardstick: BM25 alone over the same turns, in the same scopes."""
+    from .longmemeval import Recall, score
+    from .longmemeval_data import said
+
+    bm25s, stemmer = _bm25()
+    recall: Recall = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    pools = [questions] if setting == "pooled" else [[q] for q in questions]
+    for pool in pools:
+        sessions = {s.id: s for q in pool for s in q.sessions}
+        turns = [(name, t["content"]) for s in sessions.values() for name, t in said(s)]
+        retriever = bm25s.BM25()
+        retriever.index(_tokens(bm25s, [text for _, text in turns], stemmer), show_progress=False)
+        turn_of = {name: {name} for name, _ in turns}
+        for q in pool:
+            ranked = _search(bm25s, retriever, q.text, stemmer, min(max(ks), len(turns)))
+            score([turns[i][0] for i in ranked], turn_of, q, ks, recall)
+    return recall
+
+
+def _bm25() -> tuple[Any, Any]:
+    try:
+        import bm25s
+        import Stemmer
+    except ImportError as exc:
+        raise ConfigurationError("the baseline needs bm25s: pip install 'engramdb[bench]'") from exc
+    return bm25s, Stemmer.Stemmer("english")
 
 
 def _tokens(bm25s: Any, texts: list[str], stemmer: Any, *, return_ids: bool = True) -> Any:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+SETTINGS = ("pooled", "per-question")  # bench longmemeval's (longmemeval.SETTINGS, not imported at start-up)
 bench_app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
 
@@ -144,6 +145,60 @@ def bench_locomo(
         console=console,
     )
     Console().print(render(result, ks))
+    write_json(out, result)
+    if chart is not None:
+        try:
+            draw_chart(result, ks, chart)
+        except ConfigurationError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(4) from None
+
+
+@bench_app.command("longmemeval")
+def bench_longmemeval(
+    data: Annotated[Path, typer.Option(help="LongMemEval JSON (a list of questions)")],
+    k: Annotated[str, typer.Option("--k", help="comma-separated cut-offs")] = "1,5,10",
+    setting: Annotated[
+        str, typer.Option(help="pooled, per-question, or both (comma-separated)")
+    ] = "pooled,per-question",
+    embedder: Optional[str] = None,
+    limit: Annotated[Optional[int], typer.Option(help="the first N questions only")] = None,
+    option: Annotated[
+        Optional[list[str]], typer.Option("--option", "-o", help="search option as key=value, repeatable")
+    ] = None,
+    infer: Annotated[bool, typer.Option(help="derive facts on add, as the default configuration does")] = True,
+    baseline: Annotated[bool, typer.Option(help="also measure BM25 alone (bm25s) per question type")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
+    chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of turn recall@k per type")] = None,
+) -> None:
+    """Turn- and session-level evidence recall@k per question type on LongMemEval, pooled and per question."""
+    import pydantic
+
+    from ..config import SearchOptions
+    from ..errors import ConfigurationError
+    from .longmemeval import chart as draw_chart
+    from .longmemeval import render, run_longmemeval
+    from .store import write_json
+
+    if not data.is_file():
+        console.print(f"[red]error:[/red] no such file: {data}")
+        raise typer.Exit(2)
+    from ..cli.common import key_values  # not at the top: importing engramdb.cli imports this module
+
+    settings = [s.strip() for s in setting.split(",") if s.strip()]
+    try:
+        ks = sorted({int(x) for x in k.split(",")})
+        options = SearchOptions.model_validate(key_values(option))
+        if not settings or set(settings) - set(SETTINGS):
+            raise ValueError(f"--setting takes {', '.join(SETTINGS)}")
+    except (ValueError, pydantic.ValidationError) as exc:
+        console.print(f"[red]error:[/red] bad --k, --option or --setting: {exc}")
+        raise typer.Exit(2) from None
+    result = run_longmemeval(data, ks=ks, settings=settings, embedder=embedder, options=options, console=console,
+                             limit=limit, baseline=baseline, infer=infer)  # fmt: skip
+    wide = Console(width=max(Console().width, 150))  # eight figures a row: never folded into a narrow pipe
+    for name in settings:
+        wide.print(render(result, name, ks))
     write_json(out, result)
     if chart is not None:
         try:

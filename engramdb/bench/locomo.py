@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import MemoryConfig, SearchOptions
-from ..errors import ConfigurationError
 from ..memory import Memory
 from .locomo_data import CATEGORIES, Conversation, load, mean, turn_message
 from .progress import progress_bar
@@ -156,28 +155,9 @@ def render(result: dict[str, Any], ks: list[int]) -> Table:
 
 
 def chart(result: dict[str, Any], ks: list[int], path: Path) -> None:
-    """A PNG of recall@k per category, so a person sees the shape at a glance."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ConfigurationError("the chart needs matplotlib: pip install 'engramdb[bench]'") from exc
+    """A PNG of recall@k per category (``charts.plot_recall``)."""
+    from .charts import plot_recall
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
     rows = {**result["per_category"], "overall (1-4)": result["overall_1_4"]}
-    for name, row in rows.items():
-        style: dict[str, Any] = {"linewidth": 3, "color": "black"} if name.startswith("overall") else {}
-        ax.plot(ks, [row[f"R@{k}"] for k in ks], marker="o", label=name, **style)
-    ax.set_xlabel("k")
-    ax.set_ylabel("evidence recall@k")
-    ax.set_ylim(0, 1)
-    ax.set_xticks(ks)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("engramdb on LoCoMo: evidence recall@k by category")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_recall({n: [r[f"R@{k}"] for k in ks] for n, r in rows.items()}, ks,
+                "engramdb on LoCoMo: evidence recall@k by category", path)  # fmt: skip

@@ -1,0 +1,169 @@
+"""``engramdb bench longmemeval``: evidence recall of ``search`` on LongMemEval questions.
+
+Every turn goes in through the public API as its own ``add`` (its role, its session's date as
+timestamp), the way a chat client stores a conversation as it happens; every question is
+searched with ``reference_date`` = its date. Two settings:
+
+- **pooled** (the headline): every question's sessions in one scope, each session once, so
+  the other questions' sessions are distractors (~1,400 turns for the dev subset);
+- **per-question**: each question's own sessions in a scope of its own.
+
+Turn-level recall@k is the share of a question's ``has_answer`` turns among the top k;
+session-level, the share of its answer sessions that a top-k hit comes from. A derived
+memory stands for the turns it came from. ``--baseline`` puts BM25 alone beside it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import MemoryConfig, SearchOptions
+from ..memory import Memory
+from .longmemeval_data import Question, Session, load, said
+from .progress import progress_bar
+from .stats import peak_rss_mb, percentiles
+
+SETTINGS = ("pooled", "per-question")
+Recall = dict[str, dict[str, dict[int, list[float]]]]  # level -> question type -> k -> per-question recall
+
+
+def ingest(memory: Memory, user: str, sessions: list[Session], turn_of: dict[str, set[str]]) -> int:
+    """Add every turn of the sessions, one ``add`` each; ``turn_of`` maps memory id → turn names."""
+    added = 0
+    for session in sessions:
+        for name, turn in said(session):
+            message = {"role": turn["role"], "content": turn["content"], "timestamp": session.date}
+            result = memory.add([message], user_id=user, session_id=session.id)
+            turn_of[result.results[0].id].add(name)
+            for derived in result.results[1:]:
+                turn_of[derived.id].update(n for source in derived.sources for n in turn_of.get(source, ()))
+            added += 1
+    return added
+
+
+def score(hits: list[str], turn_of: dict[str, set[str]], q: Question, ks: list[int], recall: Recall) -> None:
+    """Record the question's turn- and session-level recall@k for the ranked memory ids."""
+    for k in ks:
+        turns = set().union(*(turn_of.get(h, set()) for h in hits[:k]))
+        sessions = {t.rsplit(":", 1)[0] for t in turns}
+        for level, found, wanted in (("turn", turns, q.evidence), ("session", sessions, q.answer_sessions)):
+            if wanted:
+                value = len(found & wanted) / len(wanted)
+                recall[level][q.type][k].append(value)
+                recall[level]["overall"][k].append(value)
+
+
+def _setting(
+    questions: list[Question], setting: str, config: MemoryConfig, ks: list[int], progress: Any
+) -> tuple[Recall, list[float], float, int]:
+    recall: Recall = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    latencies: list[float] = []
+    ingest_s, turns = 0.0, 0
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Memory(config=config.model_copy(update={"store": f"sqlite:///{tmp}/lme.db"})) as memory,
+    ):
+        turn_of: dict[str, set[str]] = defaultdict(set)
+        if setting == "pooled":
+            unique = {s.id: s for q in questions for s in q.sessions}
+            t0 = time.perf_counter()
+            turns = ingest(memory, "pool", list(unique.values()), turn_of)
+            ingest_s = time.perf_counter() - t0
+        task = progress.add_task(f"{setting} questions", total=len(questions))
+        for q in questions:
+            user = "pool" if setting == "pooled" else q.id
+            if setting != "pooled":
+                t0 = time.perf_counter()
+                turns += ingest(memory, user, q.sessions, turn_of)
+                ingest_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            found = memory.search(q.text, user_id=user, limit=max(ks), reference_date=q.date).results
+            latencies.append((time.perf_counter() - t0) * 1000)
+            score([h.id for h in found], turn_of, q, ks, recall)
+            progress.advance(task)
+    return recall, latencies, ingest_s, turns
+
+
+def run_longmemeval(
+    data: Path, *, ks: list[int], settings: list[str], embedder: str | None, options: SearchOptions,
+    console: Console, limit: int | None = None, baseline: bool = False, infer: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    questions = load(data, limit)
+    config = MemoryConfig(embedder=embedder, search=options, durability="normal", infer=infer)
+    result: dict[str, Any] = {"questions": len(questions), "options": options.model_dump(), "infer": infer}
+    with progress_bar(console) as progress:
+        for setting in settings:
+            recall, latencies, ingest_s, turns = _setting(questions, setting, config, ks, progress)
+            result[setting] = {
+                **summarise(recall, ks),
+                "search_ms": percentiles(latencies),
+                "ingest_turns_per_s": round(turns / ingest_s, 1) if ingest_s else 0.0,
+            }
+            if baseline:
+                from .baseline import bm25_longmemeval
+
+                result[setting]["baseline_bm25"] = summarise(bm25_longmemeval(questions, setting, ks), ks)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def summarise(recall: Recall, ks: list[int]) -> dict[str, Any]:
+    """Mean recall@k per level and question type (``overall`` last), with question counts."""
+    out: dict[str, Any] = {}
+    for level, by_type in recall.items():
+        names = [*sorted(t for t in by_type if t != "overall"), "overall"]
+        out[level] = {
+            t: {"questions": len(by_type[t][ks[0]]), **{f"R@{k}": _mean(by_type[t][k]) for k in ks}}
+            for t in names
+            if t in by_type
+        }
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def render(result: dict[str, Any], setting: str, ks: list[int]) -> Table:
+    part = result[setting]
+    baseline = part.get("baseline_bm25")
+    table = Table(title=f"LongMemEval evidence recall, {setting} ({result['questions']} questions)")
+    table.add_column("question type")
+    table.add_column("n", justify="right")
+    for level in ("turn", "session"):
+        for k in ks:
+            table.add_column(f"{level} R@{k}", justify="right")
+    if baseline:
+        table.add_column(f"BM25 turn R@{max(ks)}", justify="right")
+    for name, row in part["turn"].items():
+        cells = [f"{row[f'R@{k}']:.3f}" for k in ks]
+        session = part.get("session", {}).get(name)
+        cells += [f"{session[f'R@{k}']:.3f}" if session else "-" for k in ks]
+        if baseline:
+            cells.append(f"{baseline['turn'][name][f'R@{max(ks)}']:.3f}")
+        table.add_row(name, str(row["questions"]), *cells)
+    s = part["search_ms"]
+    table.caption = (
+        f"search p50 {s['p50']:.2f} ms · p95 {s['p95']:.2f} ms · p99 {s['p99']:.2f} ms · "
+        f"ingest {part['ingest_turns_per_s']:,.0f} turns/s (one add per turn) · peak RSS {result['peak_rss_mb']} MB"
+    )
+    if baseline:
+        below = [n for n, row in part["turn"].items() if row[f"R@{max(ks)}"] < baseline["turn"][n][f"R@{max(ks)}"]]
+        table.caption += f" · below BM25 alone at turn R@{max(ks)}: {', '.join(below) or 'none'}"
+    return table
+
+
+def chart(result: dict[str, Any], ks: list[int], path: Path) -> None:
+    """A PNG of turn-level recall@k per question type, pooled setting first."""
+    from .charts import plot_recall
+
+    setting = next(s for s in SETTINGS if s in result)
+    rows = {name: [row[f"R@{k}"] for k in ks] for name, row in result[setting]["turn"].items()}
+    plot_recall(rows, ks, f"engramdb on LongMemEval ({setting}): turn recall@k by question type", path)
