@@ -42,6 +42,9 @@ class SearchOptions(BaseModel):
     time_weight: float = Field(
         0.5, ge=0, le=1, description="a time expression in the query ('last week'): out-of-range memories × (1 − w)"
     )
+    dedupe: bool = Field(
+        True, description="a message and a memory derived from it take one slot: the higher (retrieval/dedupe.py)"
+    )
     when_weight: float = Field(
         0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"
     )

@@ -29,6 +29,7 @@ from ..ingest import (
 )
 from ..models import SearchHit, utcnow
 from ..stores.base import AsyncReads, Query, Store
+from .dedupe import said_once
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
 from .temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
 
@@ -44,18 +45,24 @@ class SearchPlan:
     threshold: float | None
     explain: bool
 
+    @property
+    def wanted(self) -> int:
+        """Hits each search keeps: room to drop those that repeat a higher one (``dedupe``)."""
+        return max(self.limit, RESCORED) if self.options.dedupe else self.limit
+
     def runs(self) -> list[tuple[Query, int]]:
         """The searches to run and how many hits each keeps: the plain one first."""
-        runs = [(self.query, self.limit)]
+        runs = [(self.query, self.wanted)]
         if self.timed is not None:
             runs.append((self.timed, max(self.limit, RESCORED)))
         return runs
 
     def merge(self, found: list[list[SearchHit]]) -> list[SearchHit]:
-        """The hits of ``runs()``, in order, as one ranking."""
-        if self.timed is None or self.spoken is None:
-            return found[0]
-        return favour_in_range(found[1], found[0], self.spoken, self.options.time_weight, self.limit)
+        """The hits of ``runs()``, in order, as one ranking of at most ``limit``."""
+        hits = found[0]
+        if self.timed is not None and self.spoken is not None:
+            hits = favour_in_range(found[1], found[0], self.spoken, self.options.time_weight, self.wanted)
+        return said_once(hits, self.limit) if self.options.dedupe else hits[: self.limit]
 
 
 def plan_search(

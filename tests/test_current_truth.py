@@ -1,0 +1,23 @@
+"""What holds now comes first, and each thing is said once in a result (issue of recall)."""
+
+from __future__ import annotations
+
+from engramdb import Memory
+from engramdb.embedders import Embedder
+
+
+def test_a_message_and_the_fact_derived_from_it_take_one_slot(store_url: str, default_embedder: Embedder) -> None:
+    with Memory(store_url, embedder=default_embedder) as base:
+        m = base.for_tenant("acme-once")
+        m.add("I live in Paris", user_id="alice")
+        moved = m.add("I moved to Berlin", user_id="alice").results
+        fact = next(r for r in moved if r.kind == "fact")
+        hits = m.search("where do I live?", user_id="alice").results
+        ids = [h.id for h in hits]
+        assert fact.id in ids and moved[0].id not in ids  # the Berlin fact stands for its message
+        assert moved[0].id in next(h for h in hits if h.id == fact.id).sources  # and cites it
+        both = m.search("where do I live?", user_id="alice", options={"dedupe": False}).results
+        assert {fact.id, moved[0].id} <= {h.id for h in both}
+        for hit in hits:  # no hit repeats one ranked above it
+            above = ids[: ids.index(hit.id)]
+            assert not any(hit.id in h.sources for h in hits if h.id in above)
