@@ -42,6 +42,13 @@ class SearchOptions(BaseModel):
     time_weight: float = Field(
         0.5, ge=0, le=1, description="a time expression in the query ('last week'): out-of-range memories × (1 − w)"
     )
+    outdated_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a message whose derived memories were all superseded or invalidated "
+        "('I live in Paris', after 'I moved to Berlin'): × (1 − w), below what holds now",
+    )
     dedupe: bool = Field(
         True, description="a message and a memory derived from it take one slot: the higher (retrieval/dedupe.py)"
     )

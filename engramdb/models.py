@@ -230,6 +230,9 @@ class ScoreDetail(BaseModel):
     when: float | None = Field(
         None, description="1 − when_weight when the query asks when and this memory names no time, else 1"
     )
+    outdated: float | None = Field(
+        None, description="1 − outdated_weight for a message whose derived memories no longer hold, else 1"
+    )
 
 
 class SearchHit(MemoryItem):

@@ -21,3 +21,20 @@ def test_a_message_and_the_fact_derived_from_it_take_one_slot(store_url: str, de
         for hit in hits:  # no hit repeats one ranked above it
             above = ids[: ids.index(hit.id)]
             assert not any(hit.id in h.sources for h in hits if h.id in above)
+
+
+def test_what_holds_now_ranks_above_the_message_it_replaced(store_url: str, default_embedder: Embedder) -> None:
+    with Memory(store_url, embedder=default_embedder) as base:
+        m = base.for_tenant("acme-truth")
+        paris = m.add("I live in Paris", user_id="alice").results[0]
+        berlin = next(r for r in m.add("I moved to Berlin", user_id="alice").results if r.kind == "fact")
+        hits = m.search("where do I live?", user_id="alice", explain=True).results
+        ids = [h.id for h in hits]
+        assert ids.index(berlin.id) < ids.index(paris.id)  # the Paris message told of what no longer holds
+        old = next(h for h in hits if h.id == paris.id)
+        assert old.explain is not None and old.explain.outdated == 0.5
+        assert next(h for h in hits if h.id == berlin.id).explain.outdated == 1.0  # type: ignore[union-attr]
+        history = m.search("where do I live?", user_id="alice", include_invalid=True).results
+        assert history[0].id == paris.id  # asking about the past too: nothing is lowered
+        off = m.search("where do I live?", user_id="alice", options={"outdated_weight": 0}).results
+        assert off[0].id == paris.id

@@ -33,7 +33,9 @@ def hybrid_search(
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
     fused = _fuse(_candidates(store, embedder, query, text, options, parallel), options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
-    return _rank(items, fused, query, text, options, limit, threshold, explain)
+    asked = _outdated_asked(items, query, options)
+    outdated = store.outdated(query.tenant_id, asked) if asked else set()
+    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
 
 
 async def ahybrid_search(
@@ -61,7 +63,17 @@ async def ahybrid_search(
         lists[name] = found
     fused = _fuse(lists, options, limit)
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
-    return _rank(items, fused, query, text, options, limit, threshold, explain)
+    asked = _outdated_asked(items, query, options)
+    outdated = await store.aoutdated(query.tenant_id, asked) if asked else set()
+    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
+
+
+def _outdated_asked(items: list[MemoryItem], query: Query, options: SearchOptions) -> list[str]:
+    """The messages to ask ``Store.outdated`` about: none when the search wants the past too
+    (``include_invalid``, ``as_of``: what was true then is the answer) or the factor is off."""
+    if options.outdated_weight == 0 or query.include_inactive:
+        return []
+    return [item.id for item in items if item.kind == "episode"]
 
 
 def _fuse(lists: dict[str, list[StoreHit]], options: SearchOptions, limit: int) -> list[Fused]:
@@ -83,12 +95,13 @@ def _rank(
     limit: int,
     threshold: float | None,
     explain: bool,
+    outdated: set[str],
 ) -> list[SearchHit]:
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
     when = options.when_weight if asks_when(text) else 0.0
-    hits = [_hit(items[f.id], f, options, now, named, when, explain) for f in fused if f.id in items]
+    hits = [_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated) for f in fused if f.id in items]
     hits.sort(key=lambda h: (-h.score, h.id))
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
@@ -160,12 +173,14 @@ def _hit(
     named: set[str] | None,
     when_weight: float,
     explain: bool,
+    outdated: bool,
 ) -> SearchHit:
     score = fused.score
     recency = importance = None
     speaker = speaker_factor(item, named, options.speaker_weight)
     when = when_factor(item, when_weight)
-    score *= speaker * when
+    holds = 1.0 - options.outdated_weight if outdated else 1.0
+    score *= speaker * when * holds
     if options.recency_weight > 0:
         recency = recency_factor(item, now, options.recency_half_life_days)
         score *= 1 - options.recency_weight + options.recency_weight * recency
@@ -184,6 +199,7 @@ def _hit(
             importance=importance,
             speaker=speaker,
             when=when,
+            outdated=holds,
         )
     # the item is already validated: build the hit from its fields without validating it twice
     return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})

@@ -150,6 +150,8 @@ class AsyncReads(Protocol):
 
     async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
 
+    async def aoutdated(self, tenant_id: str, ids: Sequence[str]) -> set[str]: ...
+
     async def atouch(self, tenant_id: str, ids: Sequence[str]) -> None:
         """``touch``, with the buffer's periodic flush awaited instead of blocking the event loop."""
 
@@ -231,6 +233,10 @@ class MemoryStore(Protocol):
 
     def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         """The memories with these ids that exist, in the order asked."""
+
+    def outdated(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
+        """Of these ids, those whose derived memories all stopped holding (superseded,
+        invalidated, forgotten): messages that tell of something no longer true."""
 
     def list_page(self, query: Query, *, cursor: str | None, limit: int) -> Page: ...
 

@@ -130,6 +130,11 @@ class SQLReads:
         next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
         return Page(results=items, total=total, next_cursor=next_cursor)
 
+    def outdated(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {r["source_id"] for r in self._read(*outdated_sql(self.P, tenant_id, ids))}
+
     def recent(self, query: Query, *, limit: int) -> list[MemoryItem]:
         return [self.item_row(r) for r in reversed(self._read(*self._recent_sql(query, limit)))]
 
@@ -231,3 +236,14 @@ class SQLReads:
         if not rows:
             raise NotFoundError(f"no job with id {job_id!r}")
         return self.job_row(rows[0])
+
+
+def outdated_sql(mark: str, tenant_id: str, ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """``Store.outdated``: sources with derived memories, none of them active."""
+    marks = ", ".join(mark for _ in ids)
+    sql = (
+        "SELECT s.source_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
+        f"WHERE s.source_id IN ({marks}) AND m.tenant_id = {mark} GROUP BY s.source_id "
+        "HAVING SUM(CASE WHEN m.state = 'active' THEN 1 ELSE 0 END) = 0"
+    )
+    return sql, [*ids, tenant_id]

@@ -40,7 +40,7 @@ from ...models import (
     Usage,
     utcnow,
 )
-from .. import lexicon, semantics
+from .. import lexicon, semantics, sqlreads
 from ..base import Change, Derived, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
 from ..semantics import run
@@ -367,6 +367,12 @@ class PostgresStore(SQLReads):
         rows = await self._async.rows(queries.get_many(tenant_id, ids))
         by_id = {row["id"]: item_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+    async def aoutdated(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = await self._async.rows(queries.Plan(*sqlreads.outdated_sql("%s", tenant_id, ids)))
+        return {r["source_id"] for r in rows}
 
     async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem:
         rows = await self._async.rows(queries.get_many(tenant_id, [memory_id]))
