@@ -32,7 +32,7 @@ from .slots import AGENT, SESSION, USER, ScopeSlots
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
-SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_ROWS``), the header the row count
+SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_*``), the header the row count, the scope lists
 SPARE_FRACTION = 16  # a snapshot leaves room for 1/16 more rows (at least SPARE_MIN), so that rows
 SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all
 CHUNK_ROWS = 8192
@@ -277,6 +277,7 @@ class VectorIndex:
         spare = {name.lstrip("_"): n + max(SPARE_MIN, n // SPARE_FRACTION) for name in _ARRAYS}
         arrays["ids"] = np.array(self._ids, dtype=str) if n else np.zeros(0, dtype="U1")
         arrays["codes"] = np.array(list(self._codes), dtype=str) if self._codes else np.zeros(0, dtype="U1")
+        arrays.update(self._scopes.to_arrays())  # so that a process opening it need not group a million rows
         header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, "rows": n, **identity}
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         write_arrays(tmp, header, arrays, rows=spare)
@@ -324,9 +325,9 @@ class VectorIndex:
             setattr(self, name, arrays[name.lstrip("_")])
         self._ids = arrays["ids"].tolist()
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
+        self._scopes = ScopeSlots.from_arrays(arrays)
         self._size = n
         self._slot = dict(zip(self._rowid[:n].tolist(), range(n), strict=True))
-        self._reindex_scopes()
 
 
 MAGIC = b"ENGRAMVX"
