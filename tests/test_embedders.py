@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,23 @@ def test_cache_misses_reach_the_model_side_by_side() -> None:
         rows = [f.result(timeout=30) for f in futures]
     assert all(r.shape == (1, 4) for r in rows)
     assert cached.blocking is True
+
+
+def test_the_onnx_tier_embeds_offline_in_order_and_finds_meaning(tmp_path: Path) -> None:
+    """all-MiniLM-L6-v2 int8 on onnxruntime (``[onnx]``): unit rows, a batch equal to texts one
+    by one whatever their lengths, related texts closer than unrelated ones, usable by a store."""
+    embedder = resolve_embedder("onnx:minilm-int8")
+    assert (embedder.name, embedder.dimension, embedder.blocking) == ("onnx:minilm-int8", 384, False)
+    texts = ["I keep bees on the roof", "honey and hives", "My sister lives in Porto with her two cats " * 20]
+    batch = embedder.embed(texts)
+    assert batch.shape == (3, 384) and np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    assert np.allclose(batch, alone, atol=1e-4)  # padding in a batch changes nothing
+    assert batch[0] @ batch[1] > batch[0] @ batch[2] + 0.2
+    with Memory(str(tmp_path / "onnx.db"), embedder="onnx:minilm-int8") as m:
+        m.add("I keep bees on the roof", user_id="u", infer=False)
+        m.add("My sister lives in Porto", user_id="u", infer=False)
+        hits = m.search("where are the hives?", user_id="u", options={"lexical_weight": 0}).results
+        assert hits[0].memory == "I keep bees on the roof"
+    with pytest.raises(ConfigurationError):
+        resolve_embedder("onnx:no-such-model")

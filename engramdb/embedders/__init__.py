@@ -51,6 +51,12 @@ def _openai(model: str, options: EmbedderOptions) -> Embedder:
     return OpenAIEmbedder(model, base_url=options.base_url, api_key=key, dimension=options.dimension)
 
 
+def _onnx(model: str, options: EmbedderOptions) -> Embedder:
+    from .onnx import OnnxEmbedder
+
+    return OnnxEmbedder(model or "minilm-int8")
+
+
 def _hash(model: str, options: EmbedderOptions) -> Embedder:
     from .hashing import HashEmbedder
 
@@ -67,6 +73,7 @@ REGISTRY: dict[str, Factory] = {
     "openai": _openai,
     "ollama": _openai,
     "hash": _hash,
+    "onnx": _onnx,
 }
 
 
