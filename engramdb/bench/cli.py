@@ -37,7 +37,10 @@ def bench_store(
     queries: Annotated[int, typer.Option(min=1, help="searches in one scope; a third as many tenant-wide")] = 1000,
     add_calls: Annotated[int, typer.Option(min=1, help="one-message adds timed per durability mode")] = 1000,
     unsaved: Annotated[
-        Optional[int], typer.Option(min=1, help="memories the killed writer adds (default: a tenth of --memories)")
+        Optional[int],
+        typer.Option(
+            min=1, help="memories the killed writer adds (default: SQLite a tenth of --memories, PostgreSQL one batch)"
+        ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="fresh processes per reopen figure (the median is shown)")] = 3,
     store: Annotated[Optional[str], typer.Option(help="store URL (default: a temporary SQLite file)")] = None,

@@ -50,6 +50,12 @@ def batch_size(memories: int, scopes: int) -> int:
     return max(1, min(1_000, max(1, memories // scopes), -(-memories // len(MODES))))
 
 
+def default_unsaved(url: str, memories: int, scopes: int) -> int:
+    """What the killed writer adds: a tenth of the store on SQLite, whose vector snapshot it
+    leaves that stale; one batch on PostgreSQL, which keeps no snapshot (and adds slowly)."""
+    return max(1, memories // 10) if url.startswith("sqlite:") else batch_size(memories, scopes)
+
+
 def batched_load(
     handles: dict[str, Memory], memories: int, scopes: int, words: list[str], tick: Ticker, task: TaskID
 ) -> dict[str, Any]:
@@ -165,7 +171,7 @@ def run_store_bench(
         run.tick.start(tasks["reopen"])
         result["reopen"] = reopen_figures(
             config["full"], target, runs=runs, queries=run.queries_for(1 + 2 * runs),
-            unsaved=unsaved or max(1, memories // 10), batch=batch_size(memories, scopes),
+            unsaved=unsaved or default_unsaved(url, memories, scopes), batch=batch_size(memories, scopes),
             step=partial(run.tick, tasks["reopen"]),
         )  # fmt: skip
     return result
