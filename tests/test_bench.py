@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 TINY_LOCOMO = [
     {
@@ -82,23 +84,65 @@ def test_bench_locomo_rejects_bad_options(tmp_path: Path) -> None:
     assert run("bench", "locomo", "--data", str(tmp_path / "missing.json")).returncode == 2
 
 
+TINY_STORE = ("--queries", "20", "--add-calls", "20", "--runs", "1")
+
+
+def _ordered(ms: dict[str, float]) -> bool:
+    return 0 < ms["p50"] <= ms["p95"] <= ms["p99"]
+
+
+def check_store_figures(r: dict[str, Any], *, syncs_counted: bool) -> None:
+    """Every figure of one ``bench store`` run is there and sane (no timing is judged)."""
+    add, search, reopen = r["add"], r["search"], r["reopen"]
+    for mode in ("full", "normal"):
+        assert add["batched"][mode]["per_s"] > 0 and add["batched"][mode]["calls"] >= 1
+        assert add["per_call"][mode]["calls"] == 20 and add["per_call"][mode]["per_s"] > 0
+        assert _ordered(add["per_call"][mode]["ms"])
+    assert sum(add["batched"][mode]["adds"] for mode in ("full", "normal")) == r["memories"]
+    assert search["scoped"]["searches"] == 20 and search["tenant_wide"]["searches"] == 6
+    for kind in ("scoped", "tenant_wide"):
+        assert _ordered(search[kind]["ms"])
+        assert search[kind]["wall_ms_per_search"] > 0 and search[kind]["cpu_ms_per_search"] > 0
+    assert r["peak_rss_mb"] > 0 and r["first_search_after_load_s"] > 0
+    assert reopen["same_process"]["open_s"] > 0 and reopen["same_process"]["first_search_ms"] > 0
+    unsaved = r["memories"] // 10 if r["store"] == "sqlite" else r["add"]["batch_size"]  # PostgreSQL: no snapshot
+    assert reopen["fresh_process_after_kill"]["unsaved_rows"] == unsaved
+    for fresh in (reopen["fresh_process"], reopen["fresh_process_after_kill"]):
+        assert fresh["runs"] == 1 and fresh["open_s"] > 0 and fresh["first_search_ms"] > 0
+        assert fresh["total_s"] > fresh["open_s"] + fresh["first_search_ms"] / 1000 and fresh["startup_s"] > 0
+    assert reopen["fresh_cli_first_result_s"] > 0
+    syncs = r["fdatasync_per_add"]
+    if syncs_counted:  # full: each add's commit is synced; normal: only checkpoints are
+        assert syncs["full"] >= 0.95 and 0 <= syncs["normal"] < syncs["full"]
+    else:
+        assert syncs is None
+
+
 def test_bench_store_small(tmp_path: Path) -> None:
     out = tmp_path / "store.json"
-    proc = run("bench", "store", "--sizes", "300", "--scopes", "1,10", "--queries", "20", "--out", str(out))
+    proc = run("bench", "store", "--memories", "300", "--scopes", "3", *TINY_STORE, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(out.read_text())
-    assert [(r["memories"], r["scopes"]) for r in rows] == [(300, 1), (300, 10)]
-    assert all(r["add_per_s"] > 0 and r["search_ms"]["p50"] > 0 for r in rows)
+    [result] = json.loads(out.read_text())
+    assert (result["store"], result["memories"], result["scopes"]) == ("sqlite", 300, 3)
+    check_store_figures(result, syncs_counted=shutil.which("strace") is not None)
+    assert "scoped search ms p50/95/99" in proc.stdout and "300 in 3 scopes" in proc.stdout  # the table
+    assert "add one message a call, normal" in proc.stderr  # the progress bars
 
 
-def test_bench_store_on_postgres(tmp_path: Path, postgres_url: str) -> None:
-    out = tmp_path / "pg.json"
-    proc = run("bench", "store", "--sizes", "300", "--scopes", "1,10", "--queries", "20", "--store", postgres_url,
-               "--out", str(out))  # fmt: skip
+def test_bench_store_refuses_bad_counts() -> None:
+    proc = run("bench", "store", "--memories", "10k")
+    assert proc.returncode == 2 and "--memories takes positive whole numbers" in proc.stderr
+    assert run("bench", "store", "--scopes", "0").returncode == 2
+
+
+def test_bench_store_on_postgres(postgres_url: str) -> None:
+    """The old spelling (``--sizes``, lists) still works; each run in its own tenant; --json on stdout."""
+    proc = run("bench", "store", "--sizes", "300", "--scopes", "1,3", *TINY_STORE, "--store", postgres_url, "--json")
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(out.read_text())
-    assert [(r["memories"], r["scopes"]) for r in rows] == [(300, 1), (300, 10)]  # each run in its own tenant
-    assert all(r["search_ms"]["p50"] > 0 and r["unscoped_search_ms"]["p50"] > 0 for r in rows)
+    rows = json.loads(proc.stdout)
+    assert [(r["store"], r["memories"], r["scopes"]) for r in rows] == [("postgresql", 300, 1), ("postgresql", 300, 3)]
+    for r in rows:
+        check_store_figures(r, syncs_counted=False)  # PostgreSQL syncs in its own processes
 
 
 def test_bench_extract_small(tmp_path: Path) -> None:

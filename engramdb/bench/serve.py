@@ -26,7 +26,7 @@ from rich.console import Console
 from ..memory import Memory
 from ..server.auth import create_key
 from .stats import percentiles
-from .store import sentences, word_list
+from .texts import sentences, word_list
 
 
 def _start(store: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
