@@ -37,8 +37,7 @@ def bm25_recall(conversations: list[Conversation], ks: list[int]) -> dict[int, d
 
 def bm25_longmemeval(questions: list[Any], setting: str, ks: list[int]) -> dict[str, Any]:
     """``bench longmemeval``'s yardstick: BM25 alone over the same turns, in the same scopes."""
-    from .longmemeval import Recall, score
-    from .longmemeval_data import said
+    from .longmemeval_data import Recall, said, score
 
     bm25s, stemmer = _bm25()
     recall: Recall = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))

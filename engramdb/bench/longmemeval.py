@@ -26,12 +26,11 @@ from rich.table import Table
 
 from ..config import MemoryConfig, SearchOptions
 from ..memory import Memory
-from .longmemeval_data import Question, Session, load, said
+from .longmemeval_data import Question, Recall, Session, load, said, score
 from .progress import progress_bar
 from .stats import peak_rss_mb, percentiles
 
 SETTINGS = ("pooled", "per-question")
-Recall = dict[str, dict[str, dict[int, list[float]]]]  # level -> question type -> k -> per-question recall
 
 
 def ingest(memory: Memory, user: str, sessions: list[Session], turn_of: dict[str, set[str]]) -> int:
@@ -46,18 +45,6 @@ def ingest(memory: Memory, user: str, sessions: list[Session], turn_of: dict[str
                 turn_of[derived.id].update(n for source in derived.sources for n in turn_of.get(source, ()))
             added += 1
     return added
-
-
-def score(hits: list[str], turn_of: dict[str, set[str]], q: Question, ks: list[int], recall: Recall) -> None:
-    """Record the question's turn- and session-level recall@k for the ranked memory ids."""
-    for k in ks:
-        turns = set().union(*(turn_of.get(h, set()) for h in hits[:k]))
-        sessions = {t.rsplit(":", 1)[0] for t in turns}
-        for level, found, wanted in (("turn", turns, q.evidence), ("session", sessions, q.answer_sessions)):
-            if wanted:
-                value = len(found & wanted) / len(wanted)
-                recall[level][q.type][k].append(value)
-                recall[level]["overall"][k].append(value)
 
 
 def _setting(

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ValidationError
 
+Recall = dict[str, dict[str, dict[int, list[float]]]]  # level -> question type -> k -> per-question recall
 TYPES = (
     "temporal-reasoning", "multi-session", "knowledge-update", "single-session-user",
     "single-session-assistant", "single-session-preference",
@@ -76,3 +77,15 @@ def _question(q: dict[str, Any]) -> Question:
 def said(session: Session) -> list[tuple[str, dict[str, Any]]]:
     """The session's turns that say something, each with its name (its index in the session)."""
     return [(f"{session.id}:{i}", t) for i, t in enumerate(session.turns) if str(t.get("content", "")).strip()]
+
+
+def score(hits: list[str], turn_of: dict[str, set[str]], q: Question, ks: list[int], recall: Recall) -> None:
+    """Record the question's turn- and session-level recall@k for the ranked memory ids."""
+    for k in ks:
+        turns = set().union(*(turn_of.get(h, set()) for h in hits[:k]))
+        sessions = {t.rsplit(":", 1)[0] for t in turns}
+        for level, found, wanted in (("turn", turns, q.evidence), ("session", sessions, q.answer_sessions)):
+            if wanted:
+                value = len(found & wanted) / len(wanted)
+                recall[level][q.type][k].append(value)
+                recall[level]["overall"][k].append(value)
