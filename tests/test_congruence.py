@@ -230,7 +230,7 @@ def test_async_memory_on_postgres_awaits_the_store(
     from engramdb.stores import semantics
     from engramdb.stores.postgres import PostgresStore
 
-    monkeypatch.setattr(PostgresStore, "touch", no_thread)  # the access counts are awaited too
+    monkeypatch.setattr(PostgresStore, "touch", no_thread)  # the async path counts accesses its own way
     monkeypatch.setattr(semantics, "TOUCH_FLUSH_S", 0.0)  # every search's counts are due at once
     native = asyncio.run(main(queries))
     assert asyncio.run(main(queries)) == native  # a second event loop gets its own connections
@@ -313,3 +313,36 @@ def test_async_memory_on_postgres_writes_natively(
             return got
 
     assert asyncio.run(main()) == expected
+
+
+def test_a_slow_access_count_flush_never_holds_a_search(
+    postgres_url: str, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flush of buffered access counts runs beside the searches: one held up (as a bulk-loaded
+    table's updates can be, for seconds) leaves every search answering, and lands at close."""
+    import threading
+
+    from engramdb.stores import semantics
+    from engramdb.stores.postgres import writes
+
+    release, started = threading.Event(), threading.Event()
+    real = writes.touch
+
+    async def held(conn: Any, pending: Any) -> None:
+        started.set()
+        assert release.wait(60)
+        await real(conn, pending)
+
+    monkeypatch.setattr(writes, "touch", held)
+    monkeypatch.setattr(semantics, "TOUCH_FLUSH_S", 0.0)
+    user = f"t{uuid.uuid4().hex[:8]}"
+    with Memory(postgres_url, embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+        added = m.add("I keep bees on the roof", user_id=user).results[0].id
+        m.search("bees", user_id=user)
+        assert started.wait(30)  # the flush is running, and held
+        for _ in range(5):
+            assert m.search("bees", user_id=user).results[0].id == added
+        release.set()
+    monkeypatch.undo()
+    with Memory(postgres_url, embedder=default_embedder) as m:
+        assert m.get(added).access_count >= 6

@@ -129,6 +129,7 @@ class PostgresStore(SQLReads):
         self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)),
                                        synchronous_commit=SYNCHRONOUS_COMMIT[durability])  # fmt: skip
         self._touches = semantics.TouchBuffer(threading.Lock())
+        self._flushing = threading.Lock()  # held by the access-count flush running in the background
 
     # --- transactions -------------------------------------------------------------------
 
@@ -249,20 +250,36 @@ class PostgresStore(SQLReads):
         self._erase_vacuum()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
-        """Buffer access counts (``semantics.TouchBuffer``); the flush runs outside the buffer's lock."""
+        """Buffer access counts (``semantics.TouchBuffer``); a due flush is written off the search's path."""
+        self._count(ids)
+
+    async def atouch(self, tenant_id: str, ids: Sequence[str]) -> None:
+        """``touch`` for the async search path: the same buffer, nothing awaited on the loop."""
+        self._count(ids)
+
+    def _count(self, ids: Sequence[str]) -> None:
         if self._touches.add(ids, utcnow()):
-            with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
-                self._flush_touches()
+            self._flush_later()
+
+    def _flush_later(self) -> None:
+        """Write the counts on a thread of their own, one flush at a time: each row's UPDATE may
+        rewrite its index entries (a full page leaves no room for an update in place; after a
+        bulk load a flush took seconds), and a search must not wait for that."""
+        if not self._flushing.acquire(blocking=False):
+            return  # a flush is running; the counts wait for the next one
+
+        def flush() -> None:
+            try:
+                with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
+                    self._flush_touches()
+            finally:
+                self._flushing.release()
+
+        threading.Thread(target=flush, name="engramdb-access-counts", daemon=True).start()
 
     def _flush_touches(self) -> None:
         if pending := self._touches.take():
             self._run(lambda c: writes.touch(c, pending))
-
-    async def atouch(self, tenant_id: str, ids: Sequence[str]) -> None:
-        """``touch`` for the async search path: the same buffer, its flush awaited on the loop's pool."""
-        if self._touches.add(ids, utcnow()) and (pending := self._touches.take()):
-            with contextlib.suppress(StoreError):  # a full disk costs the counts, never the read
-                await self._async.transaction(lambda c: writes.touch(c, pending))
 
     # --- whole-store copies (engramdb migrate) ------------------------------------------------
 
@@ -391,7 +408,7 @@ class PostgresStore(SQLReads):
         if self._closed:
             return
         try:
-            with contextlib.suppress(StoreError):  # access counts are a retention hint (see touch)
+            with self._flushing, contextlib.suppress(StoreError):  # after a background flush; counts are a hint
                 self._flush_touches()
         finally:
             self._closed = True
