@@ -72,6 +72,7 @@ def check_language(language: str) -> str:
     return language
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a language's words repeat: a stem is hashed once per process
 def term_hash(stem: str) -> int:
     """A stem's id: 63 bits of BLAKE2b, the same in every process and store."""
     return int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little") >> 1
