@@ -1,0 +1,243 @@
+"""The memory inspector (/ui) in a real browser against a real ``engramdb serve`` process.
+
+The store is a real SQLite file seeded before the server starts; the browser is the system's
+headless Chromium (see test_docs_browser.py), and every request for another host is aborted
+and recorded: a page that needed one fails its test, so the inspector is proven offline.
+Every wait is one of Playwright's auto-waiting expectations, never a sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from test_docs_browser import LOCAL, _chromium
+from test_server import _start, _stop
+
+from engramdb import Memory
+from engramdb.server import create_key
+
+WAIT_MS = 30_000  # an upper bound on waiting for the page, not a speed requirement
+expect.set_options(timeout=WAIT_MS)
+
+
+@dataclass
+class Site:
+    url: str
+    keys: dict[str, str]
+    ids: dict[str, str]
+
+
+def _seed(store: str) -> tuple[dict[str, str], dict[str, str]]:
+    with Memory(store) as memory:
+        a, b = memory.for_tenant("tenant-a"), memory.for_tenant("tenant-b")
+        said = {"role": "user", "name": "Alice"}
+        a.add([{**said, "content": "I live in Paris"}], user_id="alice", session_id="s1",
+              occurred_at="2024-01-10T09:00:00Z", metadata={"topic": "home"})  # fmt: skip
+        moved = a.add([{**said, "content": "I moved to Berlin"}], user_id="alice", session_id="s2",
+                      occurred_at="2024-03-02T09:00:00Z")  # fmt: skip
+        for n in range(60):  # more than a page: the list must page, not load the scope
+            b_note = f"bob note number {n}"
+            a.add(b_note, user_id="bob", infer=False)
+        ids = {
+            "berlin": moved.results[1].id,
+            "coffee": a.add("dave drinks coffee", user_id="dave", infer=False).results[0].id,
+            "walks": a.add("dave walks to work", user_id="dave", infer=False).results[0].id,
+        }
+        a.add("erin collects stamps", user_id="erin", infer=False)
+        b.add("carol plans to sail around Cape Horn", user_id="carol", infer=False)
+        keys = {
+            "a": create_key(memory.store, "tenant-a")[0],
+            "b": create_key(memory.store, "tenant-b")[0],
+            "a_alice": create_key(memory.store, "tenant-a", user_ids=["alice"])[0],
+            "admin_a": create_key(memory.store, "tenant-a", admin=True, name="ops")[0],
+            "admin_alice": create_key(memory.store, "tenant-a", user_ids=["alice"], admin=True)[0],
+        }
+    return keys, ids
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    store = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"
+    keys, ids = _seed(store)
+    proc, url = _start(store)
+    yield Site(url, keys, ids)
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = _chromium()
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh tab (its own sessionStorage) that may reach loopback only; any other request fails the test."""
+    blocked: list[dict[str, Any]] = []
+
+    def only_local(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL:
+            route.continue_()
+        else:
+            blocked.append({"url": route.request.url, "type": route.request.resource_type})
+            route.abort("internetdisconnected")
+
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    tab.route("**/*", only_local)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert blocked == [], blocked
+    assert errors == [], errors  # no uncaught script error on any page
+
+
+def sign_in(page: Page, site: Site, key: str, fragment: str = "") -> None:
+    page.goto(f"{site.url}/ui/{fragment}")
+    page.get_by_label("API key").fill(site.keys[key])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Views")).to_be_visible()
+
+
+def users(page: Page) -> Any:
+    return page.get_by_role("navigation", name="Users").get_by_role("link")
+
+
+# --- the server side ---------------------------------------------------------------------
+
+
+def test_the_inspector_is_served_from_the_package_with_a_strict_policy(site: Site) -> None:
+    moved = httpx.get(site.url + "/ui", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == "/ui/"
+    index = httpx.get(site.url + "/ui/")
+    assert index.status_code == 200 and "memory inspector" in index.text
+    assert "default-src 'self'" in index.headers["content-security-policy"]
+    script = httpx.get(site.url + "/ui/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    missing = httpx.get(site.url + "/ui/nope.js")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_scopes_lists_only_what_the_key_reaches(site: Site) -> None:
+    def scope_users(key: str, **query: str) -> set[str | None]:
+        answer = httpx.get(site.url + "/v1/scopes", params=query, headers={"Authorization": f"Bearer {site.keys[key]}"})
+        assert answer.status_code == 200, answer.text
+        return {s["user_id"] for s in answer.json()}
+
+    assert {"alice", "bob", "dave"} <= scope_users("a") and "carol" not in scope_users("a")
+    assert scope_users("b") == {"carol"}
+    assert scope_users("a_alice") == {"alice"}
+    refused = httpx.get(site.url + "/v1/scopes", params={"user_id": "bob"},
+                        headers={"Authorization": f"Bearer {site.keys['a_alice']}"})  # fmt: skip
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert httpx.get(site.url + "/v1/scopes").status_code == 401
+
+
+def test_listing_with_inactive_memories_shows_superseded_ones(site: Site) -> None:
+    headers = {"Authorization": f"Bearer {site.keys['a']}"}
+    query = {"user_id": "alice", "kind": "fact"}
+    active = httpx.get(site.url + "/v1/memories", params=query, headers=headers).json()["results"]
+    every = httpx.get(site.url + "/v1/memories", params={**query, "include_inactive": "true"}, headers=headers)
+    assert [m["memory"] for m in active] == ["Alice lives in Berlin"]
+    assert {(m["memory"], m["state"]) for m in every.json()["results"]} == {
+        ("Alice lives in Paris", "superseded"), ("Alice lives in Berlin", "active")}  # fmt: skip
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def test_a_bad_key_is_refused_with_a_visible_message(page: Page, site: Site) -> None:
+    page.goto(site.url + "/ui/")
+    page.get_by_label("API key").fill("egm_not-a-key-of-this-server")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sign-in-error")).to_contain_text("This key was refused")
+    expect(page.get_by_role("navigation", name="Views")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0  # a refused key is not kept
+
+
+def test_the_key_is_kept_for_the_tab_and_signing_out_forgets_it(page: Page, site: Site) -> None:
+    sign_in(page, site, "a")
+    page.reload()
+    expect(users(page).filter(has_text="alice")).to_be_visible()  # signed in still, from sessionStorage
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+# --- browsing ------------------------------------------------------------------------------
+
+
+def test_browse_users_memories_states_and_sources(page: Page, site: Site) -> None:
+    sign_in(page, site, "a")
+    expect(users(page)).to_have_count(4)  # alice, bob, dave, erin: never tenant-b's carol
+    expect(users(page).filter(has_text="carol")).to_have_count(0)
+    users(page).filter(has_text="alice").click()
+    table = page.locator("table.memories")
+    expect(table).to_contain_text("Alice lives in Berlin")
+    expect(table).not_to_contain_text("Alice lives in Paris")  # superseded: out of the default list
+    page.get_by_label("State").select_option("any")
+    page.get_by_role("button", name="Apply filters").click()
+    paris = table.locator("tr", has_text="Alice lives in Paris")
+    expect(paris.locator(".state")).to_have_text("superseded")
+    page.get_by_label("Metadata key").fill("topic")
+    page.get_by_label("Metadata value").fill("home")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(table.locator("tbody tr")).to_have_count(2)  # the message, and the fact drawn from it keeps its metadata
+    expect(table).to_contain_text("I live in Paris")
+    expect(table).not_to_contain_text("Berlin")
+    page.get_by_label("Metadata key").fill("")
+    page.get_by_label("Kind").select_option("fact")
+    page.get_by_label("From").fill("2024-03-01")
+    page.get_by_label("To").fill("2024-03-31")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).to_contain_text("Alice lives in Berlin")
+    table.get_by_role("link", name="Alice lives in Berlin").click()
+    sources = page.get_by_role("region", name="Source messages")
+    expect(sources).to_contain_text("I moved to Berlin")
+    expect(page.get_by_role("region", name="Fields")).to_contain_text("residence")
+
+
+def test_a_large_scope_is_paged_not_loaded_whole(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/browse/bob")
+    rows = page.locator("table.memories tbody tr")
+    expect(page.get_by_text("50 of 60 shown")).to_be_visible()
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="Load more").click()
+    expect(page.get_by_text("60 of 60 shown")).to_be_visible()
+    expect(rows).to_have_count(60)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+
+# --- confinement ---------------------------------------------------------------------------
+
+
+def test_a_second_tenants_key_sees_none_of_the_first(page: Page, site: Site) -> None:
+    sign_in(page, site, "b")
+    expect(users(page)).to_have_text(["carol 1"])
+    expect(page.locator("table.memories")).to_contain_text("carol plans to sail")
+    page.goto(f"{site.url}/ui/#/memory/{site.ids['berlin']}")
+    expect(page.get_by_role("alert").filter(has_text="not_found")).to_be_visible()
+    expect(page.locator("#view")).not_to_contain_text("Berlin")
+    page.goto(f"{site.url}/ui/#/browse/alice")
+    expect(page.locator("table.memories tbody tr")).to_have_count(0)
+
+
+def test_a_user_limited_key_sees_only_its_users(page: Page, site: Site) -> None:
+    sign_in(page, site, "a_alice")
+    expect(users(page)).to_have_count(1)
+    expect(users(page).first).to_contain_text("alice")
+    page.goto(f"{site.url}/ui/#/browse/bob")
+    expect(page.get_by_role("alert")).to_contain_text("403 forbidden")
+    expect(page.locator("table.memories")).not_to_contain_text("bob note")
