@@ -8,6 +8,7 @@ Every wait is one of Playwright's auto-waiting expectations, never a sleep.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -241,3 +242,29 @@ def test_a_user_limited_key_sees_only_its_users(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/browse/bob")
     expect(page.get_by_role("alert")).to_contain_text("403 forbidden")
     expect(page.locator("table.memories")).not_to_contain_text("bob note")
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+def test_search_shows_each_part_of_the_score_and_the_context_block(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/search/alice")
+    page.get_by_label("Query").fill("where does Alice live")
+    page.get_by_role("button", name="Search").click()
+    first = page.locator(".hit").first
+    expect(first).to_contain_text("Alice lives in Berlin")
+    explain = first.locator("table.explain")
+    for part in ("Dense", "Lexical", "Fused", "Speaker", "When", "Recency", "Importance"):
+        expect(explain.get_by_role("columnheader", name=part)).to_be_visible()
+    expect(explain.locator("td[data-part=Dense]")).to_contain_text("#1 · 0.")  # its rank and cosine similarity
+    expect(explain.locator("td[data-part=Lexical]")).to_contain_text("BM25")
+    expect(explain.locator("td[data-part=Fused]")).to_have_text(re.compile(r"\d\.\d{4}"))
+    expect(page.locator(".hit", has_text="Alice lives in Paris")).to_have_count(0)  # superseded: not recalled
+    context = page.get_by_role("region", name="Context")
+    expect(context.locator("pre")).to_contain_text("Alice lives in Berlin")
+    expect(context).to_contain_text("of 400 tokens")
+    cited = context.locator("tbody tr", has_text="Alice lives in Berlin").first
+    expect(cited.locator("td").first).to_have_text(re.compile(r"\[\d+\]"))
+    page.get_by_label("include no-longer-valid").check()
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".hit", has_text="Alice lives in Paris").locator(".state")).to_have_text("superseded")
