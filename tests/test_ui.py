@@ -321,3 +321,42 @@ def test_deleting_a_user_for_good_needs_a_confirmation(page: Page, site: Site) -
     expect(page.get_by_role("alert")).to_contain_text("Deleted 1 memories of erin")
     expect(users(page).filter(has_text="alice")).to_be_visible()
     expect(users(page).filter(has_text="erin")).to_have_count(0)
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_an_admin_key_creates_a_key_shown_once_and_revokes_it(page: Page, site: Site) -> None:
+    sign_in(page, site, "admin_a", "#/keys")
+    listing = page.locator("table.keys")
+    expect(listing).to_contain_text("ops")
+    create = page.get_by_role("form", name="Create a key")
+    create.get_by_label("Name").fill("helpdesk")
+    create.get_by_label("User ids").fill("alice, bob")
+    create.get_by_role("button", name="Create key").click()
+    secret = page.get_by_label("Secret")
+    expect(secret).to_have_value(re.compile(r"^egm_\S{20,}$"))
+    row = listing.locator("tr", has_text="helpdesk")
+    expect(row).to_contain_text("alice, bob")
+    made = secret.input_value()
+    assert httpx.get(site.url + "/v1/scopes", headers={"Authorization": f"Bearer {made}"}).status_code == 200
+    row.get_by_role("button", name="Revoke").click()
+    row.get_by_role("button", name="Yes, revoke").click()
+    expect(row).to_contain_text("revoked")
+    assert httpx.get(site.url + "/v1/scopes", headers={"Authorization": f"Bearer {made}"}).status_code == 401
+    page.reload()
+    expect(page.get_by_label("Secret")).to_have_count(0)  # shown once: not after a reload
+
+
+def test_the_server_refuses_what_a_key_may_not_do_and_the_page_says_so(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/keys")  # not an admin key
+    expect(page.get_by_role("alert")).to_contain_text("403 forbidden: managing keys needs an admin key")
+    page.goto(f"{site.url}/ui/#/keys")
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, site, "admin_alice", "#/keys")  # an admin of alice only: may not mint a key for every user
+    expect(page.locator("table.keys")).not_to_contain_text("ops")  # reaches further than this key: not listed
+    create = page.get_by_role("form", name="Create a key")
+    create.get_by_label("Name").fill("too wide")
+    create.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("alert")).to_contain_text("403 forbidden")
+    expect(page.get_by_label("Secret")).to_have_count(0)

@@ -84,9 +84,8 @@ export function confirmButton(label, question, confirmLabel, action) {
   return wrap;
 }
 
-export function table(headers, rows, caption) {
-  return h("table", {},
-    caption ? h("caption", {}, caption) : null,
+export function table(headers, rows, cls) {
+  return h("table", { class: cls },
     h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
     h("tbody", {}, rows));
 }
