@@ -8,9 +8,13 @@ Every wait is one of Playwright's auto-waiting expectations, never a sleep.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -360,3 +364,41 @@ def test_the_server_refuses_what_a_key_may_not_do_and_the_page_says_so(page: Pag
     create.get_by_role("button", name="Create key").click()
     expect(page.get_by_role("alert")).to_contain_text("403 forbidden")
     expect(page.get_by_label("Secret")).to_have_count(0)
+
+
+# --- engramdb ui: a local inspector without keys ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``engramdb ui`` as a process; the address it prints (it picks a free loopback port)."""
+    store = f"sqlite:///{tmp_path_factory.mktemp('local') / 'local.db'}"
+    with Memory(store) as memory:
+        memory.add("frank keeps bees on the roof", user_id="frank", infer=False)
+    proc = subprocess.Popen([sys.executable, "-m", "engramdb", "ui", "--store", store, "--no-open"],
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()  # printed once the socket listens: no polling needed
+    found = re.search(r"inspector at (http://127\.0\.0\.1:\d+/ui/)", line)
+    assert found, line
+    yield found.group(1)
+    proc.terminate()
+    proc.wait(10)
+    proc.stderr.close()
+
+
+def test_engramdb_ui_opens_a_local_inspector_with_no_key(page: Page, local_ui: str) -> None:
+    page.goto(local_ui)
+    expect(page.get_by_text("Local store · no key needed")).to_be_visible()
+    expect(page.get_by_label("API key")).to_be_hidden()
+    expect(users(page)).to_have_text(["frank 1"])
+    expect(page.locator("table.memories")).to_contain_text("frank keeps bees on the roof")
+
+
+def test_engramdb_ui_refuses_a_host_that_is_not_loopback(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    command = [sys.executable, "-m", "engramdb", "ui", "--host", "0.0.0.0", "--no-open", "--store", store]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "loopback" in done.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before the store was opened
