@@ -402,3 +402,19 @@ def test_engramdb_ui_refuses_a_host_that_is_not_loopback(tmp_path: Path) -> None
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "loopback" in done.stderr
     assert not (tmp_path / "x.db").exists()  # refused before the store was opened
+
+
+# --- the timeline ----------------------------------------------------------------------------
+
+
+def test_the_timeline_draws_memories_sessions_and_what_replaced_what(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/timeline/alice")
+    chain = page.get_by_role("region", name="Supersession chains").locator("li.chain")
+    expect(chain).to_have_count(1)
+    expect(chain).to_have_text(re.compile(r"Alice lives in Paris.*→.*Alice lives in Berlin"))
+    axis = page.get_by_role("img", name=re.compile("time axis"))
+    expect(axis.locator("g.mark")).to_have_count(4)  # two messages, two facts
+    expect(axis.locator("rect.session")).to_have_count(2)  # s1 and s2
+    events = page.locator("table.events tbody tr")
+    expect(events.first).to_contain_text("Paris")  # January
+    expect(events.last).to_contain_text("Berlin")  # March
