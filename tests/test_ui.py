@@ -366,6 +366,31 @@ def test_the_server_refuses_what_a_key_may_not_do_and_the_page_says_so(page: Pag
     expect(page.get_by_label("Secret")).to_have_count(0)
 
 
+# --- accessibility basics ------------------------------------------------------------------
+
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea')]
+  .filter((e) => e.getClientRects().length && !e.labels.length && !e.getAttribute('aria-label'))
+  .map((e) => e.outerHTML)"""
+
+
+def test_signing_in_by_keyboard_and_every_control_has_a_label(page: Page, site: Site) -> None:
+    page.goto(site.url + "/ui/")
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(site.keys["admin_a"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("navigation", name="Views")).to_be_visible()
+    views = ("#/browse/alice", "#/search/alice", "#/keys", "#/timeline/alice", f"#/memory/{site.ids['berlin']}")
+    for fragment in views:
+        page.goto(f"{site.url}/ui/{fragment}")
+        expect(page.locator("#view h2")).to_be_focused()  # a view change moves focus to its heading
+        assert page.evaluate(UNLABELLED) == [], fragment
+    page.goto(f"{site.url}/ui/#/browse/alice")
+    expect(page.locator("#view h2")).to_be_focused()
+    page.keyboard.press("Tab")  # from the heading to the first user: reachable, and the ring shows where
+    expect(users(page).first).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+
+
 # --- engramdb ui: a local inspector without keys ------------------------------------------------
 
 
