@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from test_docs_browser import LOCAL, _chromium
 from test_server import _start, _stop
 
-from engramdb import Memory
+from engramdb import Client, Memory
 from engramdb.server import create_key
 
 WAIT_MS = 30_000  # an upper bound on waiting for the page, not a speed requirement
@@ -148,6 +148,11 @@ def test_scopes_lists_only_what_the_key_reaches(site: Site) -> None:
                         headers={"Authorization": f"Bearer {site.keys['a_alice']}"})  # fmt: skip
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     assert httpx.get(site.url + "/v1/scopes").status_code == 401
+    with Client(site.url, site.keys["a_alice"]) as client:  # the client reads the same route
+        assert {s.user_id for s in client.scopes()} == {"alice"}
+        assert all(s.memories > 0 for s in client.scopes(user_id="alice"))
+        inactive = client.get_all(user_id="alice", kind="fact", include_inactive=True).results
+        assert {m.state.value for m in inactive} == {"active", "superseded"}
 
 
 def test_listing_with_inactive_memories_shows_superseded_ones(site: Site) -> None:
