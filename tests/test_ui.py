@@ -448,3 +448,16 @@ def test_the_timeline_draws_memories_sessions_and_what_replaced_what(page: Page,
     events = page.locator("table.events tbody tr")
     expect(events.first).to_contain_text("Paris")  # January
     expect(events.last).to_contain_text("Berlin")  # March
+
+
+def test_the_screenshot_script_draws_every_main_view(tmp_path: Path) -> None:
+    """scripts/ui_screenshots.py makes the README's pictures; run here so it cannot rot."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ui_screenshots.py"
+    command = [sys.executable, str(script), "--out", str(tmp_path), "--chromium", _chromium()]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert drawn == ["browse.png", "edit-history.png", "keys.png", "search.png", "sign-in.png", "timeline.png"]
+    assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in drawn)

@@ -29,7 +29,7 @@ export async function search(view, userId) {
   const context = h("section", { "aria-label": "Context", class: "card" });
   const form = h("form", { class: "inline card", role: "search", "aria-label": "Search memories" },
     user.el, h("div", { class: "field wide" }, h("label", { for: "q" }, "Query"), Object.assign(query, { id: "q" })),
-    field("Results", limit), field("Context budget (tokens)", budget),
+    field("Limit", limit), field("Context budget (tokens)", budget),
     h("div", { class: "field check" }, inactive, h("label", { for: "inv" }, "include no-longer-valid")),
     h("button", { type: "submit" }, "Search"));
   inactive.id = "inv";
