@@ -34,6 +34,7 @@ expect.set_options(timeout=WAIT_MS)
 @dataclass
 class Site:
     url: str
+    store: str
     keys: dict[str, str]
     ids: dict[str, str]
 
@@ -72,7 +73,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     store = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"
     keys, ids = _seed(store)
     proc, url = _start(store)
-    yield Site(url, keys, ids)
+    yield Site(url, store, keys, ids)
     _stop(proc)
 
 
@@ -355,6 +356,21 @@ def test_an_admin_key_creates_a_key_shown_once_and_revokes_it(page: Page, site: 
     assert httpx.get(site.url + "/v1/scopes", headers={"Authorization": f"Bearer {made}"}).status_code == 401
     page.reload()
     expect(page.get_by_label("Secret")).to_have_count(0)  # shown once: not after a reload
+
+
+def test_a_key_revoked_while_signed_in_ends_the_session(page: Page, site: Site) -> None:
+    with Memory(site.store) as memory:
+        secret, key = create_key(memory.store, "tenant-a", name="short-lived")
+    page.goto(site.url + "/ui/")
+    page.get_by_label("API key").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    expect(users(page).filter(has_text="alice")).to_be_visible()
+    admin = {"Authorization": f"Bearer {site.keys['admin_a']}"}
+    assert httpx.delete(f"{site.url}/v1/keys/{key.id}", headers=admin).status_code == 200
+    users(page).filter(has_text="bob").click()
+    expect(page.locator("#sign-in-error")).to_contain_text("The key was refused")
+    expect(page.get_by_role("navigation", name="Views")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
 
 
 def test_the_server_refuses_what_a_key_may_not_do_and_the_page_says_so(page: Page, site: Site) -> None:

@@ -82,6 +82,12 @@ function signOut() {
 async function boot() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  window.addEventListener("engramdb:unauthorized", (event) => {
+    if (!savedKey()) return;  // a server without keys never answers 401
+    saveKey(null);
+    window.removeEventListener("hashchange", render);
+    showSignIn(`The key was refused: ${event.detail}`);
+  });
   const key = savedKey();
   try {
     await api.scopes({}, key || null);

@@ -61,7 +61,9 @@ let pending = null;
 export function flash(message) { pending = message; }
 export function takeFlash() { const m = pending; pending = null; return m; }
 
+/** An error answer shown as the server worded it; a 401 (the key revoked meanwhile) ends the sign-in. */
 export function showError(exc) {
+  if (exc.status === 401) window.dispatchEvent(new CustomEvent("engramdb:unauthorized", { detail: exc.message }));
   const prefix = exc.status ? `${exc.status} ${exc.code}: ` : "";
   status(prefix + exc.message);
 }
