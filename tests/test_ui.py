@@ -1,34 +1,25 @@
 """The memory inspector (/ui) in a real browser against a real ``engramdb serve`` process.
 
 The store is a real SQLite file seeded before the server starts; the browser is the system's
-headless Chromium (see test_docs_browser.py), and every request for another host is aborted
-and recorded: a page that needed one fails its test, so the inspector is proven offline.
-Every wait is one of Playwright's auto-waiting expectations, never a sleep.
+headless Chromium, in tabs where every request for another host is aborted and fails the test
+(``ui_browser.py``), so the inspector is proven offline. Every wait is one of Playwright's
+auto-waiting expectations, never a sleep.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
-from test_docs_browser import LOCAL, _chromium
+from playwright.sync_api import Browser, Page, expect
 from test_server import _start, _stop
+from ui_browser import chromium, offline_tab, users
 
 from engramdb import Client, Memory
 from engramdb.server import create_key
-
-WAIT_MS = 30_000  # an upper bound on waiting for the page, not a speed requirement
-expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass
@@ -48,8 +39,7 @@ def _seed(store: str) -> tuple[dict[str, str], dict[str, str]]:
         moved = a.add([{**said, "content": "I moved to Berlin"}], user_id="alice", session_id="s2",
                       occurred_at="2024-03-02T09:00:00Z")  # fmt: skip
         for n in range(60):  # more than a page: the list must page, not load the scope
-            b_note = f"bob note number {n}"
-            a.add(b_note, user_id="bob", infer=False)
+            a.add(f"bob note number {n}", user_id="bob", infer=False)
         ids = {
             "berlin": moved.results[1].id,
             "coffee": a.add("dave drinks coffee", user_id="dave", infer=False).results[0].id,
@@ -79,35 +69,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = _chromium()
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh tab (its own sessionStorage) that may reach loopback only; any other request fails the test."""
-    blocked: list[dict[str, Any]] = []
-
-    def only_local(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOCAL:
-            route.continue_()
-        else:
-            blocked.append({"url": route.request.url, "type": route.request.resource_type})
-            route.abort("internetdisconnected")
-
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(WAIT_MS)
-    tab = context.new_page()
-    tab.route("**/*", only_local)
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert blocked == [], blocked
-    assert errors == [], errors  # no uncaught script error on any page
+    with offline_tab(browser) as tab:
+        yield tab
 
 
 def sign_in(page: Page, site: Site, key: str, fragment: str = "") -> None:
@@ -115,10 +84,6 @@ def sign_in(page: Page, site: Site, key: str, fragment: str = "") -> None:
     page.get_by_label("API key").fill(site.keys[key])
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Views")).to_be_visible()
-
-
-def users(page: Page) -> Any:
-    return page.get_by_role("navigation", name="Users").get_by_role("link")
 
 
 # --- the server side ---------------------------------------------------------------------
@@ -412,44 +377,6 @@ def test_signing_in_by_keyboard_and_every_control_has_a_label(page: Page, site: 
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
 
 
-# --- engramdb ui: a local inspector without keys ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def local_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``engramdb ui`` as a process; the address it prints (it picks a free loopback port)."""
-    store = f"sqlite:///{tmp_path_factory.mktemp('local') / 'local.db'}"
-    with Memory(store) as memory:
-        memory.add("frank keeps bees on the roof", user_id="frank", infer=False)
-    proc = subprocess.Popen([sys.executable, "-m", "engramdb", "ui", "--store", store, "--no-open"],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    assert proc.stderr is not None
-    line = proc.stderr.readline().decode()  # printed once the socket listens: no polling needed
-    found = re.search(r"inspector at (http://127\.0\.0\.1:\d+/ui/)", line)
-    assert found, line
-    yield found.group(1)
-    proc.terminate()
-    proc.wait(10)
-    proc.stderr.close()
-
-
-def test_engramdb_ui_opens_a_local_inspector_with_no_key(page: Page, local_ui: str) -> None:
-    page.goto(local_ui)
-    expect(page.get_by_text("Local store · no key needed")).to_be_visible()
-    expect(page.get_by_label("API key")).to_be_hidden()
-    expect(users(page)).to_have_text(["frank 1"])
-    expect(page.locator("table.memories")).to_contain_text("frank keeps bees on the roof")
-
-
-def test_engramdb_ui_refuses_a_host_that_is_not_loopback(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'x.db'}"
-    command = [sys.executable, "-m", "engramdb", "ui", "--host", "0.0.0.0", "--no-open", "--store", store]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "loopback" in done.stderr
-    assert not (tmp_path / "x.db").exists()  # refused before the store was opened
-
-
 # --- the timeline ----------------------------------------------------------------------------
 
 
@@ -464,16 +391,3 @@ def test_the_timeline_draws_memories_sessions_and_what_replaced_what(page: Page,
     events = page.locator("table.events tbody tr")
     expect(events.first).to_contain_text("Paris")  # January
     expect(events.last).to_contain_text("Berlin")  # March
-
-
-def test_the_screenshot_script_draws_every_main_view(tmp_path: Path) -> None:
-    """scripts/ui_screenshots.py makes the README's pictures; run here so it cannot rot."""
-    script = Path(__file__).resolve().parents[1] / "scripts" / "ui_screenshots.py"
-    command = [sys.executable, str(script), "--out", str(tmp_path), "--chromium", _chromium()]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert drawn == ["browse.png", "edit-history.png", "keys.png", "search.png", "sign-in.png", "timeline.png"]
-    assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in drawn)
