@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter
 from .context import Context
 from .errors import ConfigurationError, EngramError, ProviderError, for_status
 from .maintenance import ConsolidateResult, PruneResult
-from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
+from .models import AddResult, DeleteResult, HistoryEntry, MemoryItem, Page, ScopeCount, SearchResult, SessionEpisode
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -79,9 +79,16 @@ class _requests:
 
     @staticmethod
     def get_all(*, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-                kind: str | None = None, cursor: str | None = None, limit: int = 100) -> _Request[Page]:  # fmt: skip
-        params = {**_scope(user_id, agent_id, session_id), **_clean({"kind": kind, "cursor": cursor}), "limit": limit}
+                kind: str | None = None, cursor: str | None = None, limit: int = 100,
+                include_inactive: bool = False) -> _Request[Page]:  # fmt: skip
+        params = {**_scope(user_id, agent_id, session_id), **_clean({"kind": kind, "cursor": cursor}), "limit": limit,
+                  "include_inactive": include_inactive}  # fmt: skip
         return _Request("GET", "/v1/memories", Page.model_validate, params=params)
+
+    @staticmethod
+    def scopes(*, user_id: str | None = None, agent_id: str | None = None) -> _Request[list[ScopeCount]]:
+        adapter = TypeAdapter(list[ScopeCount])
+        return _Request("GET", "/v1/scopes", adapter.validate_python, params=_scope(user_id, agent_id, None))
 
     @staticmethod
     def update(
@@ -214,6 +221,7 @@ class Client:
     delete_all = _sync(_requests.delete_all)
     history = _sync(_requests.history)
     context = _sync(_requests.context)
+    scopes = _sync(_requests.scopes)
     sessions = _sync(_requests.sessions)
     recent_turns = _sync(_requests.recent_turns)
     summarize_session = _sync(_requests.summarize_session)
@@ -253,6 +261,7 @@ class AsyncClient:
     delete_all = _async(_requests.delete_all)
     history = _async(_requests.history)
     context = _async(_requests.context)
+    scopes = _async(_requests.scopes)
     sessions = _async(_requests.sessions)
     recent_turns = _async(_requests.recent_turns)
     summarize_session = _async(_requests.summarize_session)

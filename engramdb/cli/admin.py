@@ -1,4 +1,4 @@
-"""Commands that serve engramdb to others: serve, proxy, mcp, and the API keys they check."""
+"""Commands that serve engramdb to others: serve, proxy, mcp, ui, and the API keys they check."""
 
 from __future__ import annotations
 
@@ -62,6 +62,35 @@ def serve(
             return
     os.environ[ENV] = json.dumps({**settings.model_dump(), "memory": {"store": store, "embedder": embedder}})
     serving.run("engramdb.server.factory:make_app", host=host, port=port, level=log_level, workers=workers)
+
+
+@commands.command()
+def ui(
+    host: Annotated[str, typer.Option(help="loopback interface to bind (127.0.0.1, ::1, localhost)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one")] = 0,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="open it in the default browser")] = True,
+    log_level: LogLevelOpt = LogLevel.warning,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Open the memory inspector on a store, for you alone: loopback only, no key (like serve --no-auth)."""
+    import webbrowser
+
+    from ..server import ServerSettings, create_app
+    from ..server.auth import LOOPBACK
+
+    if host not in LOOPBACK:
+        err.print("[red]error:[/red] ui serves only on loopback (127.0.0.1, ::1, localhost); "
+                  "use engramdb serve, with API keys, to share it")  # fmt: skip
+        raise typer.Exit(2)
+    with opened(store, embedder) as m:
+        sock = serving.listening(host, port)
+        bound = sock.getsockname()[1]
+        url = (f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}") + "/ui/"
+        announce("ui", host, bound, m.store.location, "none (loopback only)", f"inspector at {url}")
+        if open_browser:
+            webbrowser.open(url)
+        serving.run_on(create_app(m, ServerSettings(auth=False)), sock, level=log_level)
 
 
 def _auth(no_auth: bool, how: str) -> str:

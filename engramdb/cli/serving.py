@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+import socket
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -74,6 +75,25 @@ def log_config(level: LogLevel) -> dict[str, Any]:
     config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     config["loggers"]["engramdb"] = {"handlers": ["default"], "level": level.value.upper(), "propagate": False}
     return config
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket bound and listening before the server starts: its real port can be printed (for
+    ``--port 0``) and a browser sent to it at once; connections wait in the backlog meanwhile."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+
+def run_on(app: Any, sock: socket.socket, *, level: LogLevel) -> None:
+    """``run`` on a socket already listening (see ``listening``), in this process."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level=level.value, access_log=level.access_log, log_config=log_config(level))
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def run(app: Any, *, host: str, port: int, level: LogLevel, workers: int = 1) -> None:

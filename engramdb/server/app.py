@@ -11,7 +11,9 @@ bodies included — and the OpenAPI document lists every status each route can a
 
 The interactive documents (``/docs``, Swagger UI; ``/redoc``, ReDoc) load their scripts and
 styles from the server itself (the ``fastapi-offline`` package ships them, served under
-``/docs/assets``), so they render on a machine with no route to a CDN.
+``/docs/assets``), so they render on a machine with no route to a CDN. The memory inspector
+(``/ui``, ``inspector.py``) is static files of the package that call ``/v1`` with the
+visitor's own key.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..memory import MAX_PAGE, Memory
 from ..models import ApiKey, utcnow
 from . import routes
 from .auth import aauthenticate, presented_secret
+from .inspector import mount_inspector
 from .mem0_routes import register_mem0
 from .middleware import Limits, RateLimiter, install_metrics
 from .openapi import document_errors, error_body
@@ -111,6 +114,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     routes.register(app, tenant)
     register_mem0(app, tenant)
     routes.register_keys(app, tenant)
+    mount_inspector(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

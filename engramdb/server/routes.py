@@ -15,7 +15,17 @@ from ..context import Context
 from ..errors import Forbidden, NotFoundError, ValidationError
 from ..ingest import MAX_PAGE
 from ..maintenance import ConsolidateResult, PruneResult
-from ..models import AddResult, ApiKey, DeleteResult, HistoryEntry, MemoryItem, Page, SearchResult, SessionEpisode
+from ..models import (
+    AddResult,
+    ApiKey,
+    DeleteResult,
+    HistoryEntry,
+    MemoryItem,
+    Page,
+    ScopeCount,
+    SearchResult,
+    SessionEpisode,
+)
 from .access import check_user, owned
 from .auth import ALL_TENANTS, create_key, manages
 from .schemas import (
@@ -89,6 +99,7 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         filters: str | None = Query(None, description="a filter as JSON"),
         cursor: str | None = None,
         limit: int = Query(100, ge=1, le=MAX_PAGE),
+        include_inactive: bool = Query(False, description="also superseded, invalidated and forgotten memories"),
         t: Scoped = Depends(tenant),
     ) -> Page:
         m, key = t
@@ -102,7 +113,19 @@ def register(app: FastAPI, tenant: Tenant) -> None:
         if where is not None and not isinstance(where, dict):
             raise ValidationError(f"filters must be a JSON object, got {type(where).__name__}")
         return await m.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id, kind=kind, filters=where,
-                         cursor=cursor, limit=limit)  # fmt: skip
+                         cursor=cursor, limit=limit, include_inactive=include_inactive)  # fmt: skip
+
+    @app.get("/v1/scopes", response_model=list[ScopeCount], tags=["memories"])
+    async def scopes(
+        user_id: str | None = None, agent_id: str | None = None, t: Scoped = Depends(tenant)
+    ) -> list[ScopeCount]:
+        """Who the tenant holds memories for, and how many. A key limited to some users sees only
+        those users' scopes: listing every scope would name users it may not reach."""
+        m, key = t
+        if key.user_ids is not None and user_id is None:
+            return [c for user in key.user_ids for c in await m.scopes(user_id=user, agent_id=agent_id)]
+        check_user(key, user_id)
+        return await m.scopes(user_id=user_id, agent_id=agent_id)
 
     @app.get("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
     async def get(memory_id: str, t: Scoped = Depends(tenant)) -> MemoryItem:

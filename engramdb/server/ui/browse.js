@@ -1,0 +1,124 @@
+// Browse: the key's users, and one user's memories a page at a time (next_cursor), with
+// filters the server applies (kind, state, a date range, a metadata value). A large scope is
+// never loaded whole: "Load more" asks for the next page only.
+
+import { api } from "./api.js";
+import { clear, confirmButton, field, flash, h, showError, status, timeEl } from "./dom.js";
+import { go, listUsers } from "./users.js";
+
+const PAGE = 50;
+const KINDS = ["", "fact", "preference", "episode", "task", "procedure"];
+const STATES = ["active", "any", "superseded", "invalidated", "forgotten"];
+const DATES = { occurred_at: "occurred", created_at: "recorded", valid_from: "valid from" };
+
+export async function browse(view, userId) {
+  const users = await listUsers();
+  const current = userId || (users[0] && users[0].id) || "";
+  const list = h("ul", { class: "users" }, users.map((u) => h("li", {},
+    h("a", { href: `#/browse/${encodeURIComponent(u.id)}`, "aria-current": u.id === current ? "page" : null },
+      u.id, " ", h("span", { class: "count" }, String(u.memories))))));
+  const pane = h("div", { class: "pane" });
+  clear(view, h("h2", {}, current ? `Memories of ${current}` : "Browse"),
+    h("div", { class: "split" },
+      h("nav", { class: "card", "aria-label": "Users" }, h("h3", {}, "Users"),
+        users.length ? list : h("p", { class: "muted" }, "This key sees no memories yet.")),
+      pane));
+  if (current) userPane(pane, current);
+}
+
+function userPane(pane, userId) {
+  const form = filterForm();
+  const rows = h("tbody", {});
+  const summary = h("p", { class: "muted", "aria-live": "polite" });
+  const more = h("button", { type: "button", hidden: true }, "Load more");
+  let cursor = null;
+  let shown = 0;
+
+  async function load(fresh) {
+    if (fresh) { cursor = null; shown = 0; rows.replaceChildren(); }
+    let query;
+    try { query = { user_id: userId, limit: PAGE, cursor, ...form.query() }; } catch (exc) { status(exc.message); return; }
+    const page = await api.page(query);
+    rows.append(...page.results.map(row));
+    shown += page.results.length;
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    summary.textContent = `${shown} of ${page.total} shown`;
+  }
+  form.el.addEventListener("submit", (e) => { e.preventDefault(); status(""); load(true).catch(fail); });
+  more.addEventListener("click", () => load(false).catch(fail));
+  clear(pane, form.el, summary,
+    h("table", { class: "memories" }, h("caption", { class: "sr-only" }, `Memories of ${userId}`),
+      h("thead", {}, h("tr", {}, ["Memory", "Kind", "State", "Occurred", "Recorded", "Valid"].map(
+        (t) => h("th", { scope: "col" }, t)))), rows),
+    more, dangerZone(userId));
+  load(true).catch(fail);
+}
+
+const fail = showError;
+
+export function row(item) {
+  const valid = item.valid_from || item.valid_to
+    ? h("span", {}, timeEl(item.valid_from), " → ", item.valid_to ? timeEl(item.valid_to) : "now") : "—";
+  return h("tr", { "data-id": item.id },
+    h("td", {}, h("a", { href: `#/memory/${encodeURIComponent(item.id)}` }, item.memory)),
+    h("td", {}, item.kind),
+    h("td", {}, h("span", { class: `state ${item.state}` }, item.state)),
+    h("td", {}, timeEl(item.occurred_at)),
+    h("td", {}, timeEl(item.created_at)),
+    h("td", {}, valid));
+}
+
+function filterForm() {
+  const kind = h("select", { name: "kind" }, KINDS.map((k) => h("option", { value: k }, k || "any")));
+  const state = h("select", { name: "state" }, STATES.map((s) => h("option", { value: s }, s)));
+  const dateField = h("select", { name: "date_field" },
+    Object.entries(DATES).map(([v, label]) => h("option", { value: v }, label)));
+  const from = h("input", { type: "date", name: "from" });
+  const to = h("input", { type: "date", name: "to" });
+  const metaKey = h("input", { name: "meta_key", placeholder: "e.g. topic", spellcheck: "false" });
+  const metaValue = h("input", { name: "meta_value", placeholder: "e.g. travel" });
+  const el = h("form", { class: "filters card", "aria-label": "Filters" },
+    field("Kind", kind), field("State", state), field("Date", dateField), field("From", from), field("To", to),
+    field("Metadata key", metaKey), field("Metadata value", metaValue),
+    h("button", { type: "submit" }, "Apply filters"));
+  function query() {
+    const clauses = [];
+    if (!["active", "any"].includes(state.value)) clauses.push({ state: state.value });
+    const range = {};
+    if (from.value) range.gte = `${from.value}T00:00:00Z`;
+    if (to.value) range.lt = nextDay(to.value);
+    if (Object.keys(range).length) clauses.push({ [dateField.value]: range });
+    if (metaKey.value.trim()) clauses.push({ [`metadata.${metaKey.value.trim()}`]: literal(metaValue.value) });
+    const filters = clauses.length > 1 ? { AND: clauses } : clauses[0];
+    return {
+      kind: kind.value || undefined,
+      include_inactive: state.value !== "active",
+      filters: filters ? JSON.stringify(filters) : undefined,
+    };
+  }
+  return { el, query };
+}
+
+function nextDay(date) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString();
+}
+
+/** A metadata value as typed: JSON when it reads as JSON (3, true, "x"), else the text itself. */
+function literal(text) {
+  try { return JSON.parse(text); } catch (_) { return text; }
+}
+
+function dangerZone(userId) {
+  return h("details", { class: "danger-zone" }, h("summary", {}, "Delete this user"),
+    h("p", {}, `Removes every memory of ${userId}, their history and jobs, with no trace left `
+      + "(DELETE /v1/memories?hard=true). This cannot be undone."),
+    confirmButton(`Delete all of ${userId}'s memories`, `Delete everything about ${userId}?`,
+      "Yes, delete for good", async () => {
+        const done = await api.forgetUser(userId);
+        flash(`Deleted ${done.deleted} memories of ${userId}.`);
+        go("browse");
+      }));
+}
