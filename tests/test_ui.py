@@ -231,7 +231,7 @@ def test_search_shows_each_part_of_the_score_and_the_context_block(page: Page, s
     first = page.locator(".hit").first
     expect(first).to_contain_text("Alice lives in Berlin")
     explain = first.locator("table.explain")
-    for part in ("Dense", "Lexical", "Fused", "Speaker", "When", "Recency", "Importance"):
+    for part in ("Dense", "Lexical", "Fused", "Speaker", "When", "Holds", "Recency", "Importance"):
         expect(explain.get_by_role("columnheader", name=part)).to_be_visible()
     expect(explain.locator("td[data-part=Dense]")).to_contain_text("#1 · 0.")  # its rank and cosine similarity
     expect(explain.locator("td[data-part=Lexical]")).to_contain_text("BM25")

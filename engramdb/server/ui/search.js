@@ -14,6 +14,7 @@ const PARTS = [
   ["Fused", (e) => fixed(4)(e.fused)],
   ["Speaker", (e) => fixed(2)(e.speaker)],
   ["When", (e) => fixed(2)(e.when)],
+  ["Holds", (e) => fixed(2)(e.outdated)],
   ["Recency", (e) => fixed(3)(e.recency)],
   ["Importance", (e) => fixed(2)(e.importance)],
 ];
