@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from ..config import MemoryConfig
 from ..embedders import REGISTRY, EmbedderOptions, EmbedKind, normalize_rows, resolve_embedder
 from ..embedders.base import Embedder
 from ..errors import ConfigurationError, ProviderError
+from ..memory import Memory
 
 EmbedFunction = Callable[[Sequence[str]], "list[list[float]] | Awaitable[list[list[float]]]"]
 # LangChain's provider names (init_embeddings) for the models engramdb embeds itself
@@ -118,6 +120,26 @@ def embedder_for(spec: Embeddings | EmbedFunction | str, *, dimension: int | Non
     return embedder
 
 
+def open_memory(memory: Memory | str | None, embedder: Embedder | None) -> tuple[Memory, bool]:
+    """The Memory an adapter keeps its items in, and whether the adapter opened it (so closes it).
+
+    Given a store URL (or None, the default file), it opens a Memory with ``embedder`` (the
+    framework's embeddings; None: the bundled model). Given a Memory, the framework's
+    embeddings must be the Memory's own: vectors of two models cannot share an index.
+
+    Raises:
+        ConfigurationError: embeddings other than the Memory's.
+    """
+    if not isinstance(memory, Memory):
+        return Memory(memory, embedder=embedder, config=MemoryConfig(infer=False)), True
+    if embedder is not None and embedder.name != memory.embedder.name:
+        raise ConfigurationError(
+            f"the Memory embeds with {memory.embedder.name}, the framework with {embedder.name}: pass a store "
+            "URL instead of a Memory, and it is opened with the framework's embeddings"
+        )
+    return memory, False
+
+
 def _model_name(model: Any) -> str:
     """The name a store records for the model: its class (or function) and its model, if it names one."""
     kind = type(model) if isinstance(model, Embeddings) else model
@@ -155,4 +177,4 @@ def _resolved(result: Any) -> Any:
     return out[0]
 
 
-__all__ = ["EngramEmbeddings", "FrameworkEmbedder", "embedder_for"]
+__all__ = ["EngramEmbeddings", "FrameworkEmbedder", "embedder_for", "open_memory"]

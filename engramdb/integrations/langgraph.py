@@ -51,7 +51,6 @@ from langgraph.store.base import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import MemoryConfig
 from ..errors import ConfigurationError, EngramError, ValidationError
 from ..filters import format_datetime
 from ..ingest import MAX_PAGE, first_error
@@ -59,7 +58,7 @@ from ..memory import Memory
 from ..models import MemoryItem, utcnow
 from ..planner import plan_change
 from ..stores.base import Change
-from .embeddings import EngramEmbeddings, embedder_for
+from .embeddings import EngramEmbeddings, embedder_for, open_memory
 from .langgraph_values import INDEX, filter_index, item_texts, value_filter, value_text
 from .nearest import nearest, query_vector
 
@@ -375,18 +374,12 @@ def _settings(model: type[pydantic.BaseModel], values: Mapping[str, Any], what: 
 def _open(memory: Memory | str | None, settings: IndexSettings) -> tuple[Memory, bool]:
     """The Memory to keep items in, and whether the store opened it (and so closes it)."""
     embedder = embedder_for(settings.embed, dimension=settings.dims) if settings.embed is not None else None
-    if not isinstance(memory, Memory):
-        return Memory(memory, embedder=embedder, config=MemoryConfig(infer=False)), True
-    if embedder is not None and embedder.name != memory.embedder.name:
+    opened, owned = open_memory(memory, embedder)
+    if settings.dims is not None and settings.dims != opened.embedder.dimension:
         raise ConfigurationError(
-            f"the Memory embeds with {memory.embedder.name}, the index with {embedder.name}: pass a store URL "
-            "instead of a Memory and EngramStore opens it with the index's embeddings"
+            f"index dims is {settings.dims}; the Memory's embedder has {opened.embedder.dimension} dimensions"
         )
-    if settings.dims is not None and settings.dims != memory.embedder.dimension:
-        raise ConfigurationError(
-            f"index dims is {settings.dims}; the Memory's embedder has {memory.embedder.dimension} dimensions"
-        )
-    return memory, False
+    return opened, owned
 
 
 def _checked(value: Any) -> dict[str, Any]:
