@@ -230,6 +230,8 @@ def test_the_index_must_agree_with_a_memory_given(memory: Memory) -> None:
         EngramStore(memory, index={"dims": memory.embedder.dimension + 1})
     with pytest.raises(ConfigurationError, match="sweep_interval_minutes"):
         EngramStore(memory, ttl={"sweep_interval_minutes": -1})
+    with pytest.raises(ConfigurationError, match="a Memory or a store URL"):
+        EngramStore(memory.store)  # type: ignore[arg-type]
     same = EngramStore(memory, index={"dims": memory.embedder.dimension, "fields": ["text"]})
     assert same.index_config["fields"] == ["text"]
     assert len(same.embeddings.embed_query("hi")) == same.index_config["dims"]  # LangChain's Embeddings, ours

@@ -128,8 +128,10 @@ def open_memory(memory: Memory | str | None, embedder: Embedder | None) -> tuple
     embeddings must be the Memory's own: vectors of two models cannot share an index.
 
     Raises:
-        ConfigurationError: embeddings other than the Memory's.
+        ConfigurationError: embeddings other than the Memory's, or neither a Memory nor a URL.
     """
+    if memory is not None and not isinstance(memory, (Memory, str)):
+        raise ConfigurationError(f"expected a Memory or a store URL, not {type(memory).__name__}")
     if not isinstance(memory, Memory):
         return Memory(memory, embedder=embedder, config=MemoryConfig(infer=False)), True
     if embedder is not None and embedder.name != memory.embedder.name:
