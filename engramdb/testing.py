@@ -2,8 +2,11 @@
 
 - ``HashEmbedder``: deterministic vectors, no model.
 - ``ScriptedOpenAIServer``: a real HTTP server speaking the OpenAI wire protocol
-  (``/v1/embeddings``, ``/v1/chat/completions``, ``/v1/models``) on loopback, whose chat
-  replies are scripted. Drive it with the official ``openai`` client, like a real provider.
+  (``/v1/embeddings``, ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``) on
+  loopback, whose replies are scripted (one script for both chat APIs). Drive it with the
+  official ``openai`` client, like a real provider: a response streams as OpenAI's events do
+  (chat: ``chat.completion.chunk`` deltas, then ``[DONE]``; responses: ``response.created``
+  through ``response.completed``, a word per ``response.output_text.delta``).
   A step can also answer as a broken network path does: 200 with an HTML page (a captive
   portal), an empty body, or the completion's JSON cut off (a proxy that dropped the rest).
 
@@ -156,6 +159,63 @@ class ScriptedOpenAIServer:
         }
         return 200, completion, reply.body
 
+    def response(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], Body]:
+        """The next scripted reply as a Responses API ``response`` object (``/v1/responses``)."""
+        reply = self._next_reply(body)
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            error = {"message": reply.content or "scripted error", "type": "server_error", "param": None, "code": None}
+            return reply.status, {"error": error}, "completion"
+        number = len(self.requests)
+        text = {"type": "output_text", "text": reply.content, "annotations": [], "logprobs": []}
+        message = {"id": f"msg_{number}", "type": "message", "status": "completed", "role": "assistant",
+                   "content": [text]}  # fmt: skip
+        prompt = reply.prompt_tokens
+        if prompt is None:
+            prompt = count_tokens(str(body.get("instructions") or "")) + count_tokens(json.dumps(body.get("input", "")))
+        completion = reply.completion_tokens if reply.completion_tokens is not None else count_tokens(reply.content)
+        usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                 "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": prompt + completion}  # fmt: skip
+        response = {
+            "id": f"resp_{number}", "object": "response", "created_at": int(time.time()), "status": "completed",
+            "completed_at": int(time.time()), "error": None, "incomplete_details": None,
+            "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+            "model": body.get("model", "scripted"), "output": [message], "parallel_tool_calls": True,
+            "previous_response_id": body.get("previous_response_id"), "reasoning": {"effort": None, "summary": None},
+            "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1.0,
+            "truncation": "disabled", "usage": usage, "user": body.get("user"), "metadata": body.get("metadata") or {},
+        }  # fmt: skip
+        return 200, response, reply.body
+
+
+def _response_events(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """A response as the Responses API streams it: created, in progress, the message's item and text
+    part opened, a word per delta, each closed, completed; every event numbered in order."""
+    message = response["output"][0]
+    text = message["content"][0]["text"]
+    pending = {**response, "status": "in_progress", "output": [], "usage": None, "completed_at": None}
+    item = {**message, "status": "in_progress", "content": []}
+    empty_part = {"type": "output_text", "text": "", "annotations": []}
+    at = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+    words = text.split(" ")
+    deltas = [{"type": "response.output_text.delta", **at, "delta": w + (" " if i < len(words) - 1 else ""),
+               "logprobs": []} for i, w in enumerate(words)]  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": pending},
+        {"type": "response.in_progress", "response": pending},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **at, "part": empty_part},
+        *deltas,
+        {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **at, "part": message["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": response},
+    ]
+    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
+
 
 def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
     prompt = reply.prompt_tokens
@@ -180,8 +240,11 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _answer(self, status: int, payload: dict[str, Any], body: Body, stream: bool) -> None:
-            """The completion as the protocol sends it, or the broken body scripted in its place."""
+        def _answer(
+            self, status: int, payload: dict[str, Any], body: Body, stream: bool, *, events: bool = False
+        ) -> None:
+            """The reply as the protocol sends it (``events``: the Responses API's stream), or the
+            broken body scripted in its place."""
             if body == "html":
                 self._write(200, PORTAL_PAGE.encode(), "text/html; charset=utf-8")
             elif body == "empty":
@@ -189,6 +252,8 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             elif body == "truncated":
                 data = json.dumps(payload).encode()
                 self._write(200, data[: len(data) // 2], "application/json")
+            elif stream and events:
+                self._stream_events(status, payload)
             elif stream:
                 self._stream(status, payload)
             else:
@@ -213,6 +278,17 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
             done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
             self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
 
+        def _stream_events(self, status: int, payload: dict[str, Any]) -> None:
+            """A response as the Responses API's named server-sent events (no ``[DONE]`` after them)."""
+            if status != 200:
+                self._send(status, payload)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for event in _response_events(payload):
+                self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
@@ -231,6 +307,8 @@ def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(*server.embeddings(body), server.embedding_body, stream=False)
             elif self.path == "/v1/chat/completions":
                 self._answer(*server.chat(body), stream=bool(body.get("stream")))
+            elif self.path == "/v1/responses":
+                self._answer(*server.response(body), stream=bool(body.get("stream")), events=True)
             else:
                 self._send(404, {"error": {"message": "not found"}})
 

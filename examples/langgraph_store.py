@@ -36,11 +36,14 @@ builder.add_edge("recall", "remember")
 builder.add_edge("remember", END)
 
 with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'graph.db'}") as memory:
-    graph = builder.compile(store=EngramStore(memory, user_level=1, fields=["text"]))
+    store = EngramStore(memory, user_level=1, index={"fields": ["text"]})  # LangGraph's index config
+    graph = builder.compile(store=store)
     for message in ("My daughter Emma starts school in September", "I run every morning at six",
                     "When does Emma start school?"):  # fmt: skip
         out = graph.invoke({"user": "alice", "message": message, "recalled": []})
         print(f"{message!r}\n  recalled: {out['recalled']}")
     assert "My daughter Emma starts school in September" in out["recalled"]
+    for hit in store.search(("memories", "alice"), query="school", limit=2):
+        print(f"  {hit.score:+.3f}  {hit.value['text']}")  # cosine similarity, best first
     # the same memories, seen from engramdb: a real user scope
     print("engramdb sees:", [m.memory for m in memory.get_all(user_id="alice").results])

@@ -13,6 +13,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
     "quickstart.py": "allergic to peanuts",
     "langchain_chat.py": "The user is vegetarian",
+    "langchain_vectorstore.py": "relevant history: input: My favourite sport is soccer",
     "langgraph_store.py": "recalled: ['My daughter Emma starts school in September'",
     "llamaindex_memory.py": "retrieved",
     "mem0_dropin.py": "['ADD', 'UPDATE']",

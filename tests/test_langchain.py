@@ -1,19 +1,23 @@
-"""LangChain: the retriever passes langchain-tests' standard suite; the history drives a real chain."""
+"""LangChain: the retriever and the vector store pass langchain-tests' standard suites; the history
+drives a real chain; the vector store scores by cosine similarity and filters on metadata."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from langchain_tests.integration_tests import RetrieversIntegrationTests
+from langchain_tests.integration_tests import RetrieversIntegrationTests, VectorStoreIntegrationTests
 
 from engramdb import Memory, MemoryConfig
-from engramdb.integrations.langchain import EngramChatMessageHistory, EngramRetriever
+from engramdb.errors import ConfigurationError, ValidationError
+from engramdb.integrations.langchain import EngramChatMessageHistory, EngramRetriever, EngramVectorStore
 from engramdb.testing import Reply, ScriptedOpenAIServer
 
 FACTS = [
@@ -41,6 +45,75 @@ class TestEngramRetrieverStandard(RetrieversIntegrationTests):
     @property
     def retriever_query_example(self) -> str:
         return "what food does alice like?"
+
+
+class TestEngramVectorStoreStandard(VectorStoreIntegrationTests):
+    """langchain-tests' vector store suite, unmodified, on SQLite and on PostgreSQL."""
+
+    @pytest.fixture
+    def vectorstore(self, store_url: str) -> Iterator[EngramVectorStore]:  # type: ignore[override]
+        store = EngramVectorStore(store_url, embedding=self.get_embeddings())
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def test_vector_store_scores_are_cosine_similarities(memory: Memory) -> None:
+    store = EngramVectorStore(memory, user_id="alice")
+    store.add_texts(FACTS, metadatas=[{"topic": "food" if i < 3 else "life", "n": i} for i in range(6)],
+                    ids=[f"f{i}" for i in range(6)])  # fmt: skip
+    scored = store.similarity_search_with_score("what can alice eat?", k=6)
+    query = memory.embedder.embed(["what can alice eat?"], kind="query")[0]
+    for doc, score in scored:
+        expected = float(memory.embedder.embed([doc.page_content])[0] @ query)
+        assert score == pytest.approx(expected, abs=1e-5) and -1 <= score <= 1
+    assert [s for _, s in scored] == sorted((s for _, s in scored), reverse=True)
+    relevance = store.similarity_search_with_relevance_scores("what can alice eat?", k=2)
+    assert [r for _, r in relevance] == pytest.approx([(1 + s) / 2 for _, s in scored[:2]])
+    assert {d.id for d in store.similarity_search("alice", k=6, filter={"topic": "food"})} == {"f0", "f1", "f2"}
+    assert {d.id for d in store.similarity_search("alice", k=6, filter={"n": {"$gte": 4}})} == {"f4", "f5"}
+    either = {"$or": [{"n": 0}, {"topic": {"$eq": "life"}, "n": {"$in": [3, 5]}}]}
+    assert {d.id for d in store.similarity_search("alice", k=6, filter=either)} == {"f0", "f3", "f5"}
+    assert store.get_by_ids(["f3", "missing"])[0].metadata == {"topic": "life", "n": 3}
+    hits = memory.search("allergic", user_id="alice").results  # the documents are memories of alice
+    assert hits[0].memory == "Alice is allergic to peanuts" and hits[0].metadata["lc_id"] == "f1"
+
+
+def test_vector_store_retrievers_and_the_retriever_memory_pattern(memory: Memory) -> None:
+    store = EngramVectorStore.from_texts(FACTS, DeterministicFakeEmbedding(size=16), ids=[str(i) for i in range(6)])
+    assert len(store.as_retriever(search_kwargs={"k": 3}).invoke("Alice lives in Lisbon")) == 3
+    assert store.as_retriever(search_kwargs={"k": 1}).invoke("Alice lives in Lisbon")[0].id == "3"
+    mmr = store.as_retriever(search_type="mmr", search_kwargs={"k": 3, "fetch_k": 6}).invoke("Alice lives in Lisbon")
+    assert mmr[0].id == "3" and len({d.id for d in mmr}) == 3
+    store.close()
+    # VectorStoreRetrieverMemory: each exchange saved as a document, the relevant ones loaded back
+    saved = EngramVectorStore(memory, collection="chat", user_id="bob")
+    for said, answer in [("My favourite sport is soccer", "Nice!"), ("I don't like the Celtics", "Ok."),
+                         ("I live in Boston", "Great city.")]:  # fmt: skip
+        saved.add_documents([Document(page_content=f"input: {said}\noutput: {answer}")])
+    loaded = saved.as_retriever(search_kwargs={"k": 1}).invoke("what sport should I watch?")
+    assert loaded[0].page_content == "input: My favourite sport is soccer\noutput: Nice!"
+    assert saved.delete() is True and saved.similarity_search("sport") == []
+
+
+def test_vector_store_refuses_what_it_cannot_honour(memory: Memory) -> None:
+    store = EngramVectorStore(memory)
+    with pytest.raises(ConfigurationError, match="pass a store URL"):
+        EngramVectorStore(memory, embedding=DeterministicFakeEmbedding(size=8))
+    with pytest.raises(ValidationError, match="no option"):
+        store.similarity_search("x", k=1, fetch_everything=True)
+    with pytest.raises(ValidationError, match="lc_id"):
+        store.add_texts(["x"], metadatas=[{"lc_id": "mine"}])
+    with pytest.raises(ValidationError, match="give one each"):
+        store.add_texts(["x", "y"], ids=["1"])
+    with pytest.raises(ValidationError, match="operator"):
+        store.similarity_search("x", filter={"n": {"$regex": "x"}})
+    with pytest.raises(ValidationError, match="k must"):
+        store.similarity_search("x", k=0)
+    with pytest.raises(ValidationError):
+        store.add_texts([""])
+    assert store.similarity_search("x") == []  # nothing was written
 
 
 def test_retriever_documents_carry_ids_scores_and_scope(memory: Memory) -> None:

@@ -147,3 +147,78 @@ def test_the_proxy_refuses_an_upstream_that_is_not_a_url(tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-m", "engramdb", "proxy", "--upstream", "localhost:11434"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2 and "http(s) URL" in result.stderr
+
+
+def test_the_responses_api_gets_context_and_records_turns(
+    setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str],
+) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Noted, no peanuts."), Reply(content="Try roasted chickpeas."))
+    first = client.responses.create(
+        model="scripted", user="alice", input="I'm allergic to peanuts and I live in Lisbon"
+    )
+    assert first.output_text == "Noted, no peanuts." and first.status == "completed"
+    assert "instructions" not in upstream.requests[-1]["body"]  # nothing known yet: nothing added
+    assert _memories(store, "alice", 2) == ["I'm allergic to peanuts and I live in Lisbon", "Noted, no peanuts."]
+
+    asked = [{"role": "user", "content": [{"type": "input_text", "text": "Which snack should I buy?"}]}]
+    second = client.responses.create(model="scripted", user="alice", instructions="Be brief.", input=asked)  # type: ignore[arg-type]
+    assert second.output_text == "Try roasted chickpeas."
+    sent = upstream.requests[-1]["body"]
+    assert sent["instructions"].startswith("Be brief.\n\n") and "allergic to peanuts" in sent["instructions"]
+    assert sent["input"] == asked  # the context is in the instructions, the input is the caller's
+    assert _memories(store, "alice", 4)[2:] == ["Which snack should I buy?", "Try roasted chickpeas."]
+
+
+def test_responses_streams_are_relayed_and_recorded(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Sure, jazz it is tonight."))
+    events = list(client.responses.create(
+        model="scripted", stream=True, input=[{"role": "user", "content": "Play me some jazz"}],
+        extra_headers={"X-Engram-User": "bob", "X-Engram-Session": "evening"},
+    ))  # fmt: skip
+    assert [e.type for e in events][:2] == ["response.created", "response.in_progress"]
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "Sure, jazz it is tonight."  # type: ignore[union-attr]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Sure, jazz it is tonight."
+    assert _memories(store, "bob", 2) == ["Play me some jazz", "Sure, jazz it is tonight."]
+    with Memory(store) as m:
+        assert {i.session_id for i in m.get_all(user_id="bob").results} == {"evening"}
+
+
+def test_responses_without_a_user_pass_through(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Hello!"), Reply(status=429, content="slow down"))
+    assert client.responses.create(model="scripted", input="Hi", instructions="Be kind.").output_text == "Hello!"
+    assert upstream.requests[-1]["body"] == {"model": "scripted", "input": "Hi", "instructions": "Be kind."}
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="scripted", user="carol", input="Hi")
+    with Memory(store) as m:
+        assert m.stats().memories == 0
+
+
+def test_turns_that_say_nothing_are_not_recorded(setup: tuple[ScriptedOpenAIServer, openai.OpenAI, str]) -> None:
+    upstream, client, store = setup
+    upstream.script(Reply(content="Noted!"), Reply(content="You're welcome 👍"), Reply(content="Ok."),
+                    Reply(content="Good to know: Lisbon it is."))  # fmt: skip
+    client.chat.completions.create(model="scripted", user="dana", messages=[{"role": "user", "content": "ok"}])
+    client.responses.create(model="scripted", user="dana", input="thanks a lot!")
+    assert list(client.responses.create(model="scripted", user="dana", input="I moved to Lisbon", stream=True))
+    client.chat.completions.create(model="scripted", user="dana", messages=[{"role": "user", "content": "👍"}])
+    recorded = _memories(store, "dana", 2)
+    assert recorded == ["I moved to Lisbon", "Good to know: Lisbon it is."]  # "Ok." and the rest: not memories
+    with Memory(store) as m:
+        assert "Noted!" not in m.context("what did I say?", user_id="dana").text
+
+
+@pytest.mark.parametrize(
+    ("text", "nothing"),
+    [("Noted!", True), ("ok", True), ("OK 👍", True), ("thanks", True), ("Thank you so much!", True), ("👍", True),
+     ("You're welcome!", True), ("Sounds good, will do.", True), ("Sure, got it.", True), ("Vale, gracias", True),
+     ("", True), ("Lisbon", False), ("42", False), ("Noted, no peanuts.", False), ("I'm vegetarian", False),
+     ("ok ok ok ok ok ok ok ok", False), ("thanks, the salmon was great", False)],
+)  # fmt: skip
+def test_which_texts_say_nothing(text: str, nothing: bool) -> None:
+    from engramdb.server.proxy_turns import contentless
+
+    assert contentless(text) is nothing

@@ -1,7 +1,9 @@
-"""LangChain: a retriever over engramdb's hybrid recall, and a chat history stored in engramdb.
+"""LangChain: a retriever over engramdb's hybrid recall, a chat history, and a vector store.
 
-``pip install "engramdb[langchain]"``. Both take a ``Memory`` or a remote ``Client`` (same
-methods), so a chain can move from an embedded store to a server without changes.
+``pip install "engramdb[langchain]"``. The retriever and the history take a ``Memory`` or a
+remote ``Client`` (same methods), so a chain can move from an embedded store to a server
+without changes. ``EngramVectorStore`` (``langchain_vectors``) is LangChain's ``VectorStore``
+over a ``Memory``, for code written against one (``VectorStoreRetrieverMemory``, ``as_retriever``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from ..models import MemoryItem, SearchHit
+from .langchain_vectors import EngramVectorStore
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -117,4 +120,4 @@ def _to_message(item: MemoryItem) -> BaseMessage:
     return HumanMessage(content=item.memory, id=item.id, name=name)
 
 
-__all__ = ["EngramChatMessageHistory", "EngramRetriever", "to_document"]
+__all__ = ["EngramChatMessageHistory", "EngramRetriever", "EngramVectorStore", "to_document"]

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..filters import And, Cond, Node, Not, Or, format_datetime
 from ..models import as_utc
+from .time_languages import find_phrases
 from .time_phrases import COMPOUND, MONTH, NUMBER, PHRASE, WEEKDAY, period_range, start_of_day
 
 _ON_WEEKDAY = re.compile(r"on " + WEEKDAY, re.I)
@@ -128,6 +129,21 @@ def find_time_range(query: str, reference: datetime) -> TimeRange | None:
 
 
 def _find(query: str, reference: datetime) -> TimeRange | None:
+    """English first, then the other languages (``time_languages``). An ASCII query with no
+    English time word and no digit holds no English phrase (every pattern needs one), so its
+    patterns are skipped: most queries then cost two set lookups."""
+    if not query.isascii() or _may_name_time(query):
+        found = _find_english(query, reference)
+        if found is not None:
+            return found
+    for phrase in find_phrases(query):
+        span = period_range(phrase.english, reference)
+        if span is not None:
+            return _edged(phrase.edge, span, phrase.said)
+    return None
+
+
+def _find_english(query: str, reference: datetime) -> TimeRange | None:
     for compound in COMPOUND.finditer(query):
         try:
             found = _compound_range(compound, reference)
@@ -139,18 +155,21 @@ def _find(query: str, reference: datetime) -> TimeRange | None:
         if match.group("what").lower() in _VAGUE:  # "what did she do recently?" is not a window to confine to
             continue
         span = period_range(_tensed(match.group("what"), query), reference)
-        if span is None:
-            continue
-        edge = (match.group("edge") or "").strip().lower()
-        start, end = span
-        if edge in ("before", "until"):
-            return TimeRange(None, start, match.group(0))
-        if edge in ("after",):
-            return TimeRange(end, None, match.group(0))
-        if edge == "since":
-            return TimeRange(start, None, match.group(0))
-        return TimeRange(start, end, match.group(0))
+        if span is not None:
+            return _edged((match.group("edge") or "").strip().lower(), span, match.group(0))
     return None
+
+
+def _edged(edge: str | None, span: tuple[datetime, datetime], expression: str) -> TimeRange:
+    """The span, opened on one side by "before"/"until", "after" or "since"."""
+    start, end = span
+    if edge in ("before", "until"):
+        return TimeRange(None, start, expression)
+    if edge == "after":
+        return TimeRange(end, None, expression)
+    if edge == "since":
+        return TimeRange(start, None, expression)
+    return TimeRange(start, end, expression)
 
 
 def asks_when(query: str) -> bool:

@@ -1,10 +1,13 @@
 """An OpenAI-compatible proxy that gives an existing chat app memory with one URL change.
 
 ``engramdb proxy --upstream https://api.openai.com/v1`` listens for ``POST
-/v1/chat/completions``. For a request that names a user (the ``X-Engram-User`` header, else
-the request's ``user`` field) it puts engramdb's context block for the latest user message
-into the system prompt, forwards the request, returns the answer as it came (streamed or
-not), and records the turn, the user's message and the reply, as memories.
+/v1/chat/completions`` and ``POST /v1/responses`` (OpenAI's Responses API). For a request that
+names a user (the ``X-Engram-User`` header, else the request's ``user`` field) it puts
+engramdb's context block for the user's latest message into the system prompt (chat) or the
+``instructions`` (responses: ``proxy_turns`` says why there), forwards the request, returns the
+answer as it came (streamed or not), and records the turn, the user's message and the reply,
+as memories — except a message that says nothing (``"ok"``, ``"Noted!"``, ``"thanks 👍"``:
+``proxy_turns.contentless``), which is never recorded, so never recalled as a memory.
 ``X-Engram-Session`` scopes the turn to a session. Requests without a user, and every other
 route, pass through unchanged.
 
@@ -34,6 +37,7 @@ from ..memory import Memory
 from ..models import ApiKey, utcnow
 from .access import check_user
 from .auth import aauthenticate, carries_secret, presented_secret
+from .proxy_turns import CHAT, RESPONSES, Wire, contentless, stream_text
 
 log = logging.getLogger("engramdb.proxy")
 _HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding", "keep-alive"}
@@ -65,8 +69,8 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
     for refusal, kind in ((Unauthorized, "authentication_error"), (Forbidden, "permission_error")):
         app.add_exception_handler(refusal, _refused(refusal.http_status, kind))
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Response:
+    async def remembered(request: Request, wire: Wire) -> Response:
+        """A turn of ``wire``'s API: context in, the answer relayed, the turn recorded."""
         key = await principal(request)
         try:
             body = json.loads(await request.body())
@@ -78,11 +82,11 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
             check_user(key, user)
         m = shared.for_tenant(key.tenant_id)
         session = request.headers.get("x-engram-session")
-        said = _last_user_text(body) if user else None
+        said = wire.said(body) if user else None
         if user and said:
-            body = await _with_context(m, body, said, user, session, max_tokens)
+            body = await _with_context(m, wire, body, said, user, session, max_tokens)
         upstream_request = client.build_request(
-            "POST", upstream + "/chat/completions", headers=_forwarded(request), content=json.dumps(body).encode()
+            "POST", upstream + wire.path, headers=_forwarded(request), content=json.dumps(body).encode()
         )
         try:
             reply = await client.send(upstream_request, stream=True)
@@ -91,12 +95,24 @@ def create_proxy(memory: Memory, upstream: str, *, max_tokens: int = 1000, auth:
         if reply.status_code != 200 or not user or not said:
             return await _passthrough(reply)
         if body.get("stream"):
-            return _relay_stream(reply, m, said, user, session)
+            return _relay_stream(reply, wire, m, said, user, session)
         data = await reply.aread()
         await reply.aclose()
-        answer = _answer_text(json.loads(data))
+        try:
+            answer = wire.answer(json.loads(data))
+        except ValueError:  # not JSON after all: relayed as it came, the user's message still recorded
+            answer = ""
         task = BackgroundTask(_record, m, said, answer, user, session)
-        return Response(data, status_code=200, media_type="application/json", background=task)
+        media = reply.headers.get("content-type", "application/json")
+        return Response(data, status_code=200, media_type=media, background=task)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await remembered(request, CHAT)
+
+    @app.post("/v1/responses")
+    async def responses(request: Request) -> Response:
+        return await remembered(request, RESPONSES)
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "DELETE"])
     async def other(path: str, request: Request) -> Response:
@@ -143,22 +159,9 @@ async def _passthrough(reply: httpx.Response) -> Response:
     return Response(data, status_code=reply.status_code, media_type=media)
 
 
-def _last_user_text(body: Any) -> str | None:
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list):
-        return None
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):  # content parts: keep the text ones
-                content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
-            return content.strip() or None if isinstance(content, str) else None
-    return None
-
-
-async def _with_context(memory: AsyncMemory, body: dict[str, Any], said: str, user: str, session: str | None,
-                  max_tokens: int) -> dict[str, Any]:  # fmt: skip
-    """The request with the context block in its system prompt (added first when it has none)."""
+async def _with_context(memory: AsyncMemory, wire: Wire, body: dict[str, Any], said: str, user: str,
+                        session: str | None, max_tokens: int) -> dict[str, Any]:  # fmt: skip
+    """The request with the context block where ``wire`` puts it (nothing added when there is none)."""
     try:
         context = await memory.context(said, user_id=user, session_id=session, max_tokens=max_tokens)
     except EngramError as exc:  # memory must never break the chat: answer without it
@@ -166,25 +169,12 @@ async def _with_context(memory: AsyncMemory, body: dict[str, Any], said: str, us
         return body
     if not context.text.strip():
         return body
-    block = PREAMBLE + context.text
-    messages = list(body["messages"])
-    if messages and isinstance(messages[0], dict) and messages[0].get("role") in ("system", "developer"):
-        first = dict(messages[0])
-        first["content"] = f"{first.get('content') or ''}\n\n{block}".strip()
-        messages[0] = first
-    else:
-        messages.insert(0, {"role": "system", "content": block})
-    return {**body, "messages": messages}
+    return wire.with_context(body, PREAMBLE + context.text)
 
 
-def _answer_text(payload: Any) -> str:
-    try:
-        return str(payload["choices"][0]["message"]["content"] or "")
-    except (KeyError, IndexError, TypeError):
-        return ""
-
-
-def _relay_stream(reply: httpx.Response, memory: AsyncMemory, said: str, user: str, session: str | None) -> Response:
+def _relay_stream(
+    reply: httpx.Response, wire: Wire, memory: AsyncMemory, said: str, user: str, session: str | None
+) -> Response:
     """Send each event on as it arrives; record the turn once the stream has ended."""
     parts: list[str] = []
 
@@ -195,7 +185,7 @@ def _relay_stream(reply: httpx.Response, memory: AsyncMemory, said: str, user: s
                 yield chunk
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
-                parts.extend(_deltas(lines))
+                parts.extend(stream_text(wire, lines))
         finally:
             await reply.aclose()
 
@@ -206,21 +196,12 @@ def _relay_stream(reply: httpx.Response, memory: AsyncMemory, said: str, user: s
     return StreamingResponse(events(), media_type="text/event-stream", background=task)
 
 
-def _deltas(lines: list[bytes]) -> list[str]:
-    out = []
-    for line in lines:
-        if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
-            continue
-        try:
-            choice = json.loads(line[6:])["choices"][0]
-            out.append(choice.get("delta", {}).get("content") or "")
-        except (ValueError, KeyError, IndexError, TypeError):
-            continue
-    return out
-
-
 async def _record(memory: AsyncMemory, said: str, answer: str, user: str, session: str | None) -> None:
-    turn = [{"role": "user", "content": said}] + ([{"role": "assistant", "content": answer}] if answer else [])
+    """The turn's messages as memories, but those that say nothing (``contentless``)."""
+    turn = [{"role": role, "content": text} for role, text in (("user", said), ("assistant", answer))
+            if text.strip() and not contentless(text)]  # fmt: skip
+    if not turn:
+        return
     try:
         await memory.add(turn, user_id=user, session_id=session)
     except EngramError as exc:

@@ -89,13 +89,19 @@ class Query:
 
 @dataclass
 class Change:
-    """An update to one memory; ``None`` fields are left as they are."""
+    """An update to one memory; ``None`` fields are left as they are.
+
+    ``updates`` are column values in the driver's form; ``times`` are time columns
+    (``expires_at``, ``updated_at``...) as datetimes (or None to clear one), which each store
+    writes in its own time encoding, so the same change means the same on every backend.
+    """
 
     text: str | None = None
     index_text: str | None = None
     embedding: np.ndarray | None = None
     metadata: dict[str, Any] | None = None
     updates: dict[str, Any] = field(default_factory=dict)
+    times: dict[str, datetime | None] = field(default_factory=dict)
 
 
 @dataclass

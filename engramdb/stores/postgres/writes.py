@@ -271,6 +271,7 @@ async def update(conn: Connection, tenant_id: str, memory_id: str, change: Chang
     if change.metadata is not None:
         values["metadata"] = jsonb(change.metadata)
     values.update(change.updates)
+    values.update(change.times)
     assignments = ", ".join(f"{key} = %({key})s" for key in values)
     with driver_errors(unique=True):
         async with conn.transaction():  # a savepoint: a clash leaves the outer transaction usable

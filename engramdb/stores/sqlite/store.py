@@ -184,6 +184,7 @@ class SQLiteStore(SQLReads):
             if change.metadata is not None:
                 values["metadata"] = json.dumps(change.metadata, allow_nan=False, separators=(",", ":"))
             values.update(change.updates)
+            values.update({k: to_db_time(v) for k, v in change.times.items()})
             assignments = ", ".join(f"{key} = :{key}" for key in values)
             indexed = f"SELECT {writes.LEXICAL_COLUMNS} FROM memories WHERE id = ?"
             if "text" in values:
