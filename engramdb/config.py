@@ -50,7 +50,9 @@ class SearchOptions(BaseModel):
         "('I live in Paris', after 'I moved to Berlin'): × (1 − w), below what holds now",
     )
     dedupe: bool = Field(
-        True, description="a message and a memory derived from it take one slot: the higher (retrieval/dedupe.py)"
+        True,
+        description="a message and a memory derived from it take one slot: the derived one, with the "
+        "better score of the two (retrieval/dedupe.py)",
     )
     when_weight: float = Field(
         0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"

@@ -1,10 +1,11 @@
 """Each thing said once in a result: a message and the memory derived from it share one slot.
 
-A derived memory ("Alice lives in Berlin") and the message it came from ("I moved to Berlin
-last June") say the same thing; both in the top k spend a slot that could show something
-else. ``said_once`` keeps whichever ranks higher: a message is dropped when a memory derived
-from it ranks above it (that memory cites it in ``sources``, and ``expand`` gives it back),
-and a derived memory is dropped when every message it came from ranks above it.
+A derived memory ("Alice lives in Berlin", a distilled procedure) and the message it came
+from ("I moved to Berlin last June") say the same thing; both in the top k spend a slot that
+could show something else. ``said_once`` keeps the derived memory — what the store holds to be
+true now, which cites the message in ``sources`` (``expand`` gives it back) — and drops the
+message; the derived memory takes the better score of the two, so the pair ranks where its
+best member did.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from ..models import SearchHit
 
 
 def said_once(hits: list[SearchHit], limit: int) -> list[SearchHit]:
-    """The first ``limit`` hits, best first, none repeating a higher one (module docstring)."""
-    kept: list[SearchHit] = []
-    above: set[str] = set()  # the ids kept so far
-    cited: set[str] = set()  # the sources of the derived memories kept so far
+    """The first ``limit`` hits, best first, no message beside a memory derived from it."""
+    score = {h.id: h.score for h in hits}
+    said: set[str] = set()  # messages a derived memory among the hits stands for
+    best: dict[str, float] = {}
     for hit in hits:
-        if hit.id in cited or (hit.sources and above.issuperset(hit.sources)):
-            continue
-        kept.append(hit)
-        above.add(hit.id)
-        cited.update(hit.sources)
-        if len(kept) == limit:
-            break
-    return kept
+        sources = [s for s in hit.sources if s in score]
+        if sources:
+            said.update(sources)
+            best[hit.id] = max(hit.score, *(score[s] for s in sources))
+    kept = [h if best.get(h.id, h.score) == h.score else h.model_copy(update={"score": best[h.id]})
+            for h in hits if h.id not in said]  # fmt: skip
+    kept.sort(key=lambda h: (-h.score, h.id))
+    return kept[:limit]
