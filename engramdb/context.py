@@ -218,7 +218,7 @@ def build_context(
         parts["recent"] = [(m, None) for m in reversed(store.recent(turns, limit=recent_turns))]
     if relevant:
         hits = search(query, user_id=user_id, agent_id=agent_id, limit=min(relevant, MAX_PAGE),
-                      reference_date=reference).results  # fmt: skip
+                      reference_date=reference, options={"dedupe": False}).results  # fmt: skip
         shown = {m.id for m, _ in parts["recent"]}  # a recent turn is shown among the recent turns
         parts["relevant"] = [(h, h.score) for h in hits if h.id not in shown]
     if profile and not owner.is_empty():
@@ -227,7 +227,9 @@ def build_context(
         items.sort(key=lambda m: (-m.importance, -m.created_at.timestamp()))
         parts["profile"] = [(m, None) for m in items[:profile]]
     distilled = {s for section in ("relevant", "profile") for m, _ in parts[section] for s in m.sources}  # type: ignore[index]
-    parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]  # the fact, not its message
+    # the fact, not its message: the block's own dedupe (a fact in the profile still stands for
+    # a relevant message), which is why its search keeps both (dedupe off)
+    parts["relevant"] = [(m, s) for m, s in parts["relevant"] if m.id not in distilled]
     zone = reference.tzinfo if reference else None
     return assemble(parts, max_tokens=max_tokens, encoding_name=encoding, zone=zone)
 

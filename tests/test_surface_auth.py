@@ -216,7 +216,7 @@ def test_mcp_tools_act_for_the_keys_tenant_and_users(mcp_server: Mcp) -> None:
                 assert failed and error["error"]["code"] == "not_found", (call, other)
         failed, found = _tool(await client.call_tool("search_memory", {"query": "where does alice live?"}))
         found_ = [h["memory"] for h in found["results"]]
-        assert not failed and "I live in Lisbon" in found_ and not any("Paris" in h for h in found_)
+        assert not failed and any("Lisbon" in h for h in found_) and not any("Paris" in h for h in found_)
 
     async def as_pair(client: Client) -> None:
         failed, error = _tool(await client.call_tool("list_memories", {}))  # two users: the call must name one
