@@ -175,7 +175,14 @@ class Search(Protocol):
     """``Memory.search`` as the context builder calls it (a view's own, with its settings)."""
 
     def __call__(
-        self, query: str, *, user_id: str | None, agent_id: str | None, limit: int, reference_date: datetime | None
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        agent_id: str | None,
+        limit: int,
+        reference_date: datetime | None,
+        options: dict[str, Any] | None,
     ) -> SearchResult: ...
 
 
