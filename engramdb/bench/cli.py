@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -139,25 +140,11 @@ def bench_locomo(
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of recall@k per category")] = None,
 ) -> None:
     """Evidence recall@k per category, search latency and ingest throughput on LoCoMo."""
-    import pydantic
-
-    from ..config import SearchOptions
-    from ..errors import ConfigurationError
     from .locomo import chart as draw_chart
     from .locomo import render, run_locomo
     from .store import write_json
 
-    if not data.is_file():
-        console.print(f"[red]error:[/red] no such file: {data}")
-        raise typer.Exit(2)
-    from ..cli.common import key_values  # not at the top: importing engramdb.cli imports this module
-
-    try:
-        ks = sorted({int(x) for x in k.split(",")})
-        options = SearchOptions.model_validate(key_values(option))
-    except (ValueError, pydantic.ValidationError) as exc:
-        console.print(f"[red]error:[/red] bad --k or --option: {exc}")
-        raise typer.Exit(2) from None
+    ks, options = _recall_args(data, k, option)
     result = run_locomo(
         data,
         ks=ks,
@@ -170,12 +157,7 @@ def bench_locomo(
     )
     Console().print(render(result, ks))
     write_json(out, result)
-    if chart is not None:
-        try:
-            draw_chart(result, ks, chart)
-        except ConfigurationError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(4) from None
+    _draw(draw_chart, result, ks, chart)
 
 
 @bench_app.command("longmemeval")
@@ -196,37 +178,59 @@ def bench_longmemeval(
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of turn recall@k per type")] = None,
 ) -> None:
     """Turn- and session-level evidence recall@k per question type on LongMemEval, pooled and per question."""
-    import pydantic
-
-    from ..config import SearchOptions
-    from ..errors import ConfigurationError
     from .longmemeval import chart as draw_chart
     from .longmemeval import render, run_longmemeval
     from .store import write_json
 
-    if not data.is_file():
-        console.print(f"[red]error:[/red] no such file: {data}")
-        raise typer.Exit(2)
-    from ..cli.common import key_values  # not at the top: importing engramdb.cli imports this module
-
     settings = [s.strip() for s in setting.split(",") if s.strip()]
-    try:
-        ks = sorted({int(x) for x in k.split(",")})
-        options = SearchOptions.model_validate(key_values(option))
+
+    def known() -> None:
         if not settings or set(settings) - set(SETTINGS):
             raise ValueError(f"--setting takes {', '.join(SETTINGS)}")
-    except (ValueError, pydantic.ValidationError) as exc:
-        console.print(f"[red]error:[/red] bad --k, --option or --setting: {exc}")
-        raise typer.Exit(2) from None
+
+    ks, options = _recall_args(data, k, option, names="--k, --option or --setting", check=known)
     result = run_longmemeval(data, ks=ks, settings=settings, embedder=embedder, options=options, console=console,
                              limit=limit, baseline=baseline, infer=infer)  # fmt: skip
     wide = Console(width=max(Console().width, 150))  # eight figures a row: never folded into a narrow pipe
     for name in settings:
         wide.print(render(result, name, ks))
     write_json(out, result)
-    if chart is not None:
-        try:
-            draw_chart(result, ks, chart)
-        except ConfigurationError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(4) from None
+    _draw(draw_chart, result, ks, chart)
+
+
+def _recall_args(
+    data: Path, k: str, option: Optional[list[str]], *, names: str = "--k or --option",
+    check: Optional[Callable[[], None]] = None,
+) -> tuple[list[int], Any]:  # fmt: skip
+    """A recall bench's data file, cut-offs and search options, checked (exit 2 on a bad one)."""
+    import pydantic
+
+    from ..config import SearchOptions
+
+    if not data.is_file():
+        console.print(f"[red]error:[/red] no such file: {data}")
+        raise typer.Exit(2)
+    from ..cli.common import key_values  # not at the top: importing engramdb.cli imports this module
+
+    try:
+        ks = sorted({int(x) for x in k.split(",")})
+        options = SearchOptions.model_validate(key_values(option))
+        if check is not None:
+            check()
+    except (ValueError, pydantic.ValidationError) as exc:
+        console.print(f"[red]error:[/red] bad {names}: {exc}")
+        raise typer.Exit(2) from None
+    return ks, options
+
+
+def _draw(draw: Callable[[Any, list[int], Path], None], result: Any, ks: list[int], chart: Optional[Path]) -> None:
+    """The PNG a recall bench was asked for (exit 4 when matplotlib is missing)."""
+    from ..errors import ConfigurationError
+
+    if chart is None:
+        return
+    try:
+        draw(result, ks, chart)
+    except ConfigurationError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(4) from None
