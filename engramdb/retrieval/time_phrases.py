@@ -2,10 +2,11 @@
 
 Locating is a small set of phrase shapes (``PHRASE``: "last week", "in May 2023", "two days
 ago", "before June", "last summer", "last Fri"; ``COMPOUND``: "between May 3 and May 9", "the
-second week of June", "early 2023"); resolving is dateparser's job (relative dates, month names,
-weekdays), with its period (day, week, month, year) turned into a range — except what it does
-not resolve or resolves otherwise than people mean: seasons, months said relative to now ("next
-August"), a day without a year, "the past two weeks".
+second week of June", "early 2023"). Resolving is calendar arithmetic for the shapes located
+(``_by_hand``, ``_by_calendar``: relative days, weeks, months and years, weekdays, month names,
+dates), held to dateparser's answers by the tests, and dateparser itself for anything else.
+Where dateparser resolves otherwise than people mean (seasons, months said relative to now as
+in "next August", a day without a year, "the past two weeks"), the arithmetic here is the meaning.
 """
 
 from __future__ import annotations
@@ -117,7 +118,89 @@ def _normalise(text: str) -> str:
 def _resolve(text: str, reference: datetime) -> tuple[datetime, datetime] | None:
     words = _normalise(text)
     found = _by_hand(words, reference)
+    if found is None:
+        found = _by_calendar(words, reference)
     return found if found is not None else _by_dateparser(words, reference)
+
+
+_DAYS = {"day before yesterday": -2, "yesterday": -1, "last night": -1, "today": 0, "tonight": 0, "tomorrow": 1,
+         "day after tomorrow": 2}  # fmt: skip
+_COUNTED = re.compile(r"(?P<n>\d+) (?P<unit>day|week|weekend|month|year)s? (?P<way>ago|from now)")
+_RELATIVE = re.compile(r"(?P<rel>last|this|next) (?P<unit>week|weekend|month|year)")
+_ON_DAY = re.compile(r"(?:(?P<rel>last|this|next) )?(?P<day>" + WEEKDAY + ")")
+_FULL_DATE = re.compile(
+    r"(?P<day>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<month>" + MONTH + r"),? (?P<year>\d{4})"
+    r"|(?P<month2>" + MONTH + r") (?P<day2>\d{1,2})(?:st|nd|rd|th)?,? (?P<year2>\d{4})"
+)
+_STEP = {"last": -1, "this": 0, "next": 1}
+
+
+def _by_calendar(words: str, reference: datetime) -> tuple[datetime, datetime] | None:
+    """The shapes that are plain calendar arithmetic, resolved as dateparser resolves them.
+
+    Each is a few lines here, where dateparser spends milliseconds per phrase (and a second
+    compiling its patterns on first use) on a phrase ``PHRASE`` has already taken apart: the
+    cost fell on every search naming a time. ``tests/test_time_phrases.py`` holds the two to the
+    same answers; dateparser keeps what is not one of these shapes.
+    """
+    today = start_of_day(reference)
+    if (offset := _DAYS.get(words)) is not None:
+        return _period(today + timedelta(days=offset), "day")
+    if counted := _COUNTED.fullmatch(words):
+        n = int(counted.group("n")) * (-1 if counted.group("way") == "ago" else 1)
+        return _period(_moved_by(today, n, counted.group("unit")), counted.group("unit"))
+    if relative := _RELATIVE.fullmatch(words):
+        step, unit = _STEP[relative.group("rel")], relative.group("unit")
+        return _period(_moved_by(today, step, unit), unit)
+    if on_day := _ON_DAY.fullmatch(words):
+        ahead = (_weekday(on_day.group("day")) - today.weekday()) % 7
+        relation = on_day.group("rel")
+        if relation == "this":  # the coming one, today included
+            return _period(today + timedelta(days=ahead), "day")
+        if relation == "next":  # the coming one, today excluded
+            return _period(today + timedelta(days=ahead or 7), "day")
+        return _period(today - timedelta(days=(7 - ahead) % 7 or 7), "day")  # last / none: the latest gone
+    if re.fullmatch(MONTH, words):  # the latest begun, this month included
+        month = datetime.strptime(words[:3].title(), "%b").month
+        year = today.year if month <= today.month else today.year - 1
+        return _period(datetime(year, month, 1, tzinfo=timezone.utc), "month")
+    if dated := _FULL_DATE.fullmatch(words):
+        month = datetime.strptime((dated.group("month") or dated.group("month2"))[:3].title(), "%b").month
+        day, year = int(dated.group("day") or dated.group("day2")), int(dated.group("year") or dated.group("year2"))
+        return _period(datetime(year, month, day, tzinfo=timezone.utc), "day")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", words):
+        return _period(datetime.fromisoformat(words).replace(tzinfo=timezone.utc), "day")
+    if re.fullmatch(r"\d{4}", words) and int(words) > 0:
+        return _period(datetime(int(words), 1, 1, tzinfo=timezone.utc), "year")
+    return None
+
+
+def _weekday(name: str) -> int:
+    return ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday").index(name)
+
+
+def _moved_by(today: datetime, count: int, unit: str) -> datetime:
+    if unit in ("day", "week", "weekend"):
+        return today + timedelta(days=count * (1 if unit == "day" else 7))
+    months = count * (12 if unit == "year" else 1)
+    index = today.year * 12 + today.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    last = (_add_months(datetime(year, month, 1, tzinfo=timezone.utc), 1) - timedelta(days=1)).day
+    return today.replace(year=year, month=month, day=min(today.day, last))
+
+
+def _period(day: datetime, unit: str) -> tuple[datetime, datetime]:
+    """The day, week (Monday first), weekend, month or year that ``day`` falls in."""
+    if unit in ("week", "weekend"):
+        monday = day - timedelta(days=day.weekday())
+        return (monday + timedelta(days=5 if unit == "weekend" else 0), monday + timedelta(days=7))
+    if unit == "month":
+        begin = day.replace(day=1)
+        return begin, _add_months(begin, 1)
+    if unit == "year":
+        begin = day.replace(month=1, day=1)
+        return begin, begin.replace(year=begin.year + 1)
+    return day, day + timedelta(days=1)
 
 
 def _by_hand(words: str, reference: datetime) -> tuple[datetime, datetime] | None:
