@@ -165,6 +165,20 @@ def test_errors_agree(pair: Pair) -> None:
         assert memory.get(first).memory == "one"
 
 
+def test_a_batch_adds_as_its_adds_one_by_one_would(pair: Pair) -> None:
+    """One call of many texts: a text already held, or twice in the batch, is a NOOP with the
+    held id; the same text in another scope is its own memory."""
+    for memory in pair:
+        held = memory.add("held", user_id="u", infer=False).results[0].id
+        batch = memory.add(["new", "held", "again", "new", "again"], user_id="u", infer=False).results
+        assert [r.event.value for r in batch] == ["ADD", "NOOP", "ADD", "NOOP", "NOOP"]
+        assert batch[1].id == held and batch[3].id == batch[0].id and batch[4].id == batch[2].id
+        other = memory.add(["new", "held"], user_id="v", infer=False).results
+        assert [r.event.value for r in other] == ["ADD", "ADD"] and other[0].id != batch[0].id
+        assert sorted(texts(memory.search("new held again", user_id="u", limit=10))) == ["again", "held", "new"]
+        assert memory.history(held)[0].event.value == "ADD" and len(memory.history(batch[2].id)) == 1
+
+
 def test_export_import_and_stats_agree(pair: Pair) -> None:
     for i, text in enumerate(SENTENCES):
         both(pair, "add", text, user_id=f"u{i % 3}", metadata={"n": i})

@@ -5,7 +5,9 @@ from every row in the file, so one tenant's data moved another's ranking, and a 
 walked every row of the file that shared a word with the query before filtering to the scope.
 Here the unit is the **owner scope** (``ingest.owner_scope``: a user and agent, or a session
 alone) of one tenant: ``lex_scopes`` counts each scope's documents and their lengths, and
-``lex_postings`` holds, per scope and term, the memories carrying it. A search reads the
+``lex_postings`` holds, per scope and term, the memories carrying it, keyed scope first: the
+postings one add writes (one scope's) lie together, where a term-first key scattered them
+over the whole index, one page per word, and a commit rewrote hundreds of pages. A search reads the
 postings of the scopes it may see (``reach``) and computes BM25 from those scopes' numbers
 alone, so its results (ids, order, scores) are the same whatever other scopes or tenants
 hold, and its cost grows with the scope, not the file.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,12 +38,7 @@ TEXT, SPEAKER = 0, 1  # the two fields of a memory: its index text, and who said
 DEFAULT_LANGUAGE = "english"
 
 
-@dataclass(frozen=True)
-class Posting:
-    term: int
-    field: int
-    tf: int
-    dl: int
+Posting = tuple[int, int, int, int]  # term, field, tf, dl: plain tuples, made by the million
 
 
 class _Unstemmed:
@@ -78,19 +74,35 @@ def term_hash(stem: str) -> int:
     return int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little") >> 1
 
 
-def stems(text: str, language: str) -> list[str]:
-    """The content words of a text, stemmed: what a document is indexed by."""
+_TERMS: dict[str, dict[str, int]] = {}  # language → word → term id: a word is stemmed and hashed once
+TERMS_KEPT = 1 << 17  # words remembered per language before the memo starts afresh (~15 MB)
+
+
+def _term_ids(text: str, language: str) -> list[int]:
+    """The term ids of a text's content words, stemmed: what a document is indexed by.
+
+    Through a memo of the words seen (a word is stemmed and hashed once): indexing spends
+    its time here, as a bulk add's texts hold tens of words each."""
+    known = _TERMS.setdefault(language, {})
     content = [w for w in words(text) if w not in STOPWORDS]
-    return _stemmer(language).stemWords(content)  # type: ignore[attr-defined, no-any-return]
+    missing = [w for w in dict.fromkeys(content) if w not in known]
+    if missing:
+        if len(known) + len(missing) > TERMS_KEPT:
+            known.clear()
+        for word, stem in zip(missing, _stemmer(language).stemWords(missing), strict=True):  # type: ignore[attr-defined]
+            known[word] = term_hash(stem)
+    return [known[w] for w in content]
 
 
 def postings(index_text: str, speaker: str | None, language: str) -> list[Posting]:
     """A memory's postings: each distinct term of its text and of its speaker's name."""
     out: list[Posting] = []
     for field, text in ((TEXT, index_text), (SPEAKER, speaker or "")):
-        counts = Counter(term_hash(s) for s in stems(text, language))
-        dl = sum(counts.values())
-        out.extend(Posting(term, field, tf, dl) for term, tf in counts.items())
+        ids = _term_ids(text, language)
+        counts: dict[int, int] = {}
+        for term in ids:
+            counts[term] = counts.get(term, 0) + 1
+        out.extend((term, field, tf, len(ids)) for term, tf in counts.items())
     return out
 
 
@@ -127,7 +139,7 @@ def reach(scope: Scope, mark: str) -> tuple[str | None, list[str]]:
     A search naming a user reads that user's scopes (with every agent, or the one named); one
     naming only an agent reads the agent's. A memory of a user's session belongs to the user,
     so a search naming only a session reads the whole tenant, and the session is then a filter.
-    None: the whole tenant (its postings are one range, no scope is looked up).
+    None: the whole tenant, every scope of it.
     """
     conditions, params = [], []
     if scope.user_id is not None or scope.agent_id is not None:
@@ -148,17 +160,16 @@ def search_sql(mark: str, key: str, n_terms: int, reach_sql: str | None, where: 
     order may differ in the last bit) rank the same, ties by id.
     """
     terms = ", ".join(f"({mark})" for _ in range(n_terms))
-    # CROSS JOIN fixes SQLite's join order (PostgreSQL plans it the same either way): each term
-    # and reached scope is one seek into its postings, never a walk of the tenant's
-    scoped = ("sc CROSS JOIN", "AND p.scope = sc.scope") if reach_sql is not None else ("", "")
+    # CROSS JOIN fixes SQLite's join order (PostgreSQL plans it the same either way): each
+    # reached scope and term is one seek into the postings, which are keyed scope first
     return f"""
         WITH sc AS (SELECT sc.scope, sc.docs, sc.text_len FROM lex_scopes sc
                     WHERE sc.tenant_id = {mark} AND {reach_sql or "1 = 1"}),
         st AS (SELECT CAST(SUM(docs) AS DOUBLE PRECISION) AS n,
                       CAST(SUM(text_len) AS DOUBLE PRECISION) / SUM(docs) AS avgdl FROM sc),
         q (term) AS (VALUES {terms}),
-        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM q CROSS JOIN {scoped[0]} lex_postings p
-                WHERE p.tenant = {mark} AND p.term = q.term {scoped[1]}),
+        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM sc CROSS JOIN q CROSS JOIN lex_postings p
+                WHERE p.tenant = {mark} AND p.scope = sc.scope AND p.term = q.term),
         df AS (SELECT term, field, COUNT(*) AS d FROM hit GROUP BY term, field),
         s AS (SELECT hit.mem,
                      SUM(ln(1 + (st.n - df.d + 0.5) / (df.d + 0.5)) * hit.tf * {K1 + 1} /
@@ -191,9 +202,9 @@ def entry(
     """One memory's rows: ``sign`` 1 to index it, -1 to take it out (the rows to delete)."""
     items = postings(index_text, speaker, language)
     key, tenant, user, agent, session = owner_columns(tenant_id, scope)
-    text_len = next((p.dl for p in items if p.field == TEXT), 0)
+    text_len = next((dl for _, field, _, dl in items if field == TEXT), 0)
     tkey = tenant_key(tenant_id)
-    rows = [(tkey, p.term, key, p.field, mem, p.tf, p.dl) for p in items]
+    rows = [(tkey, term, key, field, mem, tf, dl) for term, field, tf, dl in items]
     return Entry((key, tenant, user, agent, session, sign, sign * text_len), rows)
 
 

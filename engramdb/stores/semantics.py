@@ -66,6 +66,9 @@ class Dialect(Protocol):
         """Write a new memory (row, text index, sources, history); False when a concurrent
         writer took its id or text first."""
 
+    async def insert_many(self, tenant_id: str, records: Sequence[NewRecord]) -> list[bool]:
+        """``insert`` for many records in a few statements, one answer each."""
+
 
 def run(body: Coroutine[Any, Any, R]) -> R:
     """The result of a body on a synchronous connection, where nothing suspends."""
@@ -119,6 +122,65 @@ async def add_one(d: Dialect, tenant_id: str, record: NewRecord) -> tuple[str, E
             return item.id, Event.ADD
         # a concurrent transaction committed the same text or id first: look again
     raise StoreError("could not add a memory: concurrent writers kept conflicting")
+
+
+async def add_many(d: Dialect, tenant_id: str, records: Sequence[NewRecord]) -> list[tuple[str, Event]]:
+    """``add_one`` for a batch in a few statements: the lookups as one query per scope (the
+    dedupe index's own key), the inserts together. Anything unusual (an id already taken, a
+    clash with a concurrent writer) goes through ``add_one``, so the outcome is the same."""
+    known = await _known_texts(d, tenant_id, records)
+    taken = await _taken_ids(d, [r.item.id for r in records])
+    outcomes: list[tuple[str, Event] | None] = []
+    fresh: list[tuple[int, NewRecord]] = []
+    for record in records:
+        key = _text_key(record.item)
+        if key in known:
+            outcomes.append((known[key], Event.NOOP))
+        elif record.item.id in taken:
+            outcomes.append(await add_one(d, tenant_id, record))
+        else:
+            known[key] = record.item.id  # a later copy in the batch is a NOOP with this id
+            taken.add(record.item.id)
+            outcomes.append(None)
+            fresh.append((len(outcomes) - 1, record))
+    inserted = await d.insert_many(tenant_id, [r for _, r in fresh]) if fresh else []
+    for (position, record), ok in zip(fresh, inserted, strict=True):
+        outcomes[position] = (record.item.id, Event.ADD) if ok else await add_one(d, tenant_id, record)
+    return [o for o in outcomes if o is not None]
+
+
+def _text_key(item: MemoryItem) -> tuple[str, str, str, str]:
+    return (item.user_id or "", item.agent_id or "", item.session_id or "", item.hash)
+
+
+async def _known_texts(d: Dialect, tenant_id: str, records: Sequence[NewRecord]) -> dict[tuple[str, ...], str]:
+    """The active memories with a batch's texts in their scopes, by ``_text_key``."""
+    m, f = d.mark, d.nullsafe
+    by_scope: dict[tuple[str, str, str], list[str]] = {}
+    for record in records:
+        user, agent, session, text_hash = _text_key(record.item)
+        by_scope.setdefault((user, agent, session), []).append(text_hash)
+    known: dict[tuple[str, ...], str] = {}
+    for scope, hashes in by_scope.items():
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), d.max_list):
+            condition, params = d.any_of("hash", unique[start : start + d.max_list])
+            rows = await d.fetchall(
+                f"SELECT id, hash FROM memories WHERE tenant_id = {m} AND {f}(user_id, '') = {m} AND "
+                f"{f}(agent_id, '') = {m} AND {f}(session_id, '') = {m} AND {condition} AND state = 'active'",
+                (tenant_id, *scope, *params),
+            )
+            known.update({(*scope, row["hash"]): row["id"] for row in rows})
+    return known
+
+
+async def _taken_ids(d: Dialect, ids: Sequence[str]) -> set[str]:
+    """The ids among ``ids`` that a row of any tenant holds."""
+    taken: set[str] = set()
+    for start in range(0, len(ids), d.max_list):
+        condition, params = d.any_of("id", ids[start : start + d.max_list])
+        taken.update(row["id"] for row in await d.fetchall(f"SELECT id FROM memories WHERE {condition}", params))
+    return taken
 
 
 async def end(

@@ -141,9 +141,20 @@ def _v2_scoped_lexicon(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE memories DROP COLUMN tsv")
 
 
+def _v3_postings_by_scope(conn: psycopg.Connection) -> None:
+    """Postings keyed scope first (``stores.lexicon``): one add's postings lie together in the index."""
+    conn.execute(
+        """
+        ALTER TABLE lex_postings DROP CONSTRAINT lex_postings_pkey;
+        ALTER TABLE lex_postings ADD PRIMARY KEY (tenant, scope, term, field, mem)
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "lexical index per owner scope", _v2_scoped_lexicon),
+    (3, "postings keyed by scope first", _v3_postings_by_scope),
 ]
 
 

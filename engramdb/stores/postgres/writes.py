@@ -71,6 +71,11 @@ class Tx:
             raise RuntimeError("an insert needs the text search configuration")
         return await _insert(self.conn, tenant_id, record, self.cfg)
 
+    async def insert_many(self, tenant_id: str, records: Sequence[NewRecord]) -> list[bool]:
+        if self.cfg is None:
+            raise RuntimeError("an insert needs the text search configuration")
+        return await _insert_many(self.conn, tenant_id, records, self.cfg)
+
 
 async def fetchone(conn: Connection, sql: str, params: Any = None) -> Any:
     return await (await conn.execute(sql, params)).fetchone()
@@ -159,7 +164,7 @@ async def reindex(conn: Connection, where: str, params: Sequence[Any], cfg: str)
 async def add(
     conn: Connection, tenant_id: str, records: Sequence[NewRecord], job: NewJob | None, cfg: str
 ) -> list[tuple[str, Event]]:
-    outcomes = await _add_many(conn, tenant_id, records, cfg)
+    outcomes = await semantics.add_many(Tx(conn, cfg), tenant_id, records)
     if job is not None:
         await semantics.insert_job(Tx(conn), tenant_id, job, [memory_id for memory_id, _ in outcomes])
     return outcomes
@@ -170,44 +175,6 @@ async def add_derived(
 ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
     outcomes = await add(conn, tenant_id, records, job, cfg)
     return outcomes, await semantics.apply_derived(Tx(conn, cfg), tenant_id, records, outcomes, job, derived)
-
-
-def _key(item: MemoryItem) -> tuple[str, str, str, str]:
-    return (item.user_id or "", item.agent_id or "", item.session_id or "", item.hash)
-
-
-async def _add_many(
-    conn: Connection, tenant_id: str, records: Sequence[NewRecord], cfg: str
-) -> list[tuple[str, Event]]:
-    """``add_one`` for a batch in a few round trips: the lookups as one query each, the
-    inserts pipelined. Anything unusual (a clash with a concurrent writer, an id taken by
-    another tenant) goes through ``add_one``, so the outcome is the same."""
-    found = await fetchall(
-        conn,
-        "SELECT id, coalesce(user_id, '') AS u, coalesce(agent_id, '') AS a, coalesce(session_id, '') AS s, hash "
-        "FROM memories WHERE tenant_id = %s AND hash = ANY(%s) AND state = 'active'",
-        (tenant_id, [r.item.hash for r in records]),
-    )
-    known = {(r["u"], r["a"], r["s"], r["hash"]): r["id"] for r in found}
-    ids = [r.item.id for r in records]
-    taken = {r["id"] for r in await fetchall(conn, "SELECT id FROM memories WHERE id = ANY(%s)", (ids,))}
-    outcomes: list[tuple[str, Event] | None] = []
-    fresh: list[tuple[int, NewRecord]] = []
-    for record in records:
-        k = _key(record.item)
-        if k in known:
-            outcomes.append((known[k], Event.NOOP))
-        elif record.item.id in taken:
-            outcomes.append(await _add_one(conn, tenant_id, record, cfg))
-        else:
-            known[k] = record.item.id
-            taken.add(record.item.id)
-            outcomes.append(None)
-            fresh.append((len(outcomes) - 1, record))
-    inserted = await _insert_many(conn, tenant_id, [r for _, r in fresh], cfg)
-    for (position, record), ok in zip(fresh, inserted, strict=True):
-        outcomes[position] = (record.item.id, Event.ADD) if ok else await _add_one(conn, tenant_id, record, cfg)
-    return [o for o in outcomes if o is not None]
 
 
 async def _insert_many(conn: Connection, tenant_id: str, records: Sequence[NewRecord], cfg: str) -> list[bool]:
@@ -234,10 +201,6 @@ async def _insert_many(conn: Connection, tenant_id: str, records: Sequence[NewRe
               jsonb(r.item.metadata), now) for r, good in zip(records, ok, strict=True) if good],
         )  # fmt: skip
     return ok
-
-
-async def _add_one(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> tuple[str, Event]:
-    return await semantics.add_one(Tx(conn, cfg), tenant_id, record)
 
 
 async def _insert(conn: Connection, tenant_id: str, record: NewRecord, cfg: str) -> bool:

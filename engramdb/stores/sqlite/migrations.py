@@ -164,6 +164,23 @@ def _v6_scoped_lexicon(conn: sqlite3.Connection) -> None:
         reindex(conn, batch)
 
 
+def _v7_postings_by_scope(conn: sqlite3.Connection) -> None:
+    """Postings keyed scope first (``stores.lexicon``): one add's postings lie together."""
+    _run(
+        conn,
+        """
+        CREATE TABLE lex_postings_by_scope (
+            tenant INTEGER NOT NULL, term INTEGER NOT NULL, scope INTEGER NOT NULL, field INTEGER NOT NULL,
+            mem INTEGER NOT NULL, tf INTEGER NOT NULL, dl INTEGER NOT NULL,
+            PRIMARY KEY (tenant, scope, term, field, mem)
+        ) WITHOUT ROWID;
+        INSERT INTO lex_postings_by_scope SELECT * FROM lex_postings ORDER BY tenant, scope, term, field, mem;
+        DROP TABLE lex_postings;
+        ALTER TABLE lex_postings_by_scope RENAME TO lex_postings
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "store identity", _v2_store_uid),
@@ -171,6 +188,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (4, "server API keys", _v4_api_keys),
     (5, "vector index tombstone horizon", _v5_tombstone_horizon),
     (6, "lexical index per owner scope", _v6_scoped_lexicon),
+    (7, "postings keyed by scope first", _v7_postings_by_scope),
 ]
 
 

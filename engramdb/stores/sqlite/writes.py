@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import NotFoundError
-from ...models import Event, MemoryItem, Scope
+from ...models import Event, MemoryItem, Scope, utcnow
 from .. import lexicon, semantics
-from ..base import NewJob, NewRecord
+from ..base import NewJob, NewRecord, history_row
 from ..portable import MEMORY_COLUMNS
 from ..semantics import run
 from ..sqlreads import scope_sql
@@ -70,9 +70,17 @@ class Tx:
         return get(self.conn, tenant_id, memory_id)
 
     async def insert(self, tenant_id: str, record: NewRecord) -> bool:
-        insert(self.conn, tenant_id, self.seq, record)
-        await semantics.log(self, tenant_id, record.item, Event.ADD, new=record.item)
-        return True
+        return (await self.insert_many(tenant_id, [record]))[0]
+
+    async def insert_many(self, tenant_id: str, records: Sequence[NewRecord]) -> list[bool]:
+        insert(self.conn, tenant_id, self.seq, records)
+        when = to_db_time(utcnow())
+        history = [
+            history_row(tenant_id, r.item, Event.ADD, old=None, new=r.item, reason=None, encode=self.json, when=when)
+            for r in records
+        ]
+        self.conn.executemany(f"INSERT INTO history VALUES ({', '.join('?' * len(history[0]))})", history)
+        return [True] * len(records)  # nothing else writes meanwhile: every insert holds
 
     def log(self, tenant_id: str, item: MemoryItem, event: Event, **changes: Any) -> None:
         """``semantics.log`` from the store's synchronous steps (``old``, ``new``, ``reason``)."""
@@ -80,7 +88,7 @@ class Tx:
 
 
 async def add(d: Tx, tenant_id: str, records: Sequence[NewRecord], job: NewJob | None) -> list[tuple[str, Event]]:
-    outcomes = [await semantics.add_one(d, tenant_id, record) for record in records]
+    outcomes = await semantics.add_many(d, tenant_id, records)
     if job is not None:
         await semantics.insert_job(d, tenant_id, job, [memory_id for memory_id, _ in outcomes])
     return outcomes
@@ -95,23 +103,27 @@ def get(conn: sqlite3.Connection, tenant_id: str, memory_id: str) -> MemoryItem:
     return item_from_row(row)
 
 
-def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, record: NewRecord) -> None:
-    params = item_params(record.item)
-    params.update(
-        tenant_id=tenant_id,
-        index_text=record.index_text,
-        embedding=np.ascontiguousarray(record.embedding, dtype=np.float32).tobytes(),
-        seq=seq,
-    )
-    columns = ", ".join(params)
-    rowid = conn.execute(
-        f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in params)})", params
-    ).lastrowid
-    item = record.item
-    scope = Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
-    index(conn, [lexicon.entry(tenant_id, scope, rowid, record.index_text, item.provenance.name, LANGUAGE)])
+def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, records: Sequence[NewRecord]) -> None:
+    """New memories' rows, their lexical entries and their sources (not their history)."""
+    entries = []
+    for record in records:
+        params = item_params(record.item)
+        params.update(
+            tenant_id=tenant_id,
+            index_text=record.index_text,
+            embedding=np.ascontiguousarray(record.embedding, dtype=np.float32).tobytes(),
+            seq=seq,
+        )
+        columns = ", ".join(params)
+        rowid = conn.execute(
+            f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in params)})", params
+        ).lastrowid
+        item = record.item
+        scope = Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
+        entries.append(lexicon.entry(tenant_id, scope, rowid, record.index_text, item.provenance.name, LANGUAGE))
+    index(conn, entries)
     conn.executemany(
-        "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(record.item.id, s) for s in record.item.sources]
+        "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(r.item.id, s) for r in records for s in r.item.sources]
     )
 
 
