@@ -56,6 +56,37 @@ class IndexRow:
     vector: np.ndarray
 
 
+@dataclass(frozen=True)
+class RowBlock:
+    """Many rows column by column: how a rebuild hands the index a chunk of the file, with no
+    object per row (a fresh process converts every row of the file)."""
+
+    rowids: list[int]
+    ids: list[str]
+    tenant_ids: list[str]
+    user_ids: list[str | None]
+    agent_ids: list[str | None]
+    session_ids: list[str | None]
+    active: list[bool]
+    expires: list[float]
+    matrix: np.ndarray  # one row per rowid
+
+    @classmethod
+    def of(cls, rows: Sequence[IndexRow]) -> RowBlock:
+        matrix = np.stack([r.vector for r in rows]) if rows else np.zeros((0, 0), np.float32)
+        return cls([r.rowid for r in rows], [r.id for r in rows], [r.tenant_id for r in rows],
+                   [r.user_id for r in rows], [r.agent_id for r in rows], [r.session_id for r in rows],
+                   [r.active for r in rows], [r.expires for r in rows], matrix)  # fmt: skip
+
+    def take(self, positions: Sequence[int]) -> RowBlock:
+        def pick(values: list[Any]) -> list[Any]:
+            return [values[i] for i in positions]
+
+        return RowBlock(pick(self.rowids), pick(self.ids), pick(self.tenant_ids), pick(self.user_ids),
+                        pick(self.agent_ids), pick(self.session_ids), pick(self.active), pick(self.expires),
+                        self.matrix[list(positions)])  # fmt: skip
+
+
 _COLUMNS: dict[str, tuple[Any, Any]] = {
     "_tenant": (np.int32, NO_VALUE),
     "_user": (np.int32, NO_VALUE),
@@ -133,25 +164,33 @@ class VectorIndex:
         for row in rows:
             batch.append(row)
             if len(batch) == CHUNK_ROWS:
-                self._upsert_batch(batch)
+                self.upsert_block(RowBlock.of(batch))
                 batch = []
-        self._upsert_batch(batch)
+        if batch:
+            self.upsert_block(RowBlock.of(batch))
 
-    def _upsert_batch(self, rows: Sequence[IndexRow]) -> None:
-        fresh = [r for r in rows if r.rowid not in self._slot]
-        for row in rows:
-            slot = self._slot.get(row.rowid)
-            if slot is not None:
-                self._write_slots(slot, [row])
-        if not fresh:
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` more without growing on the way (a catch-up knows how many come)."""
+        if self._size + rows > len(self._active):
+            self._alloc(self._size + rows)
+
+    def upsert_block(self, block: RowBlock) -> None:
+        """Add or replace the block's rows: the new ones appended, the known ones rewritten in place."""
+        known = [i for i, rowid in enumerate(block.rowids) if rowid in self._slot]
+        for i in known:
+            self._write_slots(self._slot[block.rowids[i]], block.take([i]))
+        if known:
+            block = block.take([i for i, rowid in enumerate(block.rowids) if rowid not in self._slot])
+        fresh = block
+        count = len(fresh.rowids)
+        if not count:
             return
-        if self._size + len(fresh) > len(self._active):
-            self._alloc(max(len(self._active) * 2, self._size + len(fresh)))
+        if self._size + count > len(self._active):
+            self._alloc(max(len(self._active) * 2, self._size + count))
         start = self._size
-        for offset, row in enumerate(fresh):
-            self._slot[row.rowid] = start + offset
-        self._ids.extend(r.id for r in fresh)
-        self._size += len(fresh)
+        self._slot.update(zip(fresh.rowids, range(start, start + count), strict=True))
+        self._ids.extend(fresh.ids)
+        self._size += count
         self._write_slots(start, fresh)
         self._index_scopes(start, self._size)
 
@@ -164,19 +203,19 @@ class VectorIndex:
         self._scopes.clear()
         self._index_scopes(0, self._size)
 
-    def _write_slots(self, start: int, rows: Sequence[IndexRow]) -> None:
+    def _write_slots(self, start: int, block: RowBlock) -> None:
         """Write consecutive slots from ``start``, one column at a time."""
-        end = start + len(rows)
-        self._matrix[start:end] = np.stack([r.vector for r in rows])
+        end = start + len(block.rowids)
+        self._matrix[start:end] = block.matrix
         self._q8[start:end], self._scale[start:end] = quantize(self._matrix[start:end])
         code = self._code
-        self._tenant[start:end] = [code(r.tenant_id) for r in rows]
-        self._user[start:end] = [code(r.user_id) for r in rows]
-        self._agent[start:end] = [code(r.agent_id) for r in rows]
-        self._session[start:end] = [code(r.session_id) for r in rows]
-        self._active[start:end] = [r.active for r in rows]
-        self._expires[start:end] = [r.expires for r in rows]
-        self._rowid[start:end] = [r.rowid for r in rows]
+        self._tenant[start:end] = [code(v) for v in block.tenant_ids]
+        self._user[start:end] = [code(v) for v in block.user_ids]
+        self._agent[start:end] = [code(v) for v in block.agent_ids]
+        self._session[start:end] = [code(v) for v in block.session_ids]
+        self._active[start:end] = block.active
+        self._expires[start:end] = block.expires
+        self._rowid[start:end] = block.rowids
 
     def remove(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:

@@ -32,13 +32,14 @@ import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import StoreError
-from ..vectors import IndexRow, VectorIndex
+from ..vectors import RowBlock, VectorIndex
 from .connection import retry, rollback, store_error
 from .rows import from_db_time
 
@@ -104,11 +105,12 @@ class VectorMirror:
             gone = [r[0] for r in conn.execute("SELECT row FROM tombstones WHERE seq > ?", (index.seq,))]
             index.remove(gone)
             changed = 0
-            cursor = conn.execute(
-                f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", (index.seq, seq)
-            )  # streamed: a full rebuild would otherwise hold the whole file twice
-            while chunk := cursor.fetchmany(STREAM_ROWS):
-                index.upsert(_index_row(r) for r in chunk)
+            span = (index.seq, seq)
+            (coming,) = conn.execute("SELECT count(*) FROM memories WHERE seq > ? AND seq <= ?", span).fetchone()
+            index.reserve(coming)
+            cursor = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", span)
+            while chunk := cursor.fetchmany(STREAM_ROWS):  # streamed: a rebuild never holds the file twice
+                index.upsert_block(_block(chunk, index.dimension))
                 changed += len(chunk)
             index.seq = seq
             self._unsaved += changed + len(gone)
@@ -213,11 +215,15 @@ def _dimension(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _index_row(row: sqlite3.Row) -> IndexRow:
-    """Positional access: a fresh process converts every row of the file through here."""
-    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = row
-    expires = from_db_time(expires_at) if expires_at else None
-    return IndexRow(
-        rowid, memory_id, tenant_id, user_id, agent_id, session_id, state == "active",
-        expires.timestamp() if expires else float("inf"), np.frombuffer(embedding, dtype=np.float32),
-    )  # fmt: skip
+def _block(rows: list[sqlite3.Row], dimension: int) -> RowBlock:
+    """Rows of the file as one block, column by column: a fresh process converts every row of
+    the file through here, so no object is made per row and the vectors are read in one go."""
+    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = zip(*rows, strict=True)
+    expires = [_epoch(from_db_time(e)) if e else float("inf") for e in expires_at]
+    matrix = np.frombuffer(b"".join(embedding), dtype=np.float32).reshape(len(rows), dimension)
+    return RowBlock(list(rowid), list(memory_id), list(tenant_id), list(user_id), list(agent_id), list(session_id),
+                    [s == "active" for s in state], expires, matrix)  # fmt: skip
+
+
+def _epoch(when: datetime | None) -> float:
+    return when.timestamp() if when is not None else float("inf")
