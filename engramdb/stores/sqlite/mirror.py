@@ -71,6 +71,8 @@ class VectorMirror:
         self._index: VectorIndex | None = None
         self._unsaved = 0  # index rows changed since the snapshot on disk
         self._gone_since_prune = 0
+        self._saving: threading.Thread | None = None
+        self._closed = False
 
     def synced(self) -> VectorIndex:
         """The index at the file's change sequence (cheap when it is current)."""
@@ -79,10 +81,25 @@ class VectorMirror:
                 self._check_open()
                 index, changed = retry(self._catch_up)
             if changed >= SNAPSHOT_MIN_ROWS and changed > len(index) // 2:
-                self.save()  # a (near) full rebuild: spare the next process from repeating it
+                self._save_soon()  # a (near) full rebuild: spare the next process from repeating it
             elif self._gone_since_prune >= PRUNE_AFTER_TOMBSTONES:
                 self._prune_own()
             return index
+
+    def _save_soon(self) -> None:
+        """Write the snapshot on a thread of its own: the search that rebuilt the index returns
+        first, where writing a large snapshot would have doubled its wait. Searches of this
+        process wait for the lock meanwhile; ``close`` takes it too, so it never races a save."""
+        if self._saving is not None and self._saving.is_alive():
+            return
+
+        def save() -> None:
+            with self.lock:
+                if not self._closed:
+                    self.save()
+
+        self._saving = threading.Thread(target=save, name="engramdb-snapshot", daemon=True)
+        self._saving.start()
 
     def _catch_up(self) -> tuple[VectorIndex, int]:
         """One read transaction: position, tombstones and rows seen as of the same moment.
@@ -189,6 +206,7 @@ class VectorMirror:
     def close(self) -> None:
         """Save the snapshot when much changed since the last one; prune what this index has passed."""
         with self.lock:
+            self._closed = True
             index = self._index
             if index is None:
                 return
