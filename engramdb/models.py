@@ -287,7 +287,10 @@ class AddResult(BaseModel):
 
 
 class Job(BaseModel):
-    """A deferred extraction: durable with the messages it reads, so a crash cannot lose it."""
+    """A deferred extraction: durable with the messages it reads, so a crash cannot lose it.
+
+    The scope and ``episode_ids`` say whose messages it reads, so a failed job can be traced
+    to them (and confined to the users a key may reach) before it is retried."""
 
     id: str
     state: JobState
@@ -297,6 +300,17 @@ class Job(BaseModel):
     updated_at: datetime
     results: list[AddedItem] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    episode_ids: list[str] = Field(default_factory=list, description="the stored messages it extracts from")
+
+
+class JobPage(BaseModel):
+    """One page of ``Memory.jobs``, oldest first; ``next_cursor`` is None on the last page."""
+
+    results: list[Job]
+    next_cursor: str | None = None
 
 
 class JobPayload(BaseModel):
