@@ -6,10 +6,11 @@ import { clear, h, showError, status, takeFlash } from "./dom.js";
 import { browse } from "./browse.js";
 import { memory } from "./memory.js";
 import { search } from "./search.js";
+import { jobs } from "./jobs.js";
 import { keys } from "./keys.js";
 import { timeline } from "./timeline.js";
 
-const VIEWS = { browse, memory, search, keys, timeline };
+const VIEWS = { browse, memory, search, keys, timeline, jobs };
 const $ = (id) => document.getElementById(id);
 
 function route() {
