@@ -278,7 +278,7 @@ class Memory:
                            reference_date=reference_date)  # fmt: skip
         hits = recall(self.store, self.embedder, plan, parallel=self.config.parallel_search)
         self.store.touch(self.tenant_id, [h.id for h in hits])  # access counts: retention and recency of use
-        return SearchResult(results=hits)
+        return plan.result(hits)
 
     async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
         """``search`` on a store with native async reads (PostgreSQL): awaited, no thread held.
@@ -291,7 +291,7 @@ class Memory:
         plan = plan_search(self.config, self.tenant_id, query, **kwargs)
         hits = await arecall(self.async_reads, self.embedder, plan)
         await self.async_reads.atouch(self.tenant_id, [h.id for h in hits])  # the flush is awaited too
-        return SearchResult(results=hits)
+        return plan.result(hits)
 
     def get(self, memory_id: str) -> MemoryItem:
         """One memory by id. Raises NotFoundError if it does not exist in this tenant."""
@@ -320,12 +320,15 @@ class Memory:
         return self.store.stats(self.tenant_id)
 
     def scopes(
-        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
-    ) -> list[ScopeCount]:
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
+        include_inactive: bool = False,
+    ) -> list[ScopeCount]:  # fmt: skip
         """Every scope within the one given (all of them by default) holding memories in recall, with
-        how many: who a tenant remembers anything about (mem0's ``users``)."""
+        how many: who a tenant remembers anything about (mem0's ``users``). ``include_inactive``
+        also lists scopes whose memories are all out of recall, and counts those (``inactive``):
+        a user whose every fact was superseded or forgotten can still be found and inspected."""
         scope = make_scope(user_id, agent_id, session_id, required=False)
-        return self.store.scope_counts(Query(self.tenant_id, scope))
+        return self.store.scope_counts(Query(self.tenant_id, scope, include_inactive=include_inactive))
 
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""

@@ -242,8 +242,22 @@ class SearchHit(MemoryItem):
     explain: ScoreDetail | None = None
 
 
+class ResolvedTime(BaseModel):
+    """The event-time range a search was confined to or favoured, [start, end) in UTC (either
+    side open): read from the query's words ("last Friday", against ``reference_date``), or
+    given as ``time_range``. Shown with ``explain`` so a person can see what a phrase meant."""
+
+    start: datetime | None
+    end: datetime | None
+    expression: str = Field("", description="the words of the query it was read from (empty when given)")
+    source: Literal["query", "time_range"]
+
+
 class SearchResult(BaseModel):
     results: list[SearchHit]
+    time_range: ResolvedTime | None = Field(
+        None, description="with explain: the time range the search resolved to, if any"
+    )
 
 
 class AddedItem(BaseModel):
@@ -362,6 +376,10 @@ class ScopeCount(BaseModel):
     agent_id: str | None = None
     session_id: str | None = None
     memories: int
+    inactive: int | None = Field(
+        None, description="asked with include_inactive: its memories out of recall (superseded, invalidated, "
+        "forgotten, expired), so a scope holding only those is listed too; None when not counted",
+    )  # fmt: skip
 
 
 class StoreStats(BaseModel):

@@ -146,13 +146,16 @@ class SQLReads:
 
     def scope_counts(self, query: Query) -> list[ScopeCount]:
         where, params = self._where(query)
+        # in recall, as the store itself decides it (its own time encoding for expires_at)
+        active, active_params = self._where(Query(query.tenant_id, Scope()))
         rows = self._read(
-            f"SELECT m.user_id, m.agent_id, m.session_id, count(*) AS n FROM memories m WHERE {where} "
-            "GROUP BY m.user_id, m.agent_id, m.session_id",
-            params,
+            f"SELECT m.user_id, m.agent_id, m.session_id, SUM(CASE WHEN {active} THEN 1 ELSE 0 END) AS n, "
+            f"count(*) AS every FROM memories m WHERE {where} GROUP BY m.user_id, m.agent_id, m.session_id",
+            [*active_params, *params],
         )
         counts = [ScopeCount(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"],
-                             memories=r["n"]) for r in rows]  # fmt: skip
+                             memories=r["n"], inactive=r["every"] - r["n"] if query.include_inactive else None)
+                  for r in rows]  # fmt: skip
         # sorted here, not by SQL: SQLite puts NULLs first and PostgreSQL last
         return sorted(counts, key=lambda c: [(v is not None, v or "") for v in (c.user_id, c.agent_id, c.session_id)])
 
