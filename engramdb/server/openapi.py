@@ -54,7 +54,7 @@ _BY_ID, _UPDATE = (400, 404), (400, 404, 422, 502)  # another user's memory is n
 ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /v1/memories": _EMBEDS,
     "GET /v1/memories": _SCOPED,
-    "GET /v1/scopes": (400, 403),  # two optional strings: nothing to fail a schema
+    "GET /v1/scopes": _SCOPED,  # include_inactive must be a boolean
     "DELETE /v1/memories": _SCOPED,
     "POST /v1/search": _EMBEDS,
     "GET /v1/memories/{memory_id}": _BY_ID,
