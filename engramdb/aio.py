@@ -167,6 +167,8 @@ class AsyncMemory:
     consolidate = _threaded(Memory.consolidate)
     prune = _threaded(Memory.prune)
     job = _threaded(Memory.job)
+    jobs = _threaded(Memory.jobs)
+    retry_job = _threaded(Memory.retry_job)
     process_pending = _threaded(Memory.process_pending)
     wait_for_jobs = _threaded(Memory.wait_for_jobs)
     _threaded_close = _threaded(Memory.close)

@@ -86,9 +86,15 @@ class _requests:
         return _Request("GET", "/v1/memories", Page.model_validate, params=params)
 
     @staticmethod
-    def scopes(*, user_id: str | None = None, agent_id: str | None = None) -> _Request[list[ScopeCount]]:
+    def scopes(
+        *, user_id: str | None = None, agent_id: str | None = None, include_inactive: bool = False
+    ) -> _Request[list[ScopeCount]]:
         adapter = TypeAdapter(list[ScopeCount])
-        return _Request("GET", "/v1/scopes", adapter.validate_python, params=_scope(user_id, agent_id, None))
+        params: dict[str, Any] = {
+            **_scope(user_id, agent_id, None),
+            **({"include_inactive": "true"} if include_inactive else {}),
+        }
+        return _Request("GET", "/v1/scopes", adapter.validate_python, params=params)
 
     @staticmethod
     def update(

@@ -11,9 +11,9 @@ Its steps live in the modules that own them (``planner``, ``retrieval.recall``, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import pydantic
 
@@ -33,6 +33,8 @@ from .models import (
     DeleteResult,
     HistoryEntry,
     Job,
+    JobPage,
+    JobState,
     MemoryItem,
     Page,
     ScopeCount,
@@ -163,6 +165,37 @@ class Memory:
         """
         return self.store.get_job(self.tenant_id, self._check_id(job_id))
 
+    def jobs(
+        self, *, state: JobState | None = "failed", user_ids: Sequence[str] | None = None, cursor: str | None = None,
+        limit: int = 50,
+    ) -> JobPage:  # fmt: skip
+        """This tenant's extraction jobs, oldest first, a page at a time: by default the failed
+        ones, which nothing retries by itself. ``user_ids`` keeps those users' jobs only.
+
+        Raises:
+            ValidationError: an unknown state, a bad cursor or limit.
+        """
+        if state is not None and state not in get_args(JobState):
+            raise ValidationError(f"state must be one of {', '.join(get_args(JobState))}, got {state!r}")
+        check_limit(limit)
+        found, after = self.store.list_jobs(self.tenant_id, state=state, user_ids=user_ids, cursor=cursor, limit=limit)
+        return JobPage(results=[p.job for p in found], next_cursor=after)
+
+    def retry_job(self, job_id: str) -> Job:
+        """Run one extraction job again now, failed or pending (after the LLM came back), as one
+        attempt, and return it as it ended: done, or failed with the new error. A done job is
+        returned as it is: its results are applied once only.
+
+        Raises:
+            NotFoundError: no such job in this tenant.
+        """
+        job = self.store.get_job(self.tenant_id, self._check_id(job_id))
+        if job.state == "done":
+            return job
+        self.store.reopen_job(self.tenant_id, job.id)
+        self._runner.retry(self.tenant_id, job.id)
+        return self.store.get_job(self.tenant_id, job.id)
+
     def process_pending(self, *, limit: int = 100) -> int:
         """Retry extraction jobs left pending (an LLM outage, a crash); returns how many completed."""
         return self._runner.process_pending(self.tenant_id, limit=limit)
@@ -245,7 +278,7 @@ class Memory:
                            reference_date=reference_date)  # fmt: skip
         hits = recall(self.store, self.embedder, plan, parallel=self.config.parallel_search)
         self.store.touch(self.tenant_id, [h.id for h in hits])  # access counts: retention and recency of use
-        return SearchResult(results=hits)
+        return plan.result(hits)
 
     async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
         """``search`` on a store with native async reads (PostgreSQL): awaited, no thread held.
@@ -258,7 +291,7 @@ class Memory:
         plan = plan_search(self.config, self.tenant_id, query, **kwargs)
         hits = await arecall(self.async_reads, self.embedder, plan)
         await self.async_reads.atouch(self.tenant_id, [h.id for h in hits])  # the flush is awaited too
-        return SearchResult(results=hits)
+        return plan.result(hits)
 
     def get(self, memory_id: str) -> MemoryItem:
         """One memory by id. Raises NotFoundError if it does not exist in this tenant."""
@@ -287,12 +320,15 @@ class Memory:
         return self.store.stats(self.tenant_id)
 
     def scopes(
-        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
-    ) -> list[ScopeCount]:
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
+        include_inactive: bool = False,
+    ) -> list[ScopeCount]:  # fmt: skip
         """Every scope within the one given (all of them by default) holding memories in recall, with
-        how many: who a tenant remembers anything about (mem0's ``users``)."""
+        how many: who a tenant remembers anything about (mem0's ``users``). ``include_inactive``
+        also lists scopes whose memories are all out of recall, and counts those (``inactive``):
+        a user whose every fact was superseded or forgotten can still be found and inspected."""
         scope = make_scope(user_id, agent_id, session_id, required=False)
-        return self.store.scope_counts(Query(self.tenant_id, scope))
+        return self.store.scope_counts(Query(self.tenant_id, scope, include_inactive=include_inactive))
 
     def export(self) -> Iterator[MemoryItem]:
         """Every memory of this tenant, in id order (for JSONL export and migration)."""

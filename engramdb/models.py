@@ -242,8 +242,22 @@ class SearchHit(MemoryItem):
     explain: ScoreDetail | None = None
 
 
+class ResolvedTime(BaseModel):
+    """The event-time range a search was confined to or favoured, [start, end) in UTC (either
+    side open): read from the query's words ("last Friday", against ``reference_date``), or
+    given as ``time_range``. Shown with ``explain`` so a person can see what a phrase meant."""
+
+    start: datetime | None
+    end: datetime | None
+    expression: str = Field("", description="the words of the query it was read from (empty when given)")
+    source: Literal["query", "time_range"]
+
+
 class SearchResult(BaseModel):
     results: list[SearchHit]
+    time_range: ResolvedTime | None = Field(
+        None, description="with explain: the time range the search resolved to, if any"
+    )
 
 
 class AddedItem(BaseModel):
@@ -287,7 +301,10 @@ class AddResult(BaseModel):
 
 
 class Job(BaseModel):
-    """A deferred extraction: durable with the messages it reads, so a crash cannot lose it."""
+    """A deferred extraction: durable with the messages it reads, so a crash cannot lose it.
+
+    The scope and ``episode_ids`` say whose messages it reads, so a failed job can be traced
+    to them (and confined to the users a key may reach) before it is retried."""
 
     id: str
     state: JobState
@@ -297,6 +314,17 @@ class Job(BaseModel):
     updated_at: datetime
     results: list[AddedItem] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    episode_ids: list[str] = Field(default_factory=list, description="the stored messages it extracts from")
+
+
+class JobPage(BaseModel):
+    """One page of ``Memory.jobs``, oldest first; ``next_cursor`` is None on the last page."""
+
+    results: list[Job]
+    next_cursor: str | None = None
 
 
 class JobPayload(BaseModel):
@@ -348,6 +376,10 @@ class ScopeCount(BaseModel):
     agent_id: str | None = None
     session_id: str | None = None
     memories: int
+    inactive: int | None = Field(
+        None, description="asked with include_inactive: its memories out of recall (superseded, invalidated, "
+        "forgotten, expired), so a scope holding only those is listed too; None when not counted",
+    )  # fmt: skip
 
 
 class StoreStats(BaseModel):

@@ -2,8 +2,10 @@
 
 A demo store is seeded in a temporary directory, a real ``engramdb serve`` process serves it,
 and the system's headless Chromium (``apt-get install chromium``) signs in with an admin key
-and visits sign-in, browse, search with explain, a memory's edit form and history, keys and
-the timeline. Every request for another host is aborted, as in the tests.
+and visits sign-in, browse, search with explain, a memory's edit form and history, keys, the
+timeline and the failed extraction jobs. Every request for another host is aborted, as in the
+tests. The failed job is made by the package's scripted LLM server answering with a broken
+page, as an LLM outage would.
 
 Usage::
 
@@ -26,8 +28,10 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
-from engramdb import Memory
+from engramdb import Memory, MemoryConfig
+from engramdb.config import LLMConfig
 from engramdb.server import create_key
+from engramdb.testing import Reply, ScriptedOpenAIServer
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "ui"
 LOCAL = {"127.0.0.1", "localhost", "::1"}
@@ -52,9 +56,22 @@ def seed(store: str) -> tuple[str, str]:
         m.update(fact, "The user prefers window seats", metadata={"channel": "chat", "edited_by": "support"})
         for text in ("bob likes green tea", "bob is training for a marathon"):
             m.add(text, user_id="bob", infer=False)
+        m.add("Always answer in the user's language", agent_id="travel-planner", infer=False)
         secret, _ = create_key(memory.store, "acme", admin=True, name="support")
         create_key(memory.store, "acme", user_ids=["alice"], name="alice's agent")
+    failed_job(store)
     return secret, fact
+
+
+def failed_job(store: str) -> None:
+    """One extraction job of Alice's that failed for good: the LLM answered with an HTML page."""
+    with ScriptedOpenAIServer() as llm:
+        llm.script(Reply(content="", body="html"))
+        config = MemoryConfig(llm=LLMConfig(model="demo", base_url=llm.base_url, api_key="-", max_retries=0),
+                              extraction_attempts=1)  # fmt: skip
+        with Memory(store, config=config) as m:
+            said = [{"role": "user", "name": "Alice", "content": "I'm learning Portuguese for the Lisbon office"}]
+            m.for_tenant("acme").add(said, user_id="alice", session_id="s4", occurred_at="2024-03-09T10:00:00Z")
 
 
 def serve(store: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -98,16 +115,18 @@ def shoot(page: Page, url: str, secret: str, fact: str, out: Path) -> None:
     page.get_by_role("button", name="Apply filters").click()
     snap("browse", lambda: expect(page.locator("table.memories")).to_contain_text("Alice lives in Paris"))
     page.goto(url + "/ui/#/search/alice")
-    page.get_by_label("Query").fill("where does Alice live?")
+    page.get_by_label("Query").fill("where did Alice live in March 2024?")
     page.get_by_label("Limit").fill("4")
     page.get_by_role("button", name="Search").click()
-    snap("search", lambda: expect(page.locator(".hit").first).to_contain_text("Berlin"))
+    snap("search", lambda: expect(page.locator("p.time-range")).to_contain_text("2024-03-01"))
     page.goto(f"{url}/ui/#/memory/{fact}")
     snap("edit-history", lambda: expect(page.get_by_role("region", name="History")).to_contain_text("UPDATE"))
     page.goto(url + "/ui/#/keys")
     snap("keys", lambda: expect(page.locator("table.keys")).to_contain_text("support"))
     page.goto(url + "/ui/#/timeline/alice")
     snap("timeline", lambda: expect(page.locator(".chains")).to_contain_text("Berlin"))
+    page.goto(url + "/ui/#/jobs")
+    snap("jobs", lambda: expect(page.locator("table.jobs")).to_contain_text("not a chat completion"))
 
 
 def main() -> None:

@@ -197,6 +197,12 @@ def test_no_key_can_reach_another_tenant(server: Server, opened: list[Client | h
     assert "secret" not in b.context("secret plans", user_id="carol").text
     assert b.consolidate(user_id="carol").examined == 0
     assert b.prune(user_id="carol", policy={"max_memories": 0}).forgotten == {}
+    job = a.add("I live in Rome", user_id="carol").extraction
+    assert job is not None and job.job_id and job.state == "done"
+    assert raw.get("/v1/jobs", params={"state": "any"}).json()["results"] == []
+    assert raw.get(f"/v1/jobs/{job.job_id}").status_code == 404
+    assert raw.post(f"/v1/jobs/{job.job_id}/retry").status_code == 404
+    assert "carol" not in {s.user_id for s in b.scopes(include_inactive=True)}
     replayed = raw.post("/v1/import", content=a.get(mine).model_dump_json().encode()).json()["results"][0]
     assert replayed["event"] == "ADD" and replayed["id"] != mine  # another tenant's id is neither revealed nor taken
     assert a.get(mine).memory == "secret plans for the launch" and a.get(mine).state.value == "active"
@@ -214,6 +220,13 @@ def test_a_key_limited_to_a_user(server: Server, opened: list[Client | httpx.Cli
     with pytest.raises(NotFoundError):
         alice_only.get(dave)
     assert alice_only.add("hello", user_id="alice", infer=False).results[0].event.value == "ADD"
+    daves_job = a.add("I live in Oslo", user_id="dave").extraction
+    assert daves_job is not None and daves_job.job_id
+    raw = raw_client(opened, server, **{"X-API-Key": server.keys["a_alice"]})
+    assert {j["user_id"] for j in raw.get("/v1/jobs", params={"state": "any"}).json()["results"]} <= {"alice"}
+    assert raw.get("/v1/jobs", params={"user_id": "dave"}).status_code == 403
+    assert raw.post(f"/v1/jobs/{daves_job.job_id}/retry").status_code == 404
+    assert {s.user_id for s in alice_only.scopes(include_inactive=True)} <= {"alice"}
 
 
 def test_keys_are_required_and_revocation_is_immediate(server: Server, opened: list[Client | httpx.Client]) -> None:

@@ -365,7 +365,14 @@ def test_signing_in_by_keyboard_and_every_control_has_a_label(page: Page, site: 
     page.keyboard.type(site.keys["admin_a"])
     page.keyboard.press("Enter")
     expect(page.get_by_role("navigation", name="Views")).to_be_visible()
-    views = ("#/browse/alice", "#/search/alice", "#/keys", "#/timeline/alice", f"#/memory/{site.ids['berlin']}")
+    views = (
+        "#/browse/alice",
+        "#/search/alice",
+        "#/keys",
+        "#/timeline/alice",
+        f"#/memory/{site.ids['berlin']}",
+        "#/jobs",
+    )
     for fragment in views:
         page.goto(f"{site.url}/ui/{fragment}")
         expect(page.locator("#view h2")).to_be_focused()  # a view change moves focus to its heading

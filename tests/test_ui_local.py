@@ -74,5 +74,6 @@ def test_the_screenshot_script_draws_every_main_view(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     drawn = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert drawn == ["browse.png", "edit-history.png", "keys.png", "search.png", "sign-in.png", "timeline.png"]
+    assert drawn == ["browse.png", "edit-history.png", "jobs.png", "keys.png", "search.png", "sign-in.png",
+                     "timeline.png"]  # fmt: skip
     assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in drawn)

@@ -42,7 +42,9 @@ class ExtractionRunner:
         """Whether a job waits on an outside service: then ``add(wait=False)`` hands it to the worker."""
         return self.deriver.extractor.blocking
 
-    def run(self, tenant_id: str, job_id: str, scope: Scope, payload: JobPayload) -> tuple[ExtractionStatus, list[Any]]:
+    def run(
+        self, tenant_id: str, job_id: str, scope: Scope, payload: JobPayload, *, max_attempts: int | None = None
+    ) -> tuple[ExtractionStatus, list[Any]]:
         """Run one job now; an LLM failure leaves it pending (or failed after max attempts)."""
         try:
             results, usage = self.deriver.run(tenant_id, scope, payload, job_id)
@@ -51,7 +53,7 @@ class ExtractionRunner:
             if not isinstance(exc, EngramError):
                 log.exception("extraction job %s failed unexpectedly", job_id)
                 error = f"{type(exc).__name__}: {exc}"
-            job = self.store.fail_job(tenant_id, job_id, error, max_attempts=self.max_attempts)
+            job = self.store.fail_job(tenant_id, job_id, error, max_attempts=max_attempts or self.max_attempts)
             spent = (exc.usage if isinstance(exc, ProviderError) else None) or Usage()
             state = "failed" if job.state == "failed" else "pending"
             return ExtractionStatus(extractor=self.extractor_name, state=state, job_id=job_id, error=error,
@@ -91,6 +93,12 @@ class ExtractionRunner:
 
         threading.Thread(target=waiter, daemon=True).start()
         return done.wait(timeout)
+
+    def retry(self, tenant_id: str, job_id: str) -> ExtractionStatus:
+        """Run one job now, as a single attempt: if it fails, it is failed again at once (a
+        person asked for this try; the worker's attempts were spent before)."""
+        task = self.store.job_task(tenant_id, job_id)
+        return self.run(tenant_id, job_id, task.scope, task.payload, max_attempts=1)[0]
 
     def process_pending(self, tenant_id: str | None, *, limit: int) -> int:
         """Retry pending jobs now (oldest first); returns how many completed."""

@@ -27,7 +27,7 @@ from ..ingest import (
     make_scope,
     required_datetime,
 )
-from ..models import SearchHit, utcnow
+from ..models import ResolvedTime, SearchHit, SearchResult, utcnow
 from ..stores.base import AsyncReads, Query, Store
 from .dedupe import said_once
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
@@ -44,6 +44,20 @@ class SearchPlan:
     limit: int
     threshold: float | None
     explain: bool
+    given: TimeRange | None = None  # the caller's time_range, which confines every run
+
+    def resolved(self) -> ResolvedTime | None:
+        """The range this plan confines to (given) or favours (read from the query), for explain."""
+        if self.given is not None:
+            return ResolvedTime(start=self.given.start, end=self.given.end, source="time_range")
+        if self.spoken is not None:
+            span = self.spoken
+            return ResolvedTime(start=span.start, end=span.end, expression=span.expression, source="query")
+        return None
+
+    def result(self, hits: list[SearchHit]) -> SearchResult:
+        """The answer to this search: its hits, and with explain the time range it resolved to."""
+        return SearchResult(results=hits, time_range=self.resolved() if self.explain else None)
 
     @property
     def wanted(self) -> int:
@@ -94,8 +108,9 @@ def plan_search(
     if as_of is not None:
         where = _both(where, as_of_filter(required_datetime(as_of, "as_of")))
         include_invalid = True
-    if time_range is not None:
-        where = _both(where, range_filter(_range(time_range)))
+    given = _range(time_range) if time_range is not None else None
+    if given is not None:
+        where = _both(where, range_filter(given))
     q = Query(tenant_id, scope, where, include_inactive=include_invalid)
     spoken = timed = None
     if time_range is None and search_options.time_weight > 0:
@@ -104,7 +119,7 @@ def plan_search(
     if spoken is not None:
         # what was said just before or up to a period after the range may tell of it: favour_in_range decides
         timed = replace(q, where=_both(where, range_filter(told_around(spoken))))
-    return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain)
+    return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain, given)
 
 
 def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:

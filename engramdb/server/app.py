@@ -40,6 +40,7 @@ from ..models import ApiKey, utcnow
 from . import routes
 from .auth import aauthenticate, presented_secret
 from .inspector import mount_inspector
+from .job_routes import register_jobs
 from .mem0_routes import register_mem0
 from .middleware import Limits, RateLimiter, install_metrics
 from .openapi import document_errors, error_body
@@ -114,6 +115,7 @@ def create_app(memory: Memory, settings: ServerSettings | None = None) -> FastAP
     routes.register(app, tenant)
     register_mem0(app, tenant)
     routes.register_keys(app, tenant)
+    register_jobs(app, tenant)
     mount_inspector(app)
 
     @app.get("/healthz", include_in_schema=False)

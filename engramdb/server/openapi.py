@@ -36,7 +36,7 @@ STATUSES: dict[int, str] = {
     400: "invalid input, or a body that is not UTF-8 JSON (validation_error)",
     401: "no valid API key (unauthorized)",
     403: "the key may not act for this user, or manage keys (forbidden)",
-    404: "no such memory, session or key (not_found)",
+    404: "no such memory, session, job or key (not_found)",
     413: "the body is over the size limit (body_too_large)",
     422: "the request does not match its schema, or its JSON is malformed (invalid_request)",
     429: "the key's rate limit is exceeded (rate_limited)",
@@ -54,7 +54,7 @@ _BY_ID, _UPDATE = (400, 404), (400, 404, 422, 502)  # another user's memory is n
 ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /v1/memories": _EMBEDS,
     "GET /v1/memories": _SCOPED,
-    "GET /v1/scopes": (400, 403),  # two optional strings: nothing to fail a schema
+    "GET /v1/scopes": _SCOPED,  # include_inactive must be a boolean
     "DELETE /v1/memories": _SCOPED,
     "POST /v1/search": _EMBEDS,
     "GET /v1/memories/{memory_id}": _BY_ID,
@@ -73,6 +73,9 @@ ROUTE_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /v1/keys": (400, 403, 422),
     "GET /v1/keys": (403,),
     "DELETE /v1/keys/{key_id}": (403, 404),
+    "GET /v1/jobs": _SCOPED,  # a state out of the list, a bad cursor or limit
+    "GET /v1/jobs/{job_id}": _BY_ID,  # another user's job is not found, not forbidden
+    "POST /v1/jobs/{job_id}/retry": _BY_ID,  # the LLM failing again is the job's new error, not a 502
     # mem0's self-hosted server (mem0_routes)
     "POST /memories": _EMBEDS,
     "GET /memories": (400, 403),  # three optional strings

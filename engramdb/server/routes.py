@@ -117,15 +117,21 @@ def register(app: FastAPI, tenant: Tenant) -> None:
 
     @app.get("/v1/scopes", response_model=list[ScopeCount], tags=["memories"])
     async def scopes(
-        user_id: str | None = None, agent_id: str | None = None, t: Scoped = Depends(tenant)
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        include_inactive: bool = Query(False, description="also scopes holding only memories out of recall"),
+        t: Scoped = Depends(tenant),
     ) -> list[ScopeCount]:
         """Who the tenant holds memories for, and how many. A key limited to some users sees only
         those users' scopes: listing every scope would name users it may not reach."""
         m, key = t
+        users: list[str | None] = [user_id]
         if key.user_ids is not None and user_id is None:
-            return [c for user in key.user_ids for c in await m.scopes(user_id=user, agent_id=agent_id)]
-        check_user(key, user_id)
-        return await m.scopes(user_id=user_id, agent_id=agent_id)
+            users = list(key.user_ids)
+        else:
+            check_user(key, user_id)
+        found = [await m.scopes(user_id=user, agent_id=agent_id, include_inactive=include_inactive) for user in users]
+        return [count for counts in found for count in counts]
 
     @app.get("/v1/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
     async def get(memory_id: str, t: Scoped = Depends(tenant)) -> MemoryItem:

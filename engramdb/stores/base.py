@@ -282,7 +282,18 @@ class JobStore(Protocol):
 
     def pending_jobs(self, tenant_id: str | None, *, limit: int) -> list[PendingJob]: ...
 
+    def list_jobs(
+        self, tenant_id: str, *, state: str | None, user_ids: Sequence[str] | None, cursor: str | None, limit: int
+    ) -> tuple[list[PendingJob], str | None]:
+        """A page of a tenant's jobs, oldest first, and the next page's cursor (None on the last)."""
+
     def get_job(self, tenant_id: str, job_id: str) -> Job: ...
+
+    def job_task(self, tenant_id: str, job_id: str) -> PendingJob:
+        """A job with what running it needs: its scope and payload."""
+
+    def reopen_job(self, tenant_id: str, job_id: str) -> Job:
+        """A failed job back to pending (to be run again), its attempts kept; others unchanged."""
 
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
         """Count a failed attempt; the job fails for good after ``max_attempts``."""

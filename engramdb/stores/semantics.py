@@ -322,6 +322,15 @@ async def fail_job(d: Dialect, tenant_id: str, job_id: str, error: str, max_atte
     )
 
 
+async def reopen_job(d: Dialect, tenant_id: str, job_id: str) -> None:
+    """A failed job back to pending, its attempts kept: one more failure fails it again at once."""
+    m = d.mark
+    await d.execute(
+        f"UPDATE jobs SET state = 'pending', updated_at = {m} WHERE id = {m} AND tenant_id = {m} AND state = 'failed'",
+        (d.time(utcnow()), job_id, tenant_id),
+    )
+
+
 async def save_key(d: Dialect, key: ApiKey, key_hash: str) -> None:
     await d.execute(
         f"INSERT INTO api_keys VALUES ({marks(d, 7)}, NULL)",

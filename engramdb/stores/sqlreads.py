@@ -146,13 +146,16 @@ class SQLReads:
 
     def scope_counts(self, query: Query) -> list[ScopeCount]:
         where, params = self._where(query)
+        # in recall, as the store itself decides it (its own time encoding for expires_at)
+        active, active_params = self._where(Query(query.tenant_id, Scope()))
         rows = self._read(
-            f"SELECT m.user_id, m.agent_id, m.session_id, count(*) AS n FROM memories m WHERE {where} "
-            "GROUP BY m.user_id, m.agent_id, m.session_id",
-            params,
+            f"SELECT m.user_id, m.agent_id, m.session_id, SUM(CASE WHEN {active} THEN 1 ELSE 0 END) AS n, "
+            f"count(*) AS every FROM memories m WHERE {where} GROUP BY m.user_id, m.agent_id, m.session_id",
+            [*active_params, *params],
         )
         counts = [ScopeCount(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"],
-                             memories=r["n"]) for r in rows]  # fmt: skip
+                             memories=r["n"], inactive=r["every"] - r["n"] if query.include_inactive else None)
+                  for r in rows]  # fmt: skip
         # sorted here, not by SQL: SQLite puts NULLs first and PostgreSQL last
         return sorted(counts, key=lambda c: [(v is not None, v or "") for v in (c.user_id, c.agent_id, c.session_id)])
 
@@ -221,21 +224,44 @@ class SQLReads:
         if tenant_id is not None:
             where, params = f"state = 'pending' AND tenant_id = {self.P}", [tenant_id]
         rows = self._read(f"SELECT * FROM jobs WHERE {where} ORDER BY id LIMIT {self.P}", [*params, limit])
-        return [
-            PendingJob(
-                job=self.job_row(r),
-                tenant_id=r["tenant_id"],
-                scope=Scope(user_id=r["user_id"], agent_id=r["agent_id"], session_id=r["session_id"]),
-                payload=JobPayload.model_validate(self.json_value(r["payload"])),
-            )
-            for r in rows
-        ]
+        return [self._pending(r) for r in rows]
+
+    def list_jobs(
+        self, tenant_id: str, *, state: str | None, user_ids: Sequence[str] | None, cursor: str | None, limit: int
+    ) -> tuple[list[PendingJob], str | None]:
+        """A tenant's jobs in id order (oldest first), a page at a time; ``user_ids`` confines
+        them to those users' jobs (a key limited to some users). The next cursor, or None."""
+        p = self.P
+        where, params = [f"tenant_id = {p}"], [tenant_id]
+        if state is not None:
+            where.append(f"state = {p}")
+            params.append(state)
+        if user_ids is not None:
+            where.append(f"user_id IN ({', '.join(p for _ in user_ids)})" if user_ids else "1 = 0")
+            params.extend(user_ids)
+        if cursor is not None:
+            where.append(f"id > {p}")
+            params.append(decode_cursor(cursor))
+        rows = self._read(f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id LIMIT {p}", [*params, limit + 1])
+        jobs = [self._pending(r) for r in rows[:limit]]
+        return jobs, encode_cursor(jobs[-1].job.id) if len(rows) > limit else None
+
+    def _pending(self, row: Row) -> PendingJob:
+        return PendingJob(
+            job=self.job_row(row),
+            tenant_id=row["tenant_id"],
+            scope=Scope(user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"]),
+            payload=JobPayload.model_validate(self.json_value(row["payload"])),
+        )
 
     def get_job(self, tenant_id: str, job_id: str) -> Job:
+        return self.job_task(tenant_id, job_id).job
+
+    def job_task(self, tenant_id: str, job_id: str) -> PendingJob:
         rows = self._read(f"SELECT * FROM jobs WHERE id = {self.P} AND tenant_id = {self.P}", (job_id, tenant_id))
         if not rows:
             raise NotFoundError(f"no job with id {job_id!r}")
-        return self.job_row(rows[0])
+        return self._pending(rows[0])
 
 
 def outdated_sql(mark: str, tenant_id: str, ids: Sequence[str]) -> tuple[str, list[Any]]:

@@ -71,4 +71,6 @@ export const api = {
   keys: () => call("GET", "/v1/keys"),
   createKey: (body) => call("POST", "/v1/keys", { body }),
   revokeKey: (id) => call("DELETE", `/v1/keys/${encodeURIComponent(id)}`),
+  jobs: (query) => call("GET", "/v1/jobs", { query }),
+  retryJob: (id) => call("POST", `/v1/jobs/${encodeURIComponent(id)}/retry`),
 };

@@ -3,13 +3,14 @@
 
 import { api, saveKey, savedKey } from "./api.js";
 import { clear, h, showError, status, takeFlash } from "./dom.js";
-import { browse } from "./browse.js";
+import { browse, browseAgent, browseSession } from "./browse.js";
 import { memory } from "./memory.js";
 import { search } from "./search.js";
+import { jobs } from "./jobs.js";
 import { keys } from "./keys.js";
 import { timeline } from "./timeline.js";
 
-const VIEWS = { browse, memory, search, keys, timeline };
+const VIEWS = { browse, agent: browseAgent, session: browseSession, memory, search, keys, timeline, jobs };
 const $ = (id) => document.getElementById(id);
 
 function route() {
@@ -21,8 +22,9 @@ async function render() {
   const { name, arg } = route();
   const message = takeFlash();
   status(message || "", "ok");
+  const section = { agent: "browse", session: "browse" }[name] || name;  // an agent's list is part of Browse
   for (const link of $("nav").querySelectorAll("a")) {
-    if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
+    if (link.getAttribute("href") === `#/${section}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   const view = clear($("view"), h("p", { class: "muted" }, "Loading…"));

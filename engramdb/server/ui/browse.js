@@ -1,33 +1,60 @@
-// Browse: the key's users, and one user's memories a page at a time (next_cursor), with
-// filters the server applies (kind, state, a date range, a metadata value). A large scope is
-// never loaded whole: "Load more" asks for the next page only.
+// Browse: the key's users (and the agents and sessions that belong to no user), and one
+// scope's memories a page at a time (next_cursor), with filters the server applies (kind,
+// state, a date range, a metadata value). A large scope is never loaded whole: "Load more"
+// asks for the next page only.
 
 import { api } from "./api.js";
 import { clear, confirmButton, field, flash, h, showError, status, timeEl } from "./dom.js";
-import { go, listUsers } from "./users.js";
+import { go, listScopes } from "./users.js";
 
 const PAGE = 50;
 const KINDS = ["", "fact", "preference", "episode", "task", "procedure"];
 const STATES = ["active", "any", "superseded", "invalidated", "forgotten"];
 const DATES = { occurred_at: "occurred", created_at: "recorded", valid_from: "valid from" };
+const NO_USER = { user_id: { exists: false } };
+const NO_AGENT = { agent_id: { exists: false } };
+// how each kind of scope is listed, linked and asked for: an agent's or a session's own
+// memories are those with no user (and, for a session, no agent): the rest are under their user
+const KINDS_OF_SCOPE = {
+  user: { title: "Users", view: "browse", label: (id) => id, query: (id) => ({ user_id: id }), only: [] },
+  agent: { title: "Agents", view: "agent", label: (id) => `agent ${id}`, query: (id) => ({ agent_id: id }),
+    only: [NO_USER] },
+  session: { title: "Sessions", view: "session", label: (id) => `session ${id}`,
+    query: (id) => ({ session_id: id }), only: [NO_USER, NO_AGENT] },
+};
 
-export async function browse(view, userId) {
-  const users = await listUsers();
-  const current = userId || (users[0] && users[0].id) || "";
-  const list = h("ul", { class: "users" }, users.map((u) => h("li", {},
-    h("a", { href: `#/browse/${encodeURIComponent(u.id)}`, "aria-current": u.id === current ? "page" : null },
-      u.id, " ", h("span", { class: "count" }, String(u.memories))))));
+export const browse = (view, id) => browseScope(view, "user", id);
+export const browseAgent = (view, id) => browseScope(view, "agent", id);
+export const browseSession = (view, id) => browseScope(view, "session", id);
+
+async function browseScope(view, kind, id) {
+  const scopes = await listScopes();
+  const lists = { user: scopes.users, agent: scopes.agents, session: scopes.sessions };
+  const current = id || (kind === "user" && scopes.users[0] && scopes.users[0].id) || "";
+  const entry = lists[kind].find((e) => e.id === current);
+  const how = KINDS_OF_SCOPE[kind];
   const pane = h("div", { class: "pane" });
-  clear(view, h("h2", {}, current ? `Memories of ${current}` : "Browse"),
-    h("div", { class: "split" },
-      h("nav", { class: "card", "aria-label": "Users" }, h("h3", {}, "Users"),
-        users.length ? list : h("p", { class: "muted" }, "This key sees no memories yet.")),
-      pane));
-  if (current) userPane(pane, current);
+  const navs = Object.entries(KINDS_OF_SCOPE)
+    .filter(([k]) => k === "user" || lists[k].length)
+    .map(([k, of]) => scopeNav(of, lists[k], k === kind ? current : null));
+  clear(view, h("h2", {}, current ? `Memories of ${how.label(current)}` : "Browse"),
+    h("div", { class: "split" }, h("div", {}, navs), pane));
+  if (current) scopePane(pane, how, current, entry);
 }
 
-function userPane(pane, userId) {
-  const form = filterForm();
+function scopeNav(of, entries, current) {
+  const list = h("ul", { class: "users" }, entries.map((e) => h("li", {},
+    h("a", { href: `#/${of.view}/${encodeURIComponent(e.id)}`, "aria-current": e.id === current ? "page" : null },
+      e.id, " ", h("span", { class: "count" }, String(e.memories),
+        e.inactive ? h("span", { class: "inactive" }, ` +${e.inactive} inactive`) : null)))));
+  return h("nav", { class: "card", "aria-label": of.title }, h("h3", {}, of.title),
+    entries.length ? list : h("p", { class: "muted" }, "This key sees no memories yet."));
+}
+
+/** One scope's memories; a scope with nothing in recall opens on every state, so it shows. */
+function scopePane(pane, how, id, entry) {
+  const onlyInactive = Boolean(entry && !entry.memories && entry.inactive);
+  const form = filterForm(how.only, onlyInactive);
   const rows = h("tbody", {});
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const more = h("button", { type: "button", hidden: true }, "Load more");
@@ -37,7 +64,7 @@ function userPane(pane, userId) {
   async function load(fresh) {
     if (fresh) { cursor = null; shown = 0; rows.replaceChildren(); }
     let query;
-    try { query = { user_id: userId, limit: PAGE, cursor, ...form.query() }; } catch (exc) { status(exc.message); return; }
+    try { query = { ...how.query(id), limit: PAGE, cursor, ...form.query() }; } catch (exc) { status(exc.message); return; }
     const page = await api.page(query);
     rows.append(...page.results.map(row));
     shown += page.results.length;
@@ -47,11 +74,14 @@ function userPane(pane, userId) {
   }
   form.el.addEventListener("submit", (e) => { e.preventDefault(); status(""); load(true).catch(fail); });
   more.addEventListener("click", () => load(false).catch(fail));
-  clear(pane, form.el, summary,
-    h("table", { class: "memories" }, h("caption", { class: "sr-only" }, `Memories of ${userId}`),
+  clear(pane, form.el,
+    onlyInactive ? h("p", { class: "note" }, `Nothing of ${how.label(id)} is in recall any more: `
+      + "every memory was superseded, invalidated, forgotten or expired. They are shown in every state.") : null,
+    summary,
+    h("table", { class: "memories" }, h("caption", { class: "sr-only" }, `Memories of ${how.label(id)}`),
       h("thead", {}, h("tr", {}, ["Memory", "Kind", "State", "Occurred", "Recorded", "Valid"].map(
         (t) => h("th", { scope: "col" }, t)))), rows),
-    more, dangerZone(userId));
+    more, how.view === "browse" ? dangerZone(id) : null);
   load(true).catch(fail);
 }
 
@@ -69,9 +99,10 @@ export function row(item) {
     h("td", {}, valid));
 }
 
-function filterForm() {
+function filterForm(only, everyState) {
   const kind = h("select", { name: "kind" }, KINDS.map((k) => h("option", { value: k }, k || "any")));
-  const state = h("select", { name: "state" }, STATES.map((s) => h("option", { value: s }, s)));
+  const state = h("select", { name: "state" },
+    STATES.map((s) => h("option", { value: s, selected: everyState && s === "any" }, s)));
   const dateField = h("select", { name: "date_field" },
     Object.entries(DATES).map(([v, label]) => h("option", { value: v }, label)));
   const from = h("input", { type: "date", name: "from" });
@@ -83,7 +114,7 @@ function filterForm() {
     field("Metadata key", metaKey), field("Metadata value", metaValue),
     h("button", { type: "submit" }, "Apply filters"));
   function query() {
-    const clauses = [];
+    const clauses = [...only];
     if (!["active", "any"].includes(state.value)) clauses.push({ state: state.value });
     const range = {};
     if (from.value) range.gte = `${from.value}T00:00:00Z`;

@@ -26,28 +26,55 @@ export async function search(view, userId) {
   const limit = h("input", { name: "limit", type: "number", min: 1, max: 100, value: 10 });
   const inactive = h("input", { name: "include_invalid", type: "checkbox" });
   const budget = h("input", { name: "max_tokens", type: "number", min: 0, value: 400 });
+  const reference = h("input", { name: "reference_date", type: "datetime-local" });
+  const span = h("p", { class: "time-range", "aria-live": "polite", hidden: true });
   const hits = h("section", { "aria-label": "Results", class: "hits" });
   const context = h("section", { "aria-label": "Context", class: "card" });
   const form = h("form", { class: "inline card", role: "search", "aria-label": "Search memories" },
     user.el, h("div", { class: "field wide" }, h("label", { for: "q" }, "Query"), Object.assign(query, { id: "q" })),
-    field("Limit", limit), field("Context budget (tokens)", budget),
+    field("Limit", limit), field("Context budget (tokens)", budget), field("Asked at (UTC, default now)", reference),
     h("div", { class: "field check" }, inactive, h("label", { for: "inv" }, "include no-longer-valid")),
     h("button", { type: "submit" }, "Search"));
   inactive.id = "inv";
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const scope = { user_id: user.value(), query: query.value };
+    const scope = { user_id: user.value(), query: query.value, reference_date: asUtc(reference.value) };
     try {
       const [found, built] = await Promise.all([
         api.search({ ...scope, limit: Number(limit.value) || 10, include_invalid: inactive.checked, explain: true }),
         api.context({ ...scope, max_tokens: Number(budget.value) || 0 }),
       ]);
+      drawRange(span, found.time_range);
       drawHits(hits, found.results);
       drawContext(context, built);
     } catch (exc) { showError(exc); }
   });
-  clear(view, h("h2", {}, "Search like the agent does"), form, h("div", { class: "split even" }, hits, context));
+  clear(view, h("h2", {}, "Search like the agent does"), form, span,
+    h("div", { class: "split even" }, hits, context));
   query.focus();
+}
+
+/** A datetime-local value ("2024-05-14T12:00") read as UTC; empty stays unset (the server's now). */
+function asUtc(value) {
+  return value ? new Date(`${value}Z`).toISOString() : undefined;
+}
+
+/** A UTC bound as the range names it: its day, and the time when it is not midnight. */
+function bound(value) {
+  if (!value) return "open";
+  const iso = new Date(value).toISOString();
+  return iso.endsWith("T00:00:00.000Z") ? iso.slice(0, 10) : `${iso.slice(0, 16).replace("T", " ")}`;
+}
+
+/** The time range the search resolved to (explain's time_range): what a phrase like "last Friday" meant. */
+function drawRange(el, range) {
+  el.hidden = !range;
+  if (!range) { clear(el); return; }
+  const from = range.source === "query" ? ["read from ", h("q", {}, range.expression), " in the query"]
+    : "given as time_range";
+  clear(el, h("strong", {}, "Time range: "),
+    h("span", { class: "range mono" }, `${bound(range.start)} → ${bound(range.end)}`),
+    " (UTC, end excluded), ", from, range.source === "query" ? ": memories from then rank first." : ".");
 }
 
 function drawHits(el, results) {

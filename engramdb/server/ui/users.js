@@ -1,16 +1,35 @@
-// The users a key can see, from GET /v1/scopes (one row per user, agent and session that hold
-// memories), summed per user; and the small picker the views share.
+// Who a key can see, from GET /v1/scopes?include_inactive=true (one row per user, agent and
+// session holding memories, with how many are in recall and how many are not), summed per
+// user; agents and sessions that belong to no user are listed apart. A user whose memories are
+// all superseded, invalidated or forgotten is listed too (0 in recall), to be inspected.
 
 import { api } from "./api.js";
 import { field, h } from "./dom.js";
 
-export async function listUsers() {
-  const counts = new Map();
-  for (const scope of await api.scopes({})) {
-    if (scope.user_id === null || scope.user_id === undefined) continue;
-    counts.set(scope.user_id, (counts.get(scope.user_id) || 0) + scope.memories);
+const present = (v) => v !== null && v !== undefined;
+
+export async function listScopes() {
+  const users = new Map();
+  const agents = new Map();
+  const sessions = new Map();
+  for (const scope of await api.scopes({ include_inactive: true })) {
+    let into = null;
+    if (present(scope.user_id)) into = [users, scope.user_id];
+    else if (present(scope.agent_id)) into = [agents, scope.agent_id];
+    else if (present(scope.session_id)) into = [sessions, scope.session_id];
+    if (!into) continue;
+    const [counts, id] = into;
+    const entry = counts.get(id) || { id, memories: 0, inactive: 0 };
+    entry.memories += scope.memories;
+    entry.inactive += scope.inactive || 0;
+    counts.set(id, entry);
   }
-  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, memories]) => ({ id, memories }));
+  const sorted = (counts) => [...counts.values()].sort((a, b) => a.id.localeCompare(b.id));
+  return { users: sorted(users), agents: sorted(agents), sessions: sorted(sessions) };
+}
+
+export async function listUsers() {
+  return (await listScopes()).users;
 }
 
 /** A <select> of the users (with a free-text fallback when the key sees none yet). */

@@ -80,4 +80,6 @@ def job_from_row(row: dict[str, Any]) -> Job:
         id=row["id"], state=row["state"], attempts=row["attempts"], error=row["error"],
         created_at=utc(row["created_at"]), updated_at=utc(row["updated_at"]),
         results=result.get("results", []), usage=result.get("usage", {}),
+        user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"],
+        episode_ids=(row["payload"] or {}).get("episode_ids", []),
     )  # fmt: skip

@@ -329,6 +329,10 @@ class PostgresStore(SQLReads):
 
     # --- jobs ---------------------------------------------------------------------------
 
+    def reopen_job(self, tenant_id: str, job_id: str) -> Job:
+        self._run(lambda c: semantics.reopen_job(writes.Tx(c), tenant_id, job_id))
+        return self.get_job(tenant_id, job_id)
+
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
         self._run(lambda c: semantics.fail_job(writes.Tx(c), tenant_id, job_id, error, max_attempts))
         return self.get_job(tenant_id, job_id)

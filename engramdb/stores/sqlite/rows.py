@@ -88,4 +88,6 @@ def job_from_row(row: sqlite3.Row) -> Job:
         id=row["id"], state=row["state"], attempts=row["attempts"], error=row["error"],
         created_at=from_db_time(row["created_at"]), updated_at=from_db_time(row["updated_at"]),
         results=result.get("results", []), usage=result.get("usage", {}),
+        user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"],
+        episode_ids=json.loads(row["payload"]).get("episode_ids", []),
     )  # fmt: skip

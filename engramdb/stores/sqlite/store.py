@@ -300,6 +300,10 @@ class SQLiteStore(SQLReads):
 
     # --- jobs ---------------------------------------------------------------------------
 
+    def reopen_job(self, tenant_id: str, job_id: str) -> Job:
+        self._run(lambda d: semantics.reopen_job(d, tenant_id, job_id))
+        return self.get_job(tenant_id, job_id)
+
     def fail_job(self, tenant_id: str, job_id: str, error: str, *, max_attempts: int) -> Job:
         self._run(lambda d: semantics.fail_job(d, tenant_id, job_id, error, max_attempts))
         return self.get_job(tenant_id, job_id)
