@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 import pydantic
 
@@ -175,26 +175,12 @@ class Memory:
         Raises:
             ValidationError: an unknown state, a bad cursor or limit.
         """
-        if state is not None and state not in get_args(JobState):
-            raise ValidationError(f"state must be one of {', '.join(get_args(JobState))}, got {state!r}")
-        check_limit(limit)
-        found, after = self.store.list_jobs(self.tenant_id, state=state, user_ids=user_ids, cursor=cursor, limit=limit)
-        return JobPage(results=[p.job for p in found], next_cursor=after)
+        return self._runner.page(self.tenant_id, state=state, user_ids=user_ids, cursor=cursor, limit=limit)
 
     def retry_job(self, job_id: str) -> Job:
         """Run one extraction job again now, failed or pending (after the LLM came back), as one
-        attempt, and return it as it ended: done, or failed with the new error. A done job is
-        returned as it is: its results are applied once only.
-
-        Raises:
-            NotFoundError: no such job in this tenant.
-        """
-        job = self.store.get_job(self.tenant_id, self._check_id(job_id))
-        if job.state == "done":
-            return job
-        self.store.reopen_job(self.tenant_id, job.id)
-        self._runner.retry(self.tenant_id, job.id)
-        return self.store.get_job(self.tenant_id, job.id)
+        attempt; returns it as it ended. Raises NotFoundError: no such job in this tenant."""
+        return self._runner.retry_now(self.tenant_id, self._check_id(job_id))
 
     def process_pending(self, *, limit: int = 100) -> int:
         """Retry extraction jobs left pending (an LLM outage, a crash); returns how many completed."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, get_args
 
-from ..errors import EngramError, ProviderError
-from ..models import ExtractionStatus, JobPayload, Scope, Usage
+from ..errors import EngramError, ProviderError, ValidationError
+from ..ingest import check_limit
+from ..models import ExtractionStatus, Job, JobPage, JobPayload, JobState, Scope, Usage
 from ..stores.base import Store
 from .pipeline import Deriver
 
@@ -99,6 +101,26 @@ class ExtractionRunner:
         person asked for this try; the worker's attempts were spent before)."""
         task = self.store.job_task(tenant_id, job_id)
         return self.run(tenant_id, job_id, task.scope, task.payload, max_attempts=1)[0]
+
+    def retry_now(self, tenant_id: str, job_id: str) -> Job:
+        """``retry`` for a caller: the job as it ended (done, or failed with the new error); a
+        done job is returned as it is, as its results are applied once only."""
+        job = self.store.get_job(tenant_id, job_id)
+        if job.state == "done":
+            return job
+        self.store.reopen_job(tenant_id, job.id)
+        self.retry(tenant_id, job.id)
+        return self.store.get_job(tenant_id, job.id)
+
+    def page(
+        self, tenant_id: str, *, state: JobState | None, user_ids: Sequence[str] | None, cursor: str | None, limit: int
+    ) -> JobPage:
+        """A tenant's jobs in one state (None: any), oldest first, a page at a time."""
+        if state is not None and state not in get_args(JobState):
+            raise ValidationError(f"state must be one of {', '.join(get_args(JobState))}, got {state!r}")
+        check_limit(limit)
+        found, after = self.store.list_jobs(tenant_id, state=state, user_ids=user_ids, cursor=cursor, limit=limit)
+        return JobPage(results=[p.job for p in found], next_cursor=after)
 
     def process_pending(self, tenant_id: str | None, *, limit: int) -> int:
         """Retry pending jobs now (oldest first); returns how many completed."""
