@@ -133,3 +133,21 @@ def test_a_store_from_before_the_scoped_index_is_indexed_when_opened(
     with Memory(store_url, embedder=default_embedder, config=MemoryConfig(infer=False)) as reopened:
         again = reopened.for_tenant("acme-upgrade")
         assert [_hits(again, q, LEXICAL, user_id="alice") for q in QUERIES] == expected
+
+
+def test_the_word_memo_starts_afresh_without_losing_a_term(monkeypatch: Any) -> None:
+    """Indexing remembers each word's term id; when the memo is full it is cleared, and the
+    text being indexed still gets every one of its terms (a text whose words were partly in
+    the memo, cleared on the way, had raised KeyError)."""
+    from engramdb.stores import lexicon
+
+    def plain(text: str) -> list[int]:
+        content = [w for w in lexicon.words(text) if w not in lexicon.STOPWORDS]
+        return [lexicon.term_hash(s) for s in lexicon._stemmer("english").stemWords(content)]  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(lexicon, "TERMS_KEPT", 6)
+    monkeypatch.setattr(lexicon, "_TERMS", {})
+    texts = ["walking dogs in parks", "dogs walking far", "new words arrive walking", "parks and dogs", "x" * 3]
+    for text in [*texts, *reversed(texts)]:
+        assert lexicon._term_ids(text, "english") == plain(text), text
+        assert len(lexicon._TERMS["english"]) <= 6

@@ -85,13 +85,16 @@ def _term_ids(text: str, language: str) -> list[int]:
     its time here, as a bulk add's texts hold tens of words each."""
     known = _TERMS.setdefault(language, {})
     content = [w for w in words(text) if w not in STOPWORDS]
-    missing = [w for w in dict.fromkeys(content) if w not in known]
-    if missing:
-        if len(known) + len(missing) > TERMS_KEPT:
-            known.clear()
-        for word, stem in zip(missing, _stemmer(language).stemWords(missing), strict=True):  # type: ignore[attr-defined]
-            known[word] = term_hash(stem)
-    return [known[w] for w in content]
+    ids = [known.get(w) for w in content]
+    if None not in ids:
+        return ids  # type: ignore[return-value]
+    missing = list(dict.fromkeys(w for w, i in zip(content, ids, strict=True) if i is None))
+    stemmed = _stemmer(language).stemWords(missing)  # type: ignore[attr-defined]
+    fresh = {w: term_hash(stem) for w, stem in zip(missing, stemmed, strict=True)}
+    if len(known) + len(fresh) > TERMS_KEPT:
+        known.clear()  # another thread may be reading it: every call reads its own ``fresh``
+    known.update(fresh)
+    return [fresh[w] if i is None else i for w, i in zip(content, ids, strict=True)]
 
 
 def postings(index_text: str, speaker: str | None, language: str) -> list[Posting]:
