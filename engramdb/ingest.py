@@ -230,16 +230,32 @@ def index_text(text: str) -> str:
     return text
 
 
-def index_texts(texts: list[str], context_turns: int) -> list[str]:
-    """The full-text entry of each message: it and the ``context_turns`` messages before it.
+def index_texts(texts: list[str], context_turns: int, context_words: int) -> list[str]:
+    """The full-text entry of each message: it and the words of up to ``context_turns``
+    messages before it, within ``context_words`` words in all, the nearest words first.
 
     A reply ("Yes, last May with my sister") rarely repeats what it answers; indexing it with
     the turns it follows makes it findable by the question's words. On LoCoMo one preceding
     turn lifts overall evidence recall@10 from 0.529 to 0.609, and two, with the speaker
-    factor of search, to 0.77 (docs/benchmarks.md). The stored ``memory`` text stays
-    verbatim, and the vector is of the message alone.
+    factor of search, to 0.77 (docs/benchmarks.md). A long turn needs no context and is
+    diluted by it (its BM25 length grows, and it matches the words of what came before), so
+    the budget counts the message's own words first: a long answer stands alone, and a short
+    follow-up to it takes the answer's last words, nearest to it. The stored ``memory`` text
+    stays verbatim, and the vector is of the message alone.
     """
-    return [" ".join(index_text(t) for t in texts[max(0, i - context_turns) : i + 1]) for i in range(len(texts))]
+    out = []
+    for i, text in enumerate(texts):
+        own = index_text(text)
+        budget = context_words - len(own.split())
+        context: list[str] = []
+        for before in reversed(texts[max(0, i - context_turns) : i]):
+            if budget <= 0:
+                break
+            words = index_text(before).split()
+            context = words[-budget:] + context
+            budget -= len(words)
+        out.append(" ".join([*context, own]))
+    return out
 
 
 def build_item(

@@ -101,7 +101,7 @@ def embed_records(
     ``before`` is the text of the session's turns that ``context_query`` found.
     """
     texts = [item.memory for item in plan.items]
-    index = index_texts(before + texts, config.context_turns)[len(before) :]
+    index = index_texts(before + texts, config.context_turns, config.context_words)[len(before) :]
     # the vector is of the message alone, the BM25 entry carries its context: the two
     # retrievers then disagree usefully (LoCoMo dev R@1 0.24 -> 0.32, docs/benchmarks.md)
     vectors = embedder.embed(texts, kind="document")

@@ -416,6 +416,26 @@ def test_a_reply_is_indexed_with_the_turn_it_answers(
         assert m.get_all(user_id="u").results[1].memory == "Lisbon, with my sister"  # stored verbatim
 
 
+def test_a_long_turn_stands_alone_and_a_short_reply_takes_the_end_of_it(
+    tmp_path: Path, default_embedder: Embedder
+) -> None:
+    """``context_words``: a message's own words count first, so a long answer is indexed
+    without the question before it, and a short follow-up takes the answer's last words."""
+    filler = " ".join(f"point{i}" for i in range(40))
+    answer = f"Here is a long plan about gardening. {filler} Water the tomatoes every evening."
+    config = MemoryConfig(store=str(tmp_path / "words.db"), context_words=30)
+    with Memory(config=config, embedder=default_embedder) as m:
+        m.add(
+            [{"role": "user", "content": "What about my bicycle?"}, {"role": "assistant", "content": answer},
+             {"role": "user", "content": "Thanks, will do"}],
+            user_id="u", session_id="s", infer=False,
+        )  # fmt: skip
+        lexical = {"dense_weight": 0}
+        assert answer not in [h.memory for h in m.search("bicycle", user_id="u", options=lexical).results]
+        assert "Thanks, will do" in [h.memory for h in m.search("tomatoes", user_id="u", options=lexical).results]
+        assert "Thanks, will do" not in [h.memory for h in m.search("gardening", user_id="u", options=lexical).results]
+
+
 def test_a_name_in_the_query_prefers_that_speakers_matching_turn(memory: Memory) -> None:
     for name, text in [("Bob", "I went hiking in the Alps"), ("Carol", "I went hiking in Norway"),
                        ("Carol", "My cat is called Pixel")]:  # fmt: skip
