@@ -162,17 +162,18 @@ def search_sql(mark: str, key: str, n_terms: int, reach_sql: str | None, where: 
     term naming its speaker adds to it. Scores are rounded to 9 places before ordering, so that both stores' sums (whose
     order may differ in the last bit) rank the same, ties by id.
     """
-    terms = ", ".join(f"({mark})" for _ in range(n_terms))
-    # CROSS JOIN fixes SQLite's join order (PostgreSQL plans it the same either way): each
-    # reached scope and term is one seek into the postings, which are keyed scope first
+    terms = ", ".join(mark for _ in range(n_terms))
+    # CROSS JOIN fixes SQLite's join order, and the terms as a list (not a joined relation)
+    # make them part of each seek on PostgreSQL too: each reached scope and term is one seek
+    # into the postings, which are keyed scope first. ``st`` is materialised, or PostgreSQL
+    # sums the scopes' counts again for every hit.
     return f"""
         WITH sc AS (SELECT sc.scope, sc.docs, sc.text_len FROM lex_scopes sc
                     WHERE sc.tenant_id = {mark} AND {reach_sql or "1 = 1"}),
-        st AS (SELECT CAST(SUM(docs) AS DOUBLE PRECISION) AS n,
+        st AS MATERIALIZED (SELECT CAST(SUM(docs) AS DOUBLE PRECISION) AS n,
                       CAST(SUM(text_len) AS DOUBLE PRECISION) / SUM(docs) AS avgdl FROM sc),
-        q (term) AS (VALUES {terms}),
-        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM sc CROSS JOIN q CROSS JOIN lex_postings p
-                WHERE p.tenant = {mark} AND p.scope = sc.scope AND p.term = q.term),
+        hit AS (SELECT p.mem, p.term, p.field, p.tf, p.dl FROM sc CROSS JOIN lex_postings p
+                WHERE p.term IN ({terms}) AND p.tenant = {mark} AND p.scope = sc.scope),
         df AS (SELECT term, field, COUNT(*) AS d FROM hit GROUP BY term, field),
         s AS (SELECT hit.mem,
                      SUM(ln(1 + (st.n - df.d + 0.5) / (df.d + 0.5)) * hit.tf * {K1 + 1} /
