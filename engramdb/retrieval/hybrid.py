@@ -12,6 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
+from .relevance import Signals, asked_words, coverage, relevance, said_words
 from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
@@ -25,17 +26,17 @@ def hybrid_search(
     text: str,
     *,
     limit: int,
-    threshold: float | None,
     options: SearchOptions,
     explain: bool,
     parallel: bool = True,
 ) -> list[SearchHit]:
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
-    fused = _fuse(_candidates(store, embedder, query, text, options, parallel), options, limit)
+    lists = _candidates(store, embedder, query, text, options, parallel)
+    fused = _fuse(lists, options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = store.outdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists))
 
 
 async def ahybrid_search(
@@ -45,7 +46,6 @@ async def ahybrid_search(
     text: str,
     *,
     limit: int,
-    threshold: float | None,
     options: SearchOptions,
     explain: bool,
 ) -> list[SearchHit]:
@@ -65,7 +65,13 @@ async def ahybrid_search(
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = await store.aoutdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists))
+
+
+def _weakest(lists: dict[str, list[StoreHit]]) -> float:
+    """The least dense similarity among the candidates: a bound for a memory outside them (0 if none)."""
+    dense = lists.get("dense") or []
+    return min((h.score for h in dense), default=0.0)
 
 
 def _outdated_asked(items: list[MemoryItem], query: Query, options: SearchOptions) -> list[str]:
@@ -93,18 +99,23 @@ def _rank(
     text: str,
     options: SearchOptions,
     limit: int,
-    threshold: float | None,
     explain: bool,
     outdated: set[str],
+    weakest: float,
 ) -> list[SearchHit]:
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
     when = options.when_weight if asks_when(text) else 0.0
-    hits = [_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated) for f in fused if f.id in items]
+    asked = asked_words(text)
+    said = {m.id: said_words(m.memory, m.provenance.name) for m in loaded}
+    reach = coverage(asked, said.values())
+    hits = []
+    for f in fused:
+        if f.id in items:
+            signals = Signals(f.raw.get("dense", weakest), coverage(asked, [said[f.id]]), reach)
+            hits.append(_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated, signals))
     hits.sort(key=lambda h: (-h.score, h.id))
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
     return hits[:limit]
 
 
@@ -174,8 +185,10 @@ def _hit(
     when_weight: float,
     explain: bool,
     outdated: bool,
+    signals: Signals,
 ) -> SearchHit:
     score = fused.score
+    relevant = round(relevance(signals.cosine, signals.coverage, signals.reach), 6)
     recency = importance = None
     speaker = speaker_factor(item, named, options.speaker_weight)
     when = when_factor(item, when_weight)
@@ -200,9 +213,13 @@ def _hit(
             speaker=speaker,
             when=when,
             outdated=holds,
+            cosine=signals.cosine,
+            coverage=round(signals.coverage, 6),
+            reach=round(signals.reach, 6),
+            relevance=relevant,
         )
     # the item is already validated: build the hit from its fields without validating it twice
-    return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})
+    return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "relevance": relevant, "explain": detail})
 
 
 def favour_in_range(

@@ -31,6 +31,7 @@ from ..models import SearchHit, utcnow
 from ..stores.base import AsyncReads, Query, Store
 from .dedupe import said_once
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
+from .relevance import abstains
 from .temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
 
 
@@ -42,7 +43,7 @@ class SearchPlan:
     spoken: TimeRange | None
     options: SearchOptions
     limit: int
-    threshold: float | None
+    threshold: float  # the least best-hit relevance the search answers with (``relevance.abstains``)
     explain: bool
 
     @property
@@ -62,7 +63,8 @@ class SearchPlan:
         hits = found[0]
         if self.timed is not None and self.spoken is not None:
             hits = favour_in_range(found[1], found[0], self.spoken, self.options.time_weight, self.wanted)
-        return said_once(hits, self.limit) if self.options.dedupe else hits[: self.limit]
+        hits = said_once(hits, self.limit) if self.options.dedupe else hits[: self.limit]
+        return [] if abstains((h.relevance or 0.0 for h in hits), self.threshold) else hits
 
 
 def plan_search(
@@ -104,12 +106,13 @@ def plan_search(
     if spoken is not None:
         # what was said just before or up to a period after the range may tell of it: favour_in_range decides
         timed = replace(q, where=_both(where, range_filter(told_around(spoken))))
-    return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain)
+    cut = search_options.threshold if threshold is None else float(threshold)
+    return SearchPlan(text, q, timed, spoken, search_options, limit, cut, explain)
 
 
 def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:
     """Run a plan's searches on ``store``; best first, scores in [0, 1]."""
-    found = [hybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
+    found = [hybrid_search(store, embedder, query, plan.text, limit=limit,
                            options=plan.options, explain=plan.explain, parallel=parallel)
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)
@@ -117,7 +120,7 @@ def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool
 
 async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> list[SearchHit]:
     """``recall`` on a store with native async reads, one search after the other as ``recall`` runs them."""
-    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
+    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit,
                                   options=plan.options, explain=plan.explain)
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)

@@ -1,0 +1,84 @@
+"""Relevance: how well a hit answers the query, on a scale that means the same in every search.
+
+``score`` orders one search's hits (fused ranks, see ``retrieval.fusion``): the best hit of a
+search about something never said still scores near 1. ``relevance`` is absolute: a logistic
+function of signals that do not depend on rank,
+
+    relevance = σ(COSINE·cosine + COVERAGE·coverage + REACH·reach + BIAS)
+
+- ``cosine``: the dense similarity of the query and the memory;
+- ``coverage``: the share of the query's content words (stemmed, time expressions and numbers
+  left out) that the memory's text or its speaker's name carries;
+- ``reach``: the same share for the search's candidates together — a word no candidate carries
+  is one the scope has most likely never said (a name, a thing), whatever one memory carries.
+
+Time expressions are left out because a date is answered by when a memory was said, not by its
+words ("what did she paint in July 2023?"); BM25 is not a feature because its scale grows with
+the size of the scope (its IDF), so a value means something else in every scope.
+
+The constants were fitted by logistic regression on development conversations: hits holding a
+question's evidence against every hit of the same question asked in a scope that never speaks of
+it, the two classes given equal weight, so 0.5 means "as likely the one as the other". Every
+weight is positive: more similarity, more of the query's words, more relevance.
+A search *abstains* (returns nothing) when its best hit's relevance is below the threshold
+(``SearchOptions.threshold``, default ``config.ABSTAIN_BELOW``); threshold 0 never abstains.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..stores.lexicon import DEFAULT_LANGUAGE, stems
+from .lexical import STOPWORDS, lexical_terms, words
+from .time_phrases import COMPOUND, PHRASE
+
+COSINE = 6.6  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
+COVERAGE = 7.4  # all of the query's words in the memory, against none of them
+REACH = 10.7  # all of the query's words somewhere among the candidates, against none of them
+BIAS = -14.0  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
+_NUMBER = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What one hit's relevance is computed from."""
+
+    cosine: float
+    coverage: float
+    reach: float
+
+
+def asked_words(query: str, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """The query's content words, stemmed, without its time expressions and numbers."""
+    plain = _NUMBER.sub(" ", PHRASE.sub(" ", COMPOUND.sub(" ", query)))
+    return frozenset(stems(" ".join(lexical_terms(plain)), language))
+
+
+def said_words(text: str, speaker: str | None, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """The words a memory says (stemmed), its speaker's name among them."""
+    unique = " ".join({w for w in words(f"{text} {speaker or ''}") if w not in STOPWORDS})  # each word stemmed once
+    return frozenset(stems(unique, language))
+
+
+def coverage(asked: frozenset[str], said: Iterable[frozenset[str]]) -> float:
+    """The share of ``asked`` found in any of ``said``; 0 for a query without content words."""
+    if not asked:
+        return 0.0
+    found: set[str] = set()
+    for memory in said:
+        found |= asked & memory
+    return len(found) / len(asked)
+
+
+def relevance(cosine: float, covered: float, reach: float) -> float:
+    """The calibrated relevance of one hit, in (0, 1) (the module's formula)."""
+    z = COSINE * cosine + COVERAGE * covered + REACH * reach + BIAS
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def abstains(relevances: Iterable[float], threshold: float) -> bool:
+    """True when no hit reaches ``threshold``: the search returns nothing (threshold 0: never)."""
+    return threshold > 0 and max(relevances, default=0.0) < threshold
