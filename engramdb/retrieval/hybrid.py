@@ -12,7 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
-from .relevance import Signals, asked_words, coverage, relevance, said_words
+from .relevance import Signals, asked_words, coverage, name_words, relevance, said_words
 from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
@@ -29,14 +29,16 @@ def hybrid_search(
     options: SearchOptions,
     explain: bool,
     parallel: bool = True,
+    then: bool | None = None,
 ) -> list[SearchHit]:
-    """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
+    """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]. ``then``:
+    None when ``text`` names no time, else whether ``query`` is confined to it (``relevance.TIME``)."""
     lists = _candidates(store, embedder, query, text, options, parallel)
     fused = _fuse(lists, options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = store.outdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists))
+    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists), then)
 
 
 async def ahybrid_search(
@@ -48,6 +50,7 @@ async def ahybrid_search(
     limit: int,
     options: SearchOptions,
     explain: bool,
+    then: bool | None = None,
 ) -> list[SearchHit]:
     """``hybrid_search`` on a store with native async reads: the two retrievers are awaited together."""
     import asyncio
@@ -65,7 +68,7 @@ async def ahybrid_search(
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = await store.aoutdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists))
+    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists), then)
 
 
 def _weakest(lists: dict[str, list[StoreHit]]) -> float:
@@ -102,18 +105,21 @@ def _rank(
     explain: bool,
     outdated: set[str],
     weakest: float,
+    then: bool | None,
 ) -> list[SearchHit]:
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
     when = options.when_weight if asks_when(text) else 0.0
-    asked = asked_words(text)
-    said = {m.id: said_words(m.memory, m.provenance.name) for m in loaded}
-    reach = coverage(asked, said.values())
+    asked = asked_words(text, timed=then is not None)
+    names = " ".join(named or ())
+    said = {m.id: said_words(m.memory, m.provenance.name, named=names, then=bool(then)) for m in loaded}
+    known = name_words(named or (), asked)
+    reach = coverage(asked, said.values(), known)
     hits = []
     for f in fused:
         if f.id in items:
-            signals = Signals(f.raw.get("dense", weakest), coverage(asked, [said[f.id]]), reach)
+            signals = Signals(f.raw.get("dense", weakest), coverage(asked, [said[f.id]], known), reach)
             hits.append(_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated, signals))
     hits.sort(key=lambda h: (-h.score, h.id))
     return hits[:limit]

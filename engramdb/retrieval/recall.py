@@ -51,6 +51,10 @@ class SearchPlan:
         """Hits each search keeps: room to drop those that repeat a higher one (``dedupe``)."""
         return max(self.limit, RESCORED) if self.options.dedupe else self.limit
 
+    def confined(self, query: Query) -> bool | None:
+        """None when the query names no time, else whether ``query`` is the run confined to it."""
+        return None if self.timed is None else query is self.timed
+
     def runs(self) -> list[tuple[Query, int]]:
         """The searches to run and how many hits each keeps: the plain one first."""
         runs = [(self.query, self.wanted)]
@@ -112,16 +116,16 @@ def plan_search(
 
 def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:
     """Run a plan's searches on ``store``; best first, scores in [0, 1]."""
-    found = [hybrid_search(store, embedder, query, plan.text, limit=limit,
-                           options=plan.options, explain=plan.explain, parallel=parallel)
+    found = [hybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
+                           explain=plan.explain, parallel=parallel, then=plan.confined(query))
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)
 
 
 async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> list[SearchHit]:
     """``recall`` on a store with native async reads, one search after the other as ``recall`` runs them."""
-    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit,
-                                  options=plan.options, explain=plan.explain)
+    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
+                                  explain=plan.explain, then=plan.confined(query))
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)
 

@@ -7,14 +7,19 @@ function of signals that do not depend on rank,
     relevance = σ(COSINE·cosine + COVERAGE·coverage + REACH·reach + BIAS)
 
 - ``cosine``: the dense similarity of the query and the memory;
-- ``coverage``: the share of the query's content words (stemmed, time expressions and numbers
-  left out) that the memory's text or its speaker's name carries;
+- ``coverage``: the share of the query's content words (stemmed, numbers left out) that the
+  memory's text or its speaker's name carries; a time the query names ("last month") counts as
+  one word, said by the memories from then;
 - ``reach``: the same share for the search's candidates together — a word no candidate carries
   is one the scope has most likely never said (a name, a thing), whatever one memory carries.
 
-Time expressions are left out because a date is answered by when a memory was said, not by its
-words ("what did she paint in July 2023?"); BM25 is not a feature because its scale grows with
-the size of the scope (its IDF), so a value means something else in every scope.
+A word naming a speaker of the scope counts ``NAME`` words: a question about someone the scope has
+heard from is about this scope, whatever its other words (a name the scope never heard is an
+ordinary word, not said). A time is one word said by when a memory was said, not by its words
+("what did she paint in July 2023?"). A speaker the query names is said by that speaker's
+memories and by those without a speaker's name, the user's own (as ``hybrid.speaker_factor`` counts them). BM25 is not a
+feature: its scale grows with the size of the scope (its IDF), so a value means something else
+in every scope.
 
 The constants were fitted by logistic regression on development conversations: hits holding a
 question's evidence against every hit of the same question asked in a scope that never speaks of
@@ -35,10 +40,11 @@ from ..stores.lexicon import DEFAULT_LANGUAGE, stems
 from .lexical import STOPWORDS, lexical_terms, words
 from .time_phrases import COMPOUND, PHRASE
 
-COSINE = 6.6  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
-COVERAGE = 7.4  # all of the query's words in the memory, against none of them
-REACH = 10.7  # all of the query's words somewhere among the candidates, against none of them
-BIAS = -14.0  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
+COSINE = 9.4  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
+COVERAGE = 9.7  # all of the query's words in the memory, against none of them
+REACH = 12.9  # all of the query's words somewhere among the candidates, against none of them
+BIAS = -18.7  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
+NAME = 3  # words a query word naming a speaker of the scope counts for: who it asks about is known here
 _NUMBER = re.compile(r"\d+")
 
 
@@ -51,26 +57,40 @@ class Signals:
     reach: float
 
 
-def asked_words(query: str, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
-    """The query's content words, stemmed, without its time expressions and numbers."""
+TIME = "\x00time"  # the word a time expression of the query stands for: no text carries it
+
+
+def asked_words(query: str, *, timed: bool = False, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """The query's content words, stemmed, without time expressions and numbers; ``timed`` (the
+    search found a time in it) adds the one word they stand for, ``TIME``."""
     plain = _NUMBER.sub(" ", PHRASE.sub(" ", COMPOUND.sub(" ", query)))
-    return frozenset(stems(" ".join(lexical_terms(plain)), language))
+    return frozenset(stems(" ".join(lexical_terms(plain)), language)) | ({TIME} if timed else frozenset())
 
 
-def said_words(text: str, speaker: str | None, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
-    """The words a memory says (stemmed), its speaker's name among them."""
-    unique = " ".join({w for w in words(f"{text} {speaker or ''}") if w not in STOPWORDS})  # each word stemmed once
-    return frozenset(stems(unique, language))
+def said_words(
+    text: str, speaker: str | None, *, named: str = "", then: bool = False, language: str = DEFAULT_LANGUAGE
+) -> frozenset[str]:
+    """The words a memory says (stemmed): its speaker's name, or ``named`` (the speakers the query
+    names) for a memory without one, and ``TIME`` when it is from the time the query names."""
+    unique = " ".join({w for w in words(f"{text} {speaker or named}") if w not in STOPWORDS})  # stem each once
+    return frozenset(stems(unique, language)) | ({TIME} if then else frozenset())
 
 
-def coverage(asked: frozenset[str], said: Iterable[frozenset[str]]) -> float:
-    """The share of ``asked`` found in any of ``said``; 0 for a query without content words."""
+def name_words(names: Iterable[str], asked: frozenset[str], language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
+    """The words of ``asked`` that name one of ``names`` (the speakers the query names)."""
+    return asked & frozenset(stems(" ".join(names), language))
+
+
+def coverage(asked: frozenset[str], said: Iterable[frozenset[str]], names: frozenset[str] = frozenset()) -> float:
+    """The share of ``asked`` found in any of ``said``, a word of ``names`` counting ``NAME`` words;
+    0 for a query without content words."""
     if not asked:
         return 0.0
     found: set[str] = set()
     for memory in said:
         found |= asked & memory
-    return len(found) / len(asked)
+    weight = len(asked) + (NAME - 1) * len(names)
+    return (len(found) + (NAME - 1) * len(found & names)) / weight
 
 
 def relevance(cosine: float, covered: float, reach: float) -> float:
