@@ -140,9 +140,11 @@ def test_lexical_brings_what_dense_missed_and_explain_shows_it(memory: Memory) -
 def test_threshold_and_limit(memory: Memory) -> None:
     for text in ("apples are red", "bananas are yellow", "the sky is blue", "grass is green"):
         memory.add(text, user_id="u")
-    assert len(memory.search("colours", user_id="u", limit=2).results) == 2
+    assert len(memory.search("colours", user_id="u", limit=2, threshold=0).results) == 2  # 0: fill the limit
     hits = memory.search("bananas", user_id="u", threshold=0.9).results
-    assert [h.memory for h in hits] == ["bananas are yellow"]
+    assert hits[0].memory == "bananas are yellow" and hits[0].relevance is not None and hits[0].relevance >= 0.9
+    assert memory.search("what is the capital of Peru?", user_id="u").results == []  # never said: nothing
+    assert memory.search("which fruit is yellow?", user_id="u", threshold=1.0).results == []  # nothing that sure
 
 
 def test_recency_weighting_prefers_newer(memory: Memory) -> None:

@@ -338,7 +338,7 @@ def test_framework_adapters_work_over_the_client(server: Server, opened: list[Cl
 
     remote = client(opened, server, "a")
     remote.add("Dana keeps bees on her roof", user_id="dana", infer=False)
-    docs = EngramRetriever(memory=remote, user_id="dana", k=1).invoke("hobbies with insects")
+    docs = EngramRetriever(memory=remote, user_id="dana", k=1).invoke("what does dana keep on her roof?")
     assert [d.page_content for d in docs] == ["Dana keeps bees on her roof"]
     history = EngramChatMessageHistory(remote, "chat-9", user_id="dana", infer=False)
     history.add_messages([HumanMessage(content="Hello"), AIMessage(content="Hi Dana")])

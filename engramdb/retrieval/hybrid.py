@@ -38,7 +38,8 @@ def hybrid_search(
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = store.outdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists), then)
+    context = (_weakest(lists), then, store.language)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, context)
 
 
 async def ahybrid_search(
@@ -68,7 +69,8 @@ async def ahybrid_search(
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = await store.aoutdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, explain, outdated, _weakest(lists), then)
+    context = (_weakest(lists), then, store.language)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, context)
 
 
 def _weakest(lists: dict[str, list[StoreHit]]) -> float:
@@ -104,17 +106,20 @@ def _rank(
     limit: int,
     explain: bool,
     outdated: set[str],
-    weakest: float,
-    then: bool | None,
+    context: tuple[float, bool | None, str],
 ) -> list[SearchHit]:
+    """The hits, best first; ``context``: the weakest dense candidate's similarity, whether this
+    run is confined to the time the query names (``hybrid_search``'s ``then``), the store's language."""
+    weakest, then, language = context
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
     when = options.when_weight if asks_when(text) else 0.0
-    asked = asked_words(text, timed=then is not None)
-    names = " ".join(named or ())
-    said = {m.id: said_words(m.memory, m.provenance.name, named=names, then=bool(then)) for m in loaded}
-    known = name_words(named or (), asked)
+    asked = asked_words(text, timed=then is not None, language=language)
+    who = sorted(named or ()) + owner_named(text, query)
+    said = {m.id: said_words(m.memory, m.provenance.name, named=" ".join(who), then=bool(then), language=language)
+            for m in loaded}  # fmt: skip
+    known = name_words(who, asked, language)
     reach = coverage(asked, said.values(), known)
     hits = []
     for f in fused:
@@ -123,6 +128,14 @@ def _rank(
             hits.append(_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated, signals))
     hits.sort(key=lambda h: (-h.score, h.id))
     return hits[:limit]
+
+
+def owner_named(text: str, query: Query) -> list[str]:
+    """The searched user's id when the query names it ("where does alice live?", searching alice's
+    memories): the owner of the scope is someone it has heard from, in the memories without a
+    speaker's name (the user's own)."""
+    user = query.scope.user_id
+    return [user] if user and not set(lexical_terms(text)).isdisjoint(lexical_terms(user)) else []
 
 
 def _candidates(
