@@ -117,8 +117,8 @@ def _rank(
     when = options.when_weight if asks_when(text) else 0.0
     asked = asked_words(text, timed=then is not None, language=language)
     who = sorted(named or ()) + owner_named(text, query)
-    said = {m.id: said_words(m.memory, m.provenance.name, named=" ".join(who), then=bool(then), language=language)
-            for m in loaded}  # fmt: skip
+    said = {m.id: said_words(asked, m.memory, m.provenance.name, named=" ".join(who), then=bool(then),
+                             language=language) for m in loaded}  # fmt: skip
     known = name_words(who, asked, language)
     reach = coverage(asked, said.values(), known)
     hits = []

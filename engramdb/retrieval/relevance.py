@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..stores.lexicon import DEFAULT_LANGUAGE, stems
-from .lexical import STOPWORDS, lexical_terms, words
+from .lexical import STOPWORDS, lexical_terms
 from .time_phrases import COMPOUND, PHRASE
 
 COSINE = 9.4  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
@@ -68,12 +68,41 @@ def asked_words(query: str, *, timed: bool = False, language: str = DEFAULT_LANG
 
 
 def said_words(
-    text: str, speaker: str | None, *, named: str = "", then: bool = False, language: str = DEFAULT_LANGUAGE
+    asked: frozenset[str], text: str, speaker: str | None, *, named: str = "", then: bool = False,
+    language: str = DEFAULT_LANGUAGE,
 ) -> frozenset[str]:
-    """The words a memory says (stemmed): its speaker's name, or ``named`` (the speakers the query
-    names) for a memory without one, and ``TIME`` when it is from the time the query names."""
-    unique = " ".join({w for w in words(f"{text} {speaker or named}") if w not in STOPWORDS})  # stem each once
-    return frozenset(stems(unique, language)) | ({TIME} if then else frozenset())
+    """The words of ``asked`` a memory says: in its text, its speaker's name, or ``named`` (the
+    speakers the query names) for a memory without one; ``TIME`` when it is from the time asked of.
+
+    Only the words that may stem to an asked word are stemmed: a stem keeps its word's beginning
+    but for its last letter ("happi" ← "happy"), so a word lacking every asked stem's beginning
+    (``_probe``) cannot match — a long text costs a substring search, not a stemming.
+    """
+    said = f"{text} {speaker or named}".lower()
+    found = {TIME} & asked if then else set()
+    unique = {w for s in asked if s != TIME for w in _words_with(said, _probe(s)) if w not in STOPWORDS}
+    if unique:
+        found |= asked & frozenset(stems(" ".join(unique), language))
+    return frozenset(found)
+
+
+def _probe(stem: str) -> str:
+    """The part of an asked stem every word stemming to it contains: all but its last letter."""
+    return stem[:-1] if len(stem) > 2 else stem
+
+
+def _words_with(text: str, part: str) -> set[str]:
+    """The words of ``text`` (letters and digits) that contain ``part``."""
+    found, at, end = set(), text.find(part), len(text)
+    while at >= 0:
+        start, stop = at, at + len(part)
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while stop < end and text[stop].isalnum():
+            stop += 1
+        found.add(text[start:stop])
+        at = text.find(part, stop)
+    return found
 
 
 def name_words(names: Iterable[str], asked: frozenset[str], language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
