@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .embedders import EmbedderOptions
 from .errors import ConfigurationError
 
-ABSTAIN_BELOW = 0.3
+ABSTAIN_BELOW = 0.2
 """The default ``SearchOptions.threshold``: on the development sets, the value where most questions
 asked in a scope that never spoke of them get no answer while recall in the right scope stays
 (docs/benchmarks.md shows the whole trade-off)."""

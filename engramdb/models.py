@@ -238,7 +238,8 @@ class ScoreDetail(BaseModel):
     )
     coverage: float | None = Field(None, description="share of the query's words this memory says (relevance)")
     reach: float | None = Field(None, description="share of the query's words any candidate of the search says")
-    relevance: float | None = Field(None, description="σ of the three above, weighted (retrieval.relevance)")
+    who: float | None = Field(None, description="1 when the query names someone the scope has heard from")
+    relevance: float | None = Field(None, description="σ of the four above, weighted (retrieval.relevance)")
 
 
 class SearchHit(MemoryItem):

@@ -33,10 +33,15 @@ def test_readme_example_recalls_the_diet_first(memory: Memory) -> None:
         user_id="alice",
         session_id="trip-1",
     )
-    hits = memory.search("what can alice eat?", user_id="alice", limit=5).results
+    hits = memory.search("is alice vegetarian?", user_id="alice", limit=5).results
     assert hits[0].memory == "I'm vegetarian and allergic to peanuts"
     assert all(0 <= h.score <= 1 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert memory.search("what does alice drink?", user_id="alice").results == []  # never said
+    # no word of it was said: below the default threshold, and threshold 0 still ranks the diet first
+    assert memory.search("what can alice eat?", user_id="alice").results == []
+    ranked = memory.search("what can alice eat?", user_id="alice", limit=5, threshold=0).results
+    assert ranked[0].memory == "I'm vegetarian and allergic to peanuts"
 
 
 def test_add_result_json_is_mem0_shaped(memory: Memory) -> None:

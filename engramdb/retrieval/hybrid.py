@@ -12,7 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
-from .relevance import Signals, asked_words, coverage, name_words, relevance, said_words
+from .relevance import Signals, asked_words, coverage, name_words, relevance, said_words, what_words
 from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
@@ -117,14 +117,16 @@ def _rank(
     when = options.when_weight if asks_when(text) else 0.0
     asked = asked_words(text, timed=then is not None, language=language)
     who = sorted(named or ()) + owner_named(text, query)
-    said = {m.id: said_words(asked, m.memory, m.provenance.name, named=" ".join(who), then=bool(then),
-                             language=language) for m in loaded}  # fmt: skip
     known = name_words(who, asked, language)
-    reach = coverage(asked, said.values(), known)
+    what = what_words(asked, known)
+    said = {m.id: said_words(what, m.memory, m.provenance.name, named=" ".join(who), then=bool(then),
+                             language=language) for m in loaded}  # fmt: skip
+    reach = coverage(what, said.values())
     hits = []
     for f in fused:
         if f.id in items:
-            signals = Signals(f.raw.get("dense", weakest), coverage(asked, [said[f.id]], known), reach)
+            cosine = f.raw.get("dense", weakest)
+            signals = Signals(cosine, coverage(what, [said[f.id]]), reach, 1.0 if known else 0.0)
             hits.append(_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated, signals))
     hits.sort(key=lambda h: (-h.score, h.id))
     return hits[:limit]
@@ -207,7 +209,7 @@ def _hit(
     signals: Signals,
 ) -> SearchHit:
     score = fused.score
-    relevant = round(relevance(signals.cosine, signals.coverage, signals.reach), 6)
+    relevant = round(relevance(signals), 6)
     recency = importance = None
     speaker = speaker_factor(item, named, options.speaker_weight)
     when = when_factor(item, when_weight)
@@ -235,6 +237,7 @@ def _hit(
             cosine=signals.cosine,
             coverage=round(signals.coverage, 6),
             reach=round(signals.reach, 6),
+            who=signals.who,
             relevance=relevant,
         )
     # the item is already validated: build the hit from its fields without validating it twice

@@ -4,22 +4,24 @@
 search about something never said still scores near 1. ``relevance`` is absolute: a logistic
 function of signals that do not depend on rank,
 
-    relevance = σ(COSINE·cosine + COVERAGE·coverage + REACH·reach + BIAS)
+    relevance = σ(COSINE·cosine + COVERAGE·coverage + REACH·reach + WHO·who + BIAS)
 
 - ``cosine``: the dense similarity of the query and the memory;
 - ``coverage``: the share of the query's content words (stemmed, numbers left out) that the
-  memory's text or its speaker's name carries; a time the query names ("last month") counts as
-  one word, said by the memories from then;
+  memory's text carries, leaving out the words that name whom it asks about (below); a time
+  the query names ("last month") counts as one word, said by the memories from then;
 - ``reach``: the same share for the search's candidates together — a word no candidate carries
-  is one the scope has most likely never said (a name, a thing), whatever one memory carries.
+  is one the scope has most likely never said (a thing, a name), whatever one memory carries;
+- ``who``: 1 when the query names someone the scope has heard from (a speaker of its
+  candidates, or the searched user), else 0.
 
-A word naming a speaker of the scope counts ``NAME`` words: a question about someone the scope has
-heard from is about this scope, whatever its other words (a name the scope never heard is an
-ordinary word, not said). A time is one word said by when a memory was said, not by its words
-("what did she paint in July 2023?"). A speaker the query names is said by that speaker's
-memories and by those without a speaker's name, the user's own (as ``hybrid.speaker_factor`` counts them). BM25 is not a
-feature: its scale grows with the size of the scope (its IDF), so a value means something else
-in every scope.
+*Who* a question asks about and *what* it asks are apart: "what does alice drink?", searching
+Alice's memories, names her, and that says the scope is the right one, not that drinks were
+spoken of; so a name the scope knows is ``who``, and coverage counts the other words (all of
+them when the query is only a name). A name the scope never heard is an ordinary word, not
+said. A time is one word said by when a memory was said, not by its words ("what did she paint
+in July 2023?"). BM25 is not a feature: its scale grows with the size of the scope (its IDF),
+so a value means something else in every scope.
 
 The constants were fitted by logistic regression on development conversations: hits holding a
 question's evidence against every hit of the same question asked in a scope that never speaks of
@@ -40,11 +42,11 @@ from ..stores.lexicon import DEFAULT_LANGUAGE, stems
 from .lexical import STOPWORDS, lexical_terms
 from .time_phrases import COMPOUND, PHRASE
 
-COSINE = 9.4  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
-COVERAGE = 9.7  # all of the query's words in the memory, against none of them
-REACH = 12.9  # all of the query's words somewhere among the candidates, against none of them
-BIAS = -18.7  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
-NAME = 3  # words a query word naming a speaker of the scope counts for: who it asks about is known here
+COSINE = 7.0  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
+COVERAGE = 5.4  # all of the query's words in the memory, against none of them
+REACH = 9.0  # all of the query's words somewhere among the candidates, against none of them
+WHO = 2.0  # the query names someone the scope has heard from
+BIAS = -12.6  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
 _NUMBER = re.compile(r"\d+")
 
 
@@ -55,6 +57,7 @@ class Signals:
     cosine: float
     coverage: float
     reach: float
+    who: float
 
 
 TIME = "\x00time"  # the word a time expression of the query stands for: no text carries it
@@ -110,21 +113,25 @@ def name_words(names: Iterable[str], asked: frozenset[str], language: str = DEFA
     return asked & frozenset(stems(" ".join(names), language))
 
 
-def coverage(asked: frozenset[str], said: Iterable[frozenset[str]], names: frozenset[str] = frozenset()) -> float:
-    """The share of ``asked`` found in any of ``said``, a word of ``names`` counting ``NAME`` words;
-    0 for a query without content words."""
+def what_words(asked: frozenset[str], names: frozenset[str]) -> frozenset[str]:
+    """What the query asks: its words but those naming whom it asks about (all, when it is only names)."""
+    return (asked - names) or asked
+
+
+def coverage(asked: frozenset[str], said: Iterable[frozenset[str]]) -> float:
+    """The share of ``asked`` found in any of ``said``; 0 for a query without content words."""
     if not asked:
         return 0.0
     found: set[str] = set()
     for memory in said:
         found |= asked & memory
-    weight = len(asked) + (NAME - 1) * len(names)
-    return (len(found) + (NAME - 1) * len(found & names)) / weight
+    return len(found) / len(asked)
 
 
-def relevance(cosine: float, covered: float, reach: float) -> float:
+def relevance(signals: Signals) -> float:
     """The calibrated relevance of one hit, in (0, 1) (the module's formula)."""
-    z = COSINE * cosine + COVERAGE * covered + REACH * reach + BIAS
+    s = signals
+    z = COSINE * s.cosine + COVERAGE * s.coverage + REACH * s.reach + WHO * s.who + BIAS
     return 1.0 / (1.0 + math.exp(-z))
 
 
