@@ -12,7 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
-from .relevance import Signals, asked_words, coverage, name_words, relevance, said_words, what_words
+from .relevance import UNSEEN, Signals, asked_words, coverage, name_words, relevance, said_words, what_words
 from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
@@ -75,8 +75,9 @@ async def ahybrid_search(
 
 def _weakest(lists: dict[str, list[StoreHit]]) -> float:
     """The least dense similarity among the candidates: a bound for a memory outside them (0 if none)."""
-    dense = lists.get("dense") or []
-    return min((h.score for h in dense), default=0.0)
+    if "dense" not in lists:  # the retriever is off: no similarity is known (``relevance.UNSEEN``)
+        return UNSEEN
+    return min((h.score for h in lists["dense"]), default=0.0)
 
 
 def _outdated_asked(items: list[MemoryItem], query: Query, options: SearchOptions) -> list[str]:

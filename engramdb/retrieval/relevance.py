@@ -40,12 +40,14 @@ from dataclasses import dataclass
 
 from ..stores.lexicon import DEFAULT_LANGUAGE, stems
 from .lexical import STOPWORDS, lexical_terms
+from .time_languages import find_phrases, plain
 from .time_phrases import COMPOUND, PHRASE
 
 COSINE = 7.0  # per unit of cosine: the static embedder's similarities of related texts span ~0.4–0.8
 COVERAGE = 5.4  # all of the query's words in the memory, against none of them
 REACH = 9.0  # all of the query's words somewhere among the candidates, against none of them
 WHO = 2.0  # the query names someone the scope has heard from
+UNSEEN = 0.5  # the cosine of a search without the dense retriever (dense_weight 0): related texts' middle
 BIAS = -12.6  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
 _NUMBER = re.compile(r"\d+")
 
@@ -64,10 +66,13 @@ TIME = "\x00time"  # the word a time expression of the query stands for: no text
 
 
 def asked_words(query: str, *, timed: bool = False, language: str = DEFAULT_LANGUAGE) -> frozenset[str]:
-    """The query's content words, stemmed, without time expressions and numbers; ``timed`` (the
-    search found a time in it) adds the one word they stand for, ``TIME``."""
-    plain = _NUMBER.sub(" ", PHRASE.sub(" ", COMPOUND.sub(" ", query)))
-    return frozenset(stems(" ".join(lexical_terms(plain)), language)) | ({TIME} if timed else frozenset())
+    """The query's content words, stemmed, without time expressions (of every language the
+    search reads times in) and numbers; ``timed`` (the search found a time in it) adds the one
+    word they stand for, ``TIME``."""
+    rest = _NUMBER.sub(" ", PHRASE.sub(" ", COMPOUND.sub(" ", query)))
+    spoken = {w for found in find_phrases(query) for w in found.said.split()}  # "el verano pasado"
+    terms = [t for t in lexical_terms(rest) if plain(t) not in spoken]
+    return frozenset(stems(" ".join(terms), language)) | ({TIME} if timed else frozenset())
 
 
 def said_words(
