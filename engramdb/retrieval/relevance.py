@@ -49,7 +49,7 @@ REACH = 9.0  # all of the query's words somewhere among the candidates, against 
 WHO = 2.0  # the query names someone the scope has heard from
 UNSEEN = 0.5  # the cosine of a search without the dense retriever (dense_weight 0): related texts' middle
 BIAS = -12.6  # no similarity and no word in common: relevance ~0; 0.5 needs most of the query said
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"\b\d+\b")  # a number alone ("2023"), not one inside a word ("Rex5")
 
 
 @dataclass(frozen=True)
