@@ -26,7 +26,9 @@ so a value means something else in every scope.
 The constants were fitted by logistic regression on development conversations: hits holding a
 question's evidence against every hit of the same question asked in a scope that never speaks of
 it, the two classes given equal weight, so 0.5 means "as likely the one as the other". Every
-weight is positive: more similarity, more of the query's words, more relevance.
+weight is positive: more similarity, more of the query's words, more relevance. ``WHO`` is set
+by hand: fitted, it learnt that development questions name a speaker of their own scope, and
+answered any question naming a known person whatever it asked (docs/benchmarks.md).
 A search *abstains* (returns nothing) when its best hit's relevance is below the threshold
 (``SearchOptions.threshold``, default ``config.ABSTAIN_BELOW``); threshold 0 never abstains.
 """
