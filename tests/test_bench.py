@@ -76,6 +76,23 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     assert "BM25 R@3" in proc.stdout and "below BM25 alone" in proc.stdout
 
 
+def test_bench_locomo_abstention_curve(tmp_path: Path) -> None:
+    """Two conversations: each one's questions are also asked in the other's scope."""
+    other = {**TINY_LOCOMO[0], "sample_id": "other"}
+    data, out = tmp_path / "two.json", tmp_path / "r.json"
+    data.write_text(json.dumps([*TINY_LOCOMO, other]))
+    proc = run("bench", "locomo", "--data", str(data), "--k", "1,3", "--abstention", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "abstention trade-off" in proc.stdout and "(default)" in proc.stdout
+    part = json.loads(out.read_text())["abstention"]
+    assert part["k"] == 3 and part["right_questions"] == part["wrong_questions"] == 8
+    first = part["curve"][0]
+    assert first["threshold"] == 0 and first["wrong_scope_abstained"] == 0 and first["right_scope_answered"] == 1
+    assert part["at_default"]["threshold"] == part["default_threshold"] == 0.2
+    shares = [p["wrong_scope_abstained"] for p in part["curve"]]
+    assert shares == sorted(shares)  # a higher threshold abstains on at least as many
+
+
 def test_bench_locomo_rejects_bad_options(tmp_path: Path) -> None:
     data = tmp_path / "tiny.json"
     data.write_text(json.dumps(TINY_LOCOMO))
