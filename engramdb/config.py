@@ -19,12 +19,18 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .embedders import EmbedderOptions
 from .errors import ConfigurationError
 
+ABSTAIN_BELOW = 0.2
+"""The default ``SearchOptions.threshold``: on the development sets, the value where most questions
+asked in a scope that never spoke of them get no answer while recall in the right scope stays
+(docs/benchmarks.md shows the whole trade-off)."""
+
 
 class SearchOptions(BaseModel):
     """Knobs of hybrid recall; every one can be set per call or in config.
 
     Scores: ``score = fused × recency_factor × importance_factor × speaker_factor × when_factor``, each
-    factor in [0, 1], where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``).
+    factor in [0, 1], where ``fused`` is normalised weighted RRF (see ``retrieval.fusion``): it orders
+    one search's hits. ``relevance`` is absolute (``retrieval.relevance``), and ``threshold`` cuts on it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,6 +62,13 @@ class SearchOptions(BaseModel):
     )
     when_weight: float = Field(
         0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"
+    )
+    threshold: float = Field(
+        ABSTAIN_BELOW,
+        ge=0,
+        le=1,
+        description="a search whose best hit's relevance is below this returns nothing (a question about "
+        "something never said); 0 always fills the limit (retrieval/relevance.py)",
     )
 
 

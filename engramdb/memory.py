@@ -251,9 +251,9 @@ class Memory:
         answers as the store would have then. ``time_range=(start, end)`` keeps memories whose
         event time (``occurred_at``, else ``created_at``) falls in it; without it, a time named
         in the query ("last week", "before June"), resolved against ``reference_date`` (default
-        now), favours memories from then (``SearchOptions.time_weight``). ``score`` is in [0, 1]:
-        normalised reciprocal-rank fusion of dense and BM25 ranks, times the optional recency and
-        importance factors; ``threshold`` cuts on it.
+        now), favours memories from then (``SearchOptions.time_weight``). ``score`` (in [0, 1]) orders
+        the hits: fused dense and BM25 ranks times the factors. ``relevance`` is absolute; a search whose
+        best hit's is below ``threshold`` (default ``SearchOptions.threshold``) returns nothing; 0: never.
 
         Raises:
             ValidationError: empty query, bad filter, limit or threshold out of range.

@@ -233,12 +233,25 @@ class ScoreDetail(BaseModel):
     outdated: float | None = Field(
         None, description="1 − outdated_weight for a message whose derived memories no longer hold, else 1"
     )
+    cosine: float | None = Field(
+        None, description="the dense similarity relevance used (the weakest candidate's when not a dense one)"
+    )
+    coverage: float | None = Field(None, description="share of the query's words this memory says (relevance)")
+    reach: float | None = Field(None, description="share of the query's words any candidate of the search says")
+    who: float | None = Field(None, description="1 when the query names someone the scope has heard from")
+    relevance: float | None = Field(None, description="σ of the four above, weighted (retrieval.relevance)")
 
 
 class SearchHit(MemoryItem):
-    """A memory with its relevance score in [0, 1] (higher is more relevant)."""
+    """A memory with its rank score and its relevance, both in [0, 1].
+
+    ``score`` orders the hits of one search (fused ranks times the factors); ``relevance`` is
+    absolute, the same scale in every search and scope (``retrieval.relevance``): a search whose
+    best hit's relevance is below the threshold returns nothing.
+    """
 
     score: float
+    relevance: float | None = None
     explain: ScoreDetail | None = None
 
 

@@ -26,7 +26,8 @@ with tempfile.TemporaryDirectory() as tmp, Memory(f"sqlite:///{Path(tmp) / 'chat
     llm.script(Reply(content="Nice to meet you, Alice! Lisbon is lovely."),
                Reply(content="Since you're vegetarian, try the grilled halloumi."))  # fmt: skip
     model = ChatOpenAI(base_url=llm.base_url, api_key="not-needed", model="any")
-    retriever = EngramRetriever(memory=memory, user_id="alice", k=3)
+    # threshold 0: every turn gets the closest memories, even in words the user never said ("order" → "vegetarian")
+    retriever = EngramRetriever(memory=memory, user_id="alice", k=3, search_options={"threshold": 0})
     prompt = ChatPromptTemplate.from_messages([
         ("system", "You are a helpful assistant. What you remember about the user:\n{memories}"),
         MessagesPlaceholder("history"),

@@ -62,7 +62,7 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     proc = run(
         "bench", "locomo", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png), "-o", "rrf_k=30",
-        "--context-turns", "1", "--baseline",
+        "--context-turns", "1", "--baseline", "-o", "threshold=0",  # "photograph" meets "photo" by meaning alone
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "single-hop" in proc.stdout and "R@3" in proc.stdout
@@ -74,6 +74,23 @@ def test_bench_locomo_on_a_tiny_conversation(tmp_path: Path) -> None:
     bm25 = result["baseline_bm25"]["per_category"]  # "photograph" never meets "photo", nor "instrument" "cello"
     assert bm25["single-hop"]["R@3"] == 0.5 and bm25["multi-hop"]["R@3"] == 0.0 and bm25["temporal"]["R@3"] == 1.0
     assert "BM25 R@3" in proc.stdout and "below BM25 alone" in proc.stdout
+
+
+def test_bench_locomo_abstention_curve(tmp_path: Path) -> None:
+    """Two conversations: each one's questions are also asked in the other's scope."""
+    other = {**TINY_LOCOMO[0], "sample_id": "other"}
+    data, out = tmp_path / "two.json", tmp_path / "r.json"
+    data.write_text(json.dumps([*TINY_LOCOMO, other]))
+    proc = run("bench", "locomo", "--data", str(data), "--k", "1,3", "--abstention", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "abstention trade-off" in proc.stdout and "(default)" in proc.stdout
+    part = json.loads(out.read_text())["abstention"]
+    assert part["k"] == 3 and part["right_questions"] == part["wrong_questions"] == 8
+    first = part["curve"][0]
+    assert first["threshold"] == 0 and first["wrong_scope_abstained"] == 0 and first["right_scope_answered"] == 1
+    assert part["at_default"]["threshold"] == part["default_threshold"] == 0.2
+    shares = [p["wrong_scope_abstained"] for p in part["curve"]]
+    assert shares == sorted(shares)  # a higher threshold abstains on at least as many
 
 
 def test_bench_locomo_rejects_bad_options(tmp_path: Path) -> None:
@@ -184,8 +201,21 @@ def test_bench_longmemeval_on_two_questions(tmp_path: Path) -> None:
     data = tmp_path / "lme.json"
     data.write_text(json.dumps(TINY_LME))
     out, png = tmp_path / "r.json", tmp_path / "r.png"
-    proc = run("bench", "longmemeval", "--data", str(data), "--k", "1,3", "--out", str(out), "--chart", str(png),
-               "--baseline")  # fmt: skip
+    proc = run(
+        "bench",
+        "longmemeval",
+        "--data",
+        str(data),
+        "--k",
+        "1,3",
+        "--out",
+        str(out),
+        "--chart",
+        str(png),
+        "--baseline",
+        "-o",
+        "threshold=0",
+    )  # fmt: skip (no word in common with the answers: the ranking itself)
     assert proc.returncode == 0, proc.stderr
     assert "pooled" in proc.stdout and "per-question" in proc.stdout and "BM25 turn R@3" in proc.stdout
     result = json.loads(out.read_text())

@@ -71,12 +71,14 @@ def test_full_cli_workflow(tmp_path: Path) -> None:
         == "NOOP"
     )
 
-    hits = as_json(run("search", "what can alice eat?", "-u", "alice", "--json", env_dir=tmp_path))["results"]
-    assert hits[0]["id"] == memory_id and 0 <= hits[0]["score"] <= 1
-    assert "vegetarian" in run("search", "what can alice eat?", "-u", "alice", env_dir=tmp_path).stdout
+    hits = as_json(run("search", "is alice vegetarian?", "-u", "alice", "--json", env_dir=tmp_path))["results"]
+    assert hits[0]["id"] == memory_id and 0 <= hits[0]["score"] <= 1 and hits[0]["relevance"] >= 0.2
+    ranked = run("search", "what can alice eat?", "-u", "alice", "--threshold", "0", env_dir=tmp_path).stdout
+    assert "vegetarian" in ranked
+    assert as_json(run("search", "what does alice drink?", "-u", "alice", "--json", env_dir=tmp_path))["results"] == []
     old = ("--until", "2000-01-01T00:00:00Z")
     assert as_json(run("search", "alice", "-u", "alice", *old, "--json", env_dir=tmp_path))["results"] == []
-    timed = run("search", "what can alice eat?", "-u", "alice", "--since", "2000-01-01T00:00:00Z", "--explain",
+    timed = run("search", "is alice vegetarian?", "-u", "alice", "--since", "2000-01-01T00:00:00Z", "--explain",
                 "-o", "when_weight=0", "-o", "lexical_weight=1", "--json", env_dir=tmp_path)  # fmt: skip
     assert as_json(timed)["results"][0]["id"] == memory_id and as_json(timed)["results"][0]["explain"]["when"] == 1
 

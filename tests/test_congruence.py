@@ -63,9 +63,28 @@ def test_hybrid_search_agrees(pair: Pair) -> None:
     for text in SENTENCES:
         both(pair, "add", text, user_id="alice")
     for query in QUERIES:
-        lite, pg = both(pair, "search", query, user_id="alice", limit=3)
+        lite, pg = both(pair, "search", query, user_id="alice", limit=3, threshold=0)  # the whole ranking
         assert texts(lite)[0] == texts(pg)[0], query
         assert set(texts(lite)) == set(texts(pg)), query
+        relevance = {h.memory: h.relevance for h in lite.results}
+        assert all(abs(relevance[h.memory] - h.relevance) < 1e-4 for h in pg.results), query
+        lite, pg = both(pair, "search", query, user_id="alice", limit=3)  # the default threshold
+        assert texts(lite) == texts(pg), query
+
+
+def test_both_stores_abstain_on_what_was_never_said(pair: Pair) -> None:
+    """A question about something never said returns nothing; an on-topic one still returns."""
+    for text in SENTENCES:
+        both(pair, "add", text, user_id="alice")
+    for memory in pair:
+        assert texts(memory.search("How many moons does Jupiter have?", user_id="alice")) == []
+        assert texts(memory.search("who won the chess championship?", user_id="alice")) == []
+        found = memory.search("where does my sister live?", user_id="alice", explain=True).results
+        assert found[0].memory == "My sister Maya lives in Porto"
+        assert found[0].relevance is not None and found[0].relevance >= 0.5
+        detail = found[0].explain
+        assert detail is not None and detail.relevance == found[0].relevance and detail.coverage == 1.0
+        assert len(memory.search("How many moons does Jupiter have?", user_id="alice", threshold=0).results) == 10
 
 
 def test_tenant_wide_search_through_the_index_agrees_with_the_exact_scan(pair: Pair) -> None:
@@ -233,8 +252,9 @@ def test_async_memory_on_postgres_awaits_the_store(
             if (await m.get_all(user_id="u")).total == 0:
                 for text in SENTENCES:
                     await m.add(text, user_id="u", occurred_at="2024-05-02T10:00:00Z")
-            found = [texts(await m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries]
-            first = (await m.search(queries[0], user_id="u")).results[0]
+            found = [texts(await m.search(q, user_id="u", limit=4, reference_date="2024-05-20", threshold=0))
+                     for q in queries]  # fmt: skip
+            first = (await m.search(queries[0], user_id="u", threshold=0)).results[0]
             assert (await m.get(first.id)).memory == first.memory
             with pytest.raises(NotFoundError):
                 await m.get("01ZZZZZZZZZZZZZZZZZZZZZZZZ")
@@ -252,7 +272,8 @@ def test_async_memory_on_postgres_awaits_the_store(
     with Memory(postgres_url, embedder=default_embedder) as m:
         counted = {i.memory: i.access_count for i in m.get_all(user_id="u").results}
         assert all(counted[text] >= 2 for text in native[0])  # found by both runs' first query, counted
-        assert [texts(m.search(q, user_id="u", limit=4, reference_date="2024-05-20")) for q in queries] == native
+        again = [texts(m.search(q, user_id="u", limit=4, reference_date="2024-05-20", threshold=0)) for q in queries]
+        assert again == native
 
 
 def test_the_full_text_language_is_configurable(postgres_url: str, default_embedder: Embedder) -> None:

@@ -149,7 +149,7 @@ def test_the_onnx_tier_embeds_offline_in_order_and_finds_meaning(tmp_path: Path)
     with Memory(str(tmp_path / "onnx.db"), embedder="onnx:minilm-int8") as m:
         m.add("I keep bees on the roof", user_id="u", infer=False)
         m.add("My sister lives in Porto", user_id="u", infer=False)
-        hits = m.search("where are the hives?", user_id="u", options={"lexical_weight": 0}).results
+        hits = m.search("where are the hives?", user_id="u", options={"lexical_weight": 0}, threshold=0).results
         assert hits[0].memory == "I keep bees on the roof"
     with pytest.raises(ConfigurationError):
         resolve_embedder("onnx:no-such-model")

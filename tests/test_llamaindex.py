@@ -15,7 +15,7 @@ from engramdb.testing import count_tokens
 
 def test_memory_block_recalls_and_records(memory: Memory) -> None:
     memory.add("I'm allergic to peanuts", user_id="alice")
-    block = EngramMemoryBlock(name="engramdb", memory=memory, user_id="alice", k=3)
+    block = EngramMemoryBlock(name="engramdb", memory=memory, user_id="alice", k=3, threshold=0)  # "nuts": other words
     chat = LlamaMemory.from_defaults(
         session_id="s1", token_limit=4000, memory_blocks=[block], tokenizer_fn=lambda t: [0] * count_tokens(t),
         chat_history_token_ratio=0.001, token_flush_size=1, insert_method="user",

@@ -55,7 +55,7 @@ async def _exercise(client: Client) -> None:
     added = _data(await client.call_tool("add_memory", {"text": "I'm allergic to peanuts"}))
     episode, fact = added["results"]
     assert fact["memory"] == "The user is allergic to peanuts" and episode["memory"] == "I'm allergic to peanuts"
-    hits = _data(await client.call_tool("search_memory", {"query": "allergies", "limit": 3}))
+    hits = _data(await client.call_tool("search_memory", {"query": "what am I allergic to?", "limit": 3}))
     assert fact["id"] in [h["id"] for h in hits["results"]]
     before = _data(await client.call_tool("search_memory", {"query": "allergies", "as_of": "2000-01-01T00:00:00Z"}))
     assert before["results"] == []  # nothing was known then

@@ -116,7 +116,7 @@ def test_import_from_a_mem0_history_database_and_export(tmp_path: Path) -> None:
     with Engram(store) as m:
         item = m.get("3f1c9a52-0000-4000-8000-000000000001")  # mem0's ids are kept
         assert item.memory == "Likes jazz and blues" and item.user_id == "alice" and item.kind == "fact"
-        assert m.search("music", user_id="alice").results[0].memory == "Likes jazz and blues"
+        assert m.search("music", user_id="alice", threshold=0).results[0].memory == "Likes jazz and blues"
         assert m.get_all(user_id="bob").results[0].metadata == {"category": "work"}
 
 

@@ -33,10 +33,15 @@ def test_readme_example_recalls_the_diet_first(memory: Memory) -> None:
         user_id="alice",
         session_id="trip-1",
     )
-    hits = memory.search("what can alice eat?", user_id="alice", limit=5).results
+    hits = memory.search("is alice vegetarian?", user_id="alice", limit=5).results
     assert hits[0].memory == "I'm vegetarian and allergic to peanuts"
     assert all(0 <= h.score <= 1 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert memory.search("what does alice drink?", user_id="alice").results == []  # never said
+    # no word of it was said: below the default threshold, and threshold 0 still ranks the diet first
+    assert memory.search("what can alice eat?", user_id="alice").results == []
+    ranked = memory.search("what can alice eat?", user_id="alice", limit=5, threshold=0).results
+    assert ranked[0].memory == "I'm vegetarian and allergic to peanuts"
 
 
 def test_add_result_json_is_mem0_shaped(memory: Memory) -> None:
@@ -140,9 +145,11 @@ def test_lexical_brings_what_dense_missed_and_explain_shows_it(memory: Memory) -
 def test_threshold_and_limit(memory: Memory) -> None:
     for text in ("apples are red", "bananas are yellow", "the sky is blue", "grass is green"):
         memory.add(text, user_id="u")
-    assert len(memory.search("colours", user_id="u", limit=2).results) == 2
+    assert len(memory.search("colours", user_id="u", limit=2, threshold=0).results) == 2  # 0: fill the limit
     hits = memory.search("bananas", user_id="u", threshold=0.9).results
-    assert [h.memory for h in hits] == ["bananas are yellow"]
+    assert hits[0].memory == "bananas are yellow" and hits[0].relevance is not None and hits[0].relevance >= 0.9
+    assert memory.search("what is the capital of Peru?", user_id="u").results == []  # never said: nothing
+    assert memory.search("which fruit is yellow?", user_id="u", threshold=1.0).results == []  # nothing that sure
 
 
 def test_recency_weighting_prefers_newer(memory: Memory) -> None:

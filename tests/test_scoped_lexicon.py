@@ -45,7 +45,7 @@ LEXICAL = {"dense_weight": 0}
 
 def _hits(m: Memory, query: str, options: dict[str, Any] | None, **scope: Any) -> list[tuple[str, float, Any]]:
     """Each hit's text, score and raw BM25 score."""
-    found = m.search(query, limit=8, options=options, explain=True, **scope).results
+    found = m.search(query, limit=8, options=options, explain=True, threshold=0, **scope).results  # the ranking
     return [(h.memory, h.score, h.explain.lexical_bm25 if h.explain else None) for h in found]
 
 

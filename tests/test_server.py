@@ -119,6 +119,8 @@ def test_search_options_time_range_and_explain_over_http(server: Server) -> None
         with pytest.raises(ValidationError):
             client.search("Lisbon", user_id="ana", options={"when_weight": 7})
         # 00:00 UTC on March 8 is the 7th in California: not "today" there at 10 am, though it is in UTC
+        assert client.search("who won the chess final?", user_id="ana").results == []  # never said: nothing
+        assert len(client.search("who won the chess final?", user_id="ana", threshold=0).results) == 2
         morning = datetime(2024, 3, 8, 10, tzinfo=timezone(timedelta(hours=-8)))
         there = client.search("Lisbon today", user_id="ana", reference_date=morning)
         utc = client.search("Lisbon today", user_id="ana", reference_date=morning.astimezone(timezone.utc))
@@ -351,7 +353,7 @@ def test_framework_adapters_work_over_the_client(server: Server, opened: list[Cl
 
     remote = client(opened, server, "a")
     remote.add("Dana keeps bees on her roof", user_id="dana", infer=False)
-    docs = EngramRetriever(memory=remote, user_id="dana", k=1).invoke("hobbies with insects")
+    docs = EngramRetriever(memory=remote, user_id="dana", k=1).invoke("what does dana keep on her roof?")
     assert [d.page_content for d in docs] == ["Dana keeps bees on her roof"]
     history = EngramChatMessageHistory(remote, "chat-9", user_id="dana", infer=False)
     history.add_messages([HumanMessage(content="Hello"), AIMessage(content="Hi Dana")])

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engramdb import Memory, ValidationError
+from engramdb import Memory, SearchOptions, ValidationError
 from engramdb.context import token_counter
 
 SESSIONS = [
@@ -89,6 +89,18 @@ def test_the_context_block_stays_within_budget_and_cites_memories(months: Memory
         assert "Stockholm" in context.text
         recent = [i.memory for i in context.items if i.section == "recent"]
         assert recent == [t for _, t in SESSIONS[3][2]]  # the session's turns, in order
+
+
+def test_the_context_block_recalls_nothing_never_said(months: Memory) -> None:
+    """The relevant section follows search's threshold: nothing for a question about what was never said."""
+    unsaid = months.context("which chess openings does Alice study?", user_id="alice", max_tokens=400)
+    assert not [i for i in unsaid.items if i.section == "relevant"]
+    assert [i for i in unsaid.items if i.section == "profile"]  # what holds of her is still shown
+    said = months.context("where does Alice live?", user_id="alice", max_tokens=400)
+    assert "Alice lives in Berlin" in [i.memory for i in said.items if i.section == "relevant"]
+    filled = months.with_config(search=SearchOptions(threshold=0))  # 0: the old fill-the-limit block
+    assert [i for i in filled.context("which chess openings does Alice study?", user_id="alice").items
+            if i.section == "relevant"]  # fmt: skip
 
 
 def test_context_counts_with_the_chosen_encoding_and_checks_its_input(months: Memory) -> None:

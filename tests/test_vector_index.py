@@ -96,7 +96,7 @@ def test_a_snapshot_from_another_file_is_ignored(
         memory.add("only this one", user_id="u")
     Path(f"{second}-vectors").write_bytes(Path(f"{first}-vectors").read_bytes())
     with Memory(f"sqlite:///{second}", embedder=default_embedder) as memory:
-        hits = memory.search("topic", user_id="u", limit=10).results
+        hits = memory.search("topic", user_id="u", limit=10, threshold=0).results  # whatever it holds
         assert [h.memory for h in hits] == ["only this one"]
 
 

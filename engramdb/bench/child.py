@@ -36,7 +36,7 @@ def read(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     memory = Memory(config=_config(args))
     opened = time.perf_counter()
-    hits = memory.search(args.query, user_id=args.user, limit=10).results
+    hits = memory.search(args.query, user_id=args.user, limit=10, threshold=0).results  # the whole ranking
     searched = time.perf_counter()
     figures = {"open_s": opened - started, "first_search_ms": (searched - opened) * 1000, "hits": len(hits)}
     sys.stdout.write(json.dumps(figures) + "\n")

@@ -12,6 +12,8 @@ from rich.table import Table
 
 SETTINGS = ("pooled", "per-question")  # bench longmemeval's (longmemeval.SETTINGS, not imported at start-up)
 bench_app = typer.Typer(no_args_is_help=True)
+ABSTENTION = "also ask every question in another's scope: threshold → share answered with nothing, R@k"
+
 console = Console(stderr=True)
 
 
@@ -136,6 +138,7 @@ def bench_locomo(
         Optional[int], typer.Option(min=0, max=8, help="preceding turns indexed with each (default: config)")
     ] = None,
     baseline: Annotated[bool, typer.Option(help="also measure BM25 alone (bm25s) per category")] = False,
+    abstention: Annotated[bool, typer.Option(help=ABSTENTION)] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of recall@k per category")] = None,
 ) -> None:
@@ -153,9 +156,11 @@ def bench_locomo(
         options=options,
         context_turns=context_turns,
         baseline=baseline,
+        abstention=abstention,
         console=console,
     )
     Console().print(render(result, ks))
+    _abstention(result, "LoCoMo")
     write_json(out, result)
     _draw(draw_chart, result, ks, chart)
 
@@ -174,6 +179,7 @@ def bench_longmemeval(
     ] = None,
     infer: Annotated[bool, typer.Option(help="derive facts on add, as the default configuration does")] = True,
     baseline: Annotated[bool, typer.Option(help="also measure BM25 alone (bm25s) per question type")] = False,
+    abstention: Annotated[bool, typer.Option(help=ABSTENTION + " (right scope: pooled)")] = False,
     out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON")] = None,
     chart: Annotated[Optional[Path], typer.Option(help="write a PNG chart of turn recall@k per type")] = None,
 ) -> None:
@@ -190,12 +196,21 @@ def bench_longmemeval(
 
     ks, options = _recall_args(data, k, option, names="--k, --option or --setting", check=known)
     result = run_longmemeval(data, ks=ks, settings=settings, embedder=embedder, options=options, console=console,
-                             limit=limit, baseline=baseline, infer=infer)  # fmt: skip
+                             limit=limit, baseline=baseline, infer=infer, abstention=abstention)  # fmt: skip
     wide = Console(width=max(Console().width, 150))  # eight figures a row: never folded into a narrow pipe
     for name in settings:
         wide.print(render(result, name, ks))
+    _abstention(result, "LongMemEval")
     write_json(out, result)
     _draw(draw_chart, result, ks, chart)
+
+
+def _abstention(result: dict[str, Any], title: str) -> None:
+    """The trade-off table, when the run measured it."""
+    from .abstention import render
+
+    if "abstention" in result:
+        Console().print(render(result["abstention"], title))
 
 
 def _recall_args(

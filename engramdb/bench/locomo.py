@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ..config import MemoryConfig, SearchOptions
 from ..memory import Memory
+from .abstention import Asked, best_relevance, summary
 from .locomo_data import CATEGORIES, Conversation, load, mean, turn_message
 from .progress import progress_bar
 from .stats import peak_rss_mb, percentiles
@@ -50,8 +51,11 @@ def run_locomo(
     console: Console,
     context_turns: int | None = None,
     baseline: bool = False,
+    abstention: bool = False,
 ) -> dict[str, Any]:
     conversations = load(data, limit_conversations)
+    right: list[Asked] = []
+    dia_by: dict[str, dict[str, set[str]]] = {}
     max_k = max(ks)
     recall: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     complete: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -66,7 +70,7 @@ def run_locomo(
             task = progress.add_task("conversations", total=len(conversations))
             for conv in conversations:
                 t0 = time.perf_counter()
-                dia_of = ingest(memory, conv)
+                dia_of = dia_by[conv.sample_id] = ingest(memory, conv)
                 ingest_seconds += time.perf_counter() - t0
                 turns += sum(len(ids) for ids in dia_of.values())
                 for q in conv.questions:
@@ -80,13 +84,40 @@ def run_locomo(
                         found = set().union(*(dia_of.get(h.id, set()) for h in hits[:k])) & q.evidence
                         recall[q.category][k].append(len(found) / len(q.evidence))
                         complete[q.category][k].append(float(found == q.evidence))
+                    if abstention and q.category in (1, 2, 3, 4):
+                        right.append(_asked(memory, q, conv.sample_id, asked, dia_of, max_k))
                 progress.advance(task)
+            wrong = _elsewhere(memory, conversations, max_k) if abstention else []
     result = summarise(recall, complete, ks, latencies, turns, ingest_seconds, len(conversations), options)
     if baseline:
         from .baseline import bm25_recall, summarise_baseline
 
         result["baseline_bm25"] = summarise_baseline(bm25_recall(conversations, ks), ks)
+    if abstention:
+        result["abstention"] = summary(right, wrong, max_k, options.threshold)
     return {**result, "context_turns": config.context_turns}
+
+
+def _asked(memory: Memory, q: Any, user: str, asked: Any, dia_of: dict[str, set[str]], k: int) -> Asked:
+    """A question in its own conversation with threshold 0: its best relevance and recall@k."""
+    hits = memory.search(q.text, user_id=user, limit=k, reference_date=asked, threshold=0).results
+    found = set().union(*(dia_of.get(h.id, set()) for h in hits)) & q.evidence
+    return Asked(best_relevance(hits), len(found) / len(q.evidence))
+
+
+def _elsewhere(memory: Memory, conversations: list[Conversation], k: int) -> list[float]:
+    """Every scored question asked in the next conversation's scope: its best hit's relevance."""
+    best = []
+    for i, conv in enumerate(conversations):
+        other = conversations[(i + 1) % len(conversations)]
+        if other is conv:
+            continue
+        asked = max((when for _, when, _ in conv.sessions if when), default=None)
+        for q in conv.questions:
+            if q.evidence and q.category in (1, 2, 3, 4):
+                hits = memory.search(q.text, user_id=other.sample_id, limit=k, reference_date=asked, threshold=0)
+                best.append(best_relevance(hits.results))
+    return best
 
 
 def summarise(

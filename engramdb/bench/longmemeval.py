@@ -26,6 +26,7 @@ from rich.table import Table
 
 from ..config import MemoryConfig, SearchOptions
 from ..memory import Memory
+from .abstention import Asked, best_relevance, summary
 from .longmemeval_data import Question, Recall, Session, load, said, score
 from .progress import progress_bar
 from .stats import peak_rss_mb, percentiles
@@ -48,8 +49,14 @@ def ingest(memory: Memory, user: str, sessions: list[Session], turn_of: dict[str
 
 
 def _setting(
-    questions: list[Question], setting: str, config: MemoryConfig, ks: list[int], progress: Any
+    questions: list[Question],
+    setting: str,
+    config: MemoryConfig,
+    ks: list[int],
+    progress: Any,
+    right: list[Asked] | None = None,
 ) -> tuple[Recall, list[float], float, int]:
+    """One setting's recall; ``right`` collects each question's threshold-0 search (``--abstention``)."""
     recall: Recall = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     latencies: list[float] = []
     ingest_s, turns = 0.0, 0
@@ -74,20 +81,28 @@ def _setting(
             found = memory.search(q.text, user_id=user, limit=max(ks), reference_date=q.date).results
             latencies.append((time.perf_counter() - t0) * 1000)
             score([h.id for h in found], turn_of, q, ks, recall)
+            if right is not None:
+                whole = memory.search(q.text, user_id=user, limit=max(ks), reference_date=q.date, threshold=0).results
+                named = set().union(*(turn_of.get(h.id, set()) for h in whole)) & q.evidence
+                right.append(Asked(best_relevance(whole), len(named) / len(q.evidence) if q.evidence else 0.0))
             progress.advance(task)
     return recall, latencies, ingest_s, turns
 
 
 def run_longmemeval(
     data: Path, *, ks: list[int], settings: list[str], embedder: str | None, options: SearchOptions,
-    console: Console, limit: int | None = None, baseline: bool = False, infer: bool = True,
+    console: Console, limit: int | None = None, baseline: bool = False, infer: bool = True, abstention: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     questions = load(data, limit)
     config = MemoryConfig(embedder=embedder, search=options, durability="normal", infer=infer)
     result: dict[str, Any] = {"questions": len(questions), "options": options.model_dump(), "infer": infer}
+    right: list[Asked] = []
     with progress_bar(console) as progress:
+        if abstention and "pooled" not in settings:
+            _setting(questions, "pooled", config, ks, progress, right)
         for setting in settings:
-            recall, latencies, ingest_s, turns = _setting(questions, setting, config, ks, progress)
+            asked = right if abstention and setting == "pooled" else None
+            recall, latencies, ingest_s, turns = _setting(questions, setting, config, ks, progress, asked)
             result[setting] = {
                 **summarise(recall, ks),
                 "search_ms": percentiles(latencies),
@@ -97,8 +112,34 @@ def run_longmemeval(
                 from .baseline import bm25_longmemeval
 
                 result[setting]["baseline_bm25"] = summarise(bm25_longmemeval(questions, setting, ks), ks)
+        if abstention:
+            result["abstention"] = summary(right, _elsewhere(questions, config, max(ks), progress), max(ks),
+                                           options.threshold)  # fmt: skip
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def _elsewhere(questions: list[Question], config: MemoryConfig, k: int, progress: Any) -> list[float]:
+    """Each question asked in the haystack of the next question that shares none of its sessions
+    (each haystack in a scope of its own): its best hit's relevance, threshold 0."""
+    best: list[float] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Memory(config=config.model_copy(update={"store": f"sqlite:///{tmp}/lme.db"})) as memory,
+    ):
+        turn_of: dict[str, set[str]] = defaultdict(set)
+        for q in questions:
+            ingest(memory, q.id, q.sessions, turn_of)
+        task = progress.add_task("questions in another haystack", total=len(questions))
+        for i, q in enumerate(questions):
+            own = {s.id for s in q.sessions}
+            others = (questions[(i + j) % len(questions)] for j in range(1, len(questions)))
+            other = next((o for o in others if own.isdisjoint(s.id for s in o.sessions)), None)
+            if other is not None:
+                hits = memory.search(q.text, user_id=other.id, limit=k, reference_date=q.date, threshold=0).results
+                best.append(best_relevance(hits))
+            progress.advance(task)
+    return best
 
 
 def summarise(recall: Recall, ks: list[int]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def same_process_reopen(config: MemoryConfig, query: str, user: str) -> dict[str
     memory = Memory(config=config)
     opened = time.perf_counter()
     try:
-        memory.search(query, user_id=user, limit=10)
+        memory.search(query, user_id=user, limit=10, threshold=0)
         searched = time.perf_counter()
     finally:
         memory.close()
@@ -108,7 +108,7 @@ def killed_writer(target: Target, count: int, batch: int) -> None:
 def cli_first_result(target: Target, runs: int, step: Step) -> float:
     """Wall time for a new ``engramdb search`` process to exit with its result (median)."""
     cmd = [sys.executable, "-m", "engramdb", "search", "hello world", "--store", target.store, "--json", "-u",
-           "user-0", *(["--embedder", target.embedder] if target.embedder else [])]  # fmt: skip
+           "user-0", "--threshold", "0", *(["--embedder", target.embedder] if target.embedder else [])]  # fmt: skip
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAMDB_")}  # only what is given here

@@ -105,7 +105,7 @@ def run_serve_bench(
             add_bodies = [("/v1/memories", {"messages": t, "user_id": f"u{i % users}"}) for i, t in enumerate(texts)]
             added = _load(url, secret, add_bodies, threads)
             queries = [" ".join(words[j] for j in rng.integers(0, len(words), size=5)) for _ in range(searches)]
-            search_bodies = [("/v1/search", {"query": q, "user_id": f"u{i % users}", "limit": 10})
+            search_bodies = [("/v1/search", {"query": q, "user_id": f"u{i % users}", "limit": 10, "threshold": 0})
                              for i, q in enumerate(queries)]  # fmt: skip
             searched = _load(url, secret, search_bodies, threads)
         finally:

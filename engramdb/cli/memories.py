@@ -71,7 +71,9 @@ def search(
     session: SessionOpt = None,
     filter: FilterOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
-    threshold: Optional[float] = None,
+    threshold: Annotated[
+        Optional[float], typer.Option(help="answer nothing when no hit's relevance reaches it (0: never)")
+    ] = None,
     explain: bool = False,
     as_of: Annotated[Optional[str], typer.Option(help="answer as of this ISO 8601 time")] = None,
     since: Annotated[Optional[str], typer.Option(help="only memories from this ISO 8601 time on")] = None,

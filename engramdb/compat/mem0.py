@@ -130,9 +130,9 @@ class _calls:
             unsupported("search(explain=True)", "ask engramdb for its scores: .engram.search(..., explain=True)")
         q = _scoped("search", filters, ids)
         kwargs = {**q.scope(), "filters": q.filters, "limit": next((n for n in (top_k, limit) if n is not None), 20),
-                  "threshold": threshold, "include_invalid": show_expired,
+                  "threshold": 0 if threshold is None else threshold, "include_invalid": show_expired,
                   "reference_date": _unix_or_iso(reference_date, "reference_date")}  # fmt: skip
-        return _Call("search", _memories, (query,), kwargs)
+        return _Call("search", _memories, (query,), kwargs)  # threshold: mem0 cuts nothing unless asked
 
     @staticmethod
     def get(memory_id: str) -> _Call[dict[str, Any] | None]:

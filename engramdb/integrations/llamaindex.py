@@ -37,13 +37,19 @@ class EngramMemoryBlock(BaseMemoryBlock[str]):
     agent_id: str | None = None
     k: int = Field(default=5, ge=1, le=100)
     context_window: int = Field(default=2, ge=1, description="latest messages that form the query")
+    threshold: float | None = Field(default=None, description="Memory.search's; None: the configured default")
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         query = "\n".join(m.content or "" for m in (messages or [])[-self.context_window :]).strip()
         if not query:
             return ""
         result = await asyncio.to_thread(
-            self.memory.search, query, user_id=self.user_id, agent_id=self.agent_id, limit=self.k
+            self.memory.search,
+            query,
+            user_id=self.user_id,
+            agent_id=self.agent_id,
+            limit=self.k,
+            threshold=self.threshold,
         )
         return "\n".join(f"- {h.memory} ({(h.occurred_at or h.created_at).date()})" for h in result.results)
 
@@ -64,13 +70,16 @@ class EngramRetriever(BaseRetriever):
     """engramdb's hybrid recall as a LlamaIndex retriever (``NodeWithScore`` per memory)."""
 
     def __init__(self, memory: Any, *, user_id: str | None = None, agent_id: str | None = None,
-                 session_id: str | None = None, k: int = 5, filters: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 session_id: str | None = None, k: int = 5, filters: dict[str, Any] | None = None,
+                 threshold: float | None = None) -> None:  # fmt: skip
         super().__init__()
-        self._memory, self._k, self._filters = memory, k, filters
+        self._memory, self._k, self._filters, self._threshold = memory, k, filters, threshold
         self._scope = {"user_id": user_id, "agent_id": agent_id, "session_id": session_id}
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = self._memory.search(query_bundle.query_str, **self._scope, limit=self._k, filters=self._filters)
+        hits = self._memory.search(
+            query_bundle.query_str, **self._scope, limit=self._k, filters=self._filters, threshold=self._threshold
+        )
         return [to_node(h) for h in hits.results]
 
 

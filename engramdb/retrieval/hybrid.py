@@ -12,6 +12,7 @@ from ..models import MemoryItem, ScoreDetail, SearchHit, trusted, utcnow
 from ..stores.base import AsyncReads, Query, Store, StoreHit
 from .fusion import Fused, rrf
 from .lexical import lexical_terms
+from .relevance import UNSEEN, Signals, asked_words, coverage, name_words, relevance, said_words, what_words
 from .temporal import TimeRange, asks_when, names_time, tells_of, told_around
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engramdb-lexical")
@@ -25,17 +26,20 @@ def hybrid_search(
     text: str,
     *,
     limit: int,
-    threshold: float | None,
     options: SearchOptions,
     explain: bool,
     parallel: bool = True,
+    then: bool | None = None,
 ) -> list[SearchHit]:
-    """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]."""
-    fused = _fuse(_candidates(store, embedder, query, text, options, parallel), options, limit)
+    """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]. ``then``:
+    None when ``text`` names no time, else whether ``query`` is confined to it (``relevance.TIME``)."""
+    lists = _candidates(store, embedder, query, text, options, parallel)
+    fused = _fuse(lists, options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = store.outdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
+    context = (_weakest(lists), then, store.language)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, context)
 
 
 async def ahybrid_search(
@@ -45,9 +49,9 @@ async def ahybrid_search(
     text: str,
     *,
     limit: int,
-    threshold: float | None,
     options: SearchOptions,
     explain: bool,
+    then: bool | None = None,
 ) -> list[SearchHit]:
     """``hybrid_search`` on a store with native async reads: the two retrievers are awaited together."""
     import asyncio
@@ -65,7 +69,15 @@ async def ahybrid_search(
     items = await store.aget_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
     outdated = await store.aoutdated(query.tenant_id, asked) if asked else set()
-    return _rank(items, fused, query, text, options, limit, threshold, explain, outdated)
+    context = (_weakest(lists), then, store.language)
+    return _rank(items, fused, query, text, options, limit, explain, outdated, context)
+
+
+def _weakest(lists: dict[str, list[StoreHit]]) -> float:
+    """The least dense similarity among the candidates: a bound for a memory outside them (0 if none)."""
+    if "dense" not in lists:  # the retriever is off: no similarity is known (``relevance.UNSEEN``)
+        return UNSEEN
+    return min((h.score for h in lists["dense"]), default=0.0)
 
 
 def _outdated_asked(items: list[MemoryItem], query: Query, options: SearchOptions) -> list[str]:
@@ -93,19 +105,40 @@ def _rank(
     text: str,
     options: SearchOptions,
     limit: int,
-    threshold: float | None,
     explain: bool,
     outdated: set[str],
+    context: tuple[float, bool | None, str],
 ) -> list[SearchHit]:
+    """The hits, best first; ``context``: the weakest dense candidate's similarity, whether this
+    run is confined to the time the query names (``hybrid_search``'s ``then``), the store's language."""
+    weakest, then, language = context
     items = {m.id: m for m in loaded}
     now = query.now or utcnow()
     named = named_speakers(text, loaded) if options.speaker_weight > 0 else None
     when = options.when_weight if asks_when(text) else 0.0
-    hits = [_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated) for f in fused if f.id in items]
+    asked = asked_words(text, timed=then is not None, language=language)
+    who = sorted(named or ()) + owner_named(text, query)
+    known = name_words(who, asked, language)
+    what = what_words(asked, known)
+    said = {m.id: said_words(what, m.memory, m.provenance.name, named=" ".join(who), then=bool(then),
+                             language=language) for m in loaded}  # fmt: skip
+    reach = coverage(what, said.values())
+    hits = []
+    for f in fused:
+        if f.id in items:
+            cosine = f.raw.get("dense", weakest)
+            signals = Signals(cosine, coverage(what, [said[f.id]]), reach, 1.0 if known else 0.0)
+            hits.append(_hit(items[f.id], f, options, now, named, when, explain, f.id in outdated, signals))
     hits.sort(key=lambda h: (-h.score, h.id))
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
     return hits[:limit]
+
+
+def owner_named(text: str, query: Query) -> list[str]:
+    """The searched user's id when the query names it ("where does alice live?", searching alice's
+    memories): the owner of the scope is someone it has heard from, in the memories without a
+    speaker's name (the user's own)."""
+    user = query.scope.user_id
+    return [user] if user and not set(lexical_terms(text)).isdisjoint(lexical_terms(user)) else []
 
 
 def _candidates(
@@ -174,8 +207,10 @@ def _hit(
     when_weight: float,
     explain: bool,
     outdated: bool,
+    signals: Signals,
 ) -> SearchHit:
     score = fused.score
+    relevant = round(relevance(signals), 6)
     recency = importance = None
     speaker = speaker_factor(item, named, options.speaker_weight)
     when = when_factor(item, when_weight)
@@ -200,9 +235,14 @@ def _hit(
             speaker=speaker,
             when=when,
             outdated=holds,
+            cosine=signals.cosine,
+            coverage=round(signals.coverage, 6),
+            reach=round(signals.reach, 6),
+            who=signals.who,
+            relevance=relevant,
         )
     # the item is already validated: build the hit from its fields without validating it twice
-    return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "explain": detail})
+    return trusted(SearchHit, {**item.__dict__, "score": round(score, 6), "relevance": relevant, "explain": detail})
 
 
 def favour_in_range(

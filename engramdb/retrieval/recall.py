@@ -31,6 +31,7 @@ from ..models import ResolvedTime, SearchHit, SearchResult, utcnow
 from ..stores.base import AsyncReads, Query, Store
 from .dedupe import said_once
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
+from .relevance import abstains
 from .temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
 
 
@@ -42,7 +43,7 @@ class SearchPlan:
     spoken: TimeRange | None
     options: SearchOptions
     limit: int
-    threshold: float | None
+    threshold: float  # the least best-hit relevance the search answers with (``relevance.abstains``)
     explain: bool
     given: TimeRange | None = None  # the caller's time_range, which confines every run
 
@@ -64,6 +65,10 @@ class SearchPlan:
         """Hits each search keeps: room to drop those that repeat a higher one (``dedupe``)."""
         return max(self.limit, RESCORED) if self.options.dedupe else self.limit
 
+    def confined(self, query: Query) -> bool | None:
+        """None when the query names no time, else whether ``query`` is the run confined to it."""
+        return None if self.timed is None else query is self.timed
+
     def runs(self) -> list[tuple[Query, int]]:
         """The searches to run and how many hits each keeps: the plain one first."""
         runs = [(self.query, self.wanted)]
@@ -76,7 +81,8 @@ class SearchPlan:
         hits = found[0]
         if self.timed is not None and self.spoken is not None:
             hits = favour_in_range(found[1], found[0], self.spoken, self.options.time_weight, self.wanted)
-        return said_once(hits, self.limit) if self.options.dedupe else hits[: self.limit]
+        hits = said_once(hits, self.limit) if self.options.dedupe else hits[: self.limit]
+        return [] if abstains((h.relevance or 0.0 for h in hits), self.threshold) else hits
 
 
 def plan_search(
@@ -119,21 +125,22 @@ def plan_search(
     if spoken is not None:
         # what was said just before or up to a period after the range may tell of it: favour_in_range decides
         timed = replace(q, where=_both(where, range_filter(told_around(spoken))))
-    return SearchPlan(text, q, timed, spoken, search_options, limit, threshold, explain, given)
+    cut = search_options.threshold if threshold is None else float(threshold)
+    return SearchPlan(text, q, timed, spoken, search_options, limit, cut, explain, given)
 
 
 def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:
     """Run a plan's searches on ``store``; best first, scores in [0, 1]."""
-    found = [hybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
-                           options=plan.options, explain=plan.explain, parallel=parallel)
+    found = [hybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
+                           explain=plan.explain, parallel=parallel, then=plan.confined(query))
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)
 
 
 async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> list[SearchHit]:
     """``recall`` on a store with native async reads, one search after the other as ``recall`` runs them."""
-    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, threshold=plan.threshold,
-                                  options=plan.options, explain=plan.explain)
+    found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
+                                  explain=plan.explain, then=plan.confined(query))
              for query, limit in plan.runs()]  # fmt: skip
     return plan.merge(found)
 

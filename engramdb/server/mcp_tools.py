@@ -182,14 +182,16 @@ def build_mcp(
                  description="The memories most relevant to a query, best first, with scores and dates. "
                              "as_of (ISO 8601) answers as things stood then; include_history adds superseded "
                              "memories ('where did she live before?'); reference_date (ISO 8601 with the user's "
-                             "UTC offset, default now) is what 'last week' in the query counts from.")  # fmt: skip
+                             "UTC offset, default now) is what 'last week' in the query counts from. Nothing "
+                             "comes back when no memory's relevance reaches threshold (default: the server's; "
+                             "0 always returns the closest).")  # fmt: skip
     async def search_memory(query: str, ctx: Context, user_id: str | None = None, agent_id: str | None = None,
                       limit: int = 5, as_of: str | None = None, include_history: bool = False,
-                      reference_date: str | None = None) -> Result:  # fmt: skip
+                      reference_date: str | None = None, threshold: float | None = None) -> Result:  # fmt: skip
         async def search() -> Any:
             m, guard = bound(ctx)
             user, agent = guard.scope(user_id, agent_id)
-            return await m.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of,
+            return await m.search(query, user_id=user, agent_id=agent, limit=limit, as_of=as_of, threshold=threshold,
                             include_invalid=include_history, reference_date=reference_date)  # fmt: skip
 
         return await _safe(search)

@@ -180,7 +180,7 @@ def register_mem0_platform(app: FastAPI, tenant: Tenant) -> None:
         check_user(key, query.user_id)
         found = await m.search(
             body.query, user_id=query.user_id, agent_id=query.agent_id, session_id=query.session_id,
-            filters=query.filters, limit=body.count(), threshold=body.threshold,
+            filters=query.filters, limit=body.count(), threshold=body.threshold or 0,
             include_invalid=body.include_invalid(), reference_date=body.reference(),
         )  # fmt: skip
         hits = [wire.memory(h).model_dump(mode="json") for h in found.results]

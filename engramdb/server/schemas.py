@@ -58,7 +58,9 @@ class SearchBody(ScopeBody):
     query: str
     filters: dict[str, Any] | None = None
     limit: int = 10
-    threshold: float | None = None
+    threshold: float | None = Field(
+        None, description="nothing is returned when no hit's relevance reaches it; null: the server's default, 0: never"
+    )
     include_invalid: bool = False
     as_of: datetime | None = None
     time_range: tuple[datetime | None, datetime | None] | None = Field(None, description="[start, end), either null")

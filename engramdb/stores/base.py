@@ -148,6 +148,8 @@ class AsyncReads(Protocol):
     semantics as the synchronous methods of the same names.
     """
 
+    language: str  # as ``MemoryStore.language``
+
     async def adense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]: ...
 
     async def alexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]: ...
@@ -197,6 +199,7 @@ class MemoryStore(Protocol):
     """
 
     location: str
+    language: str  # the stemmer of the lexical index (``lexicon``): search's relevance stems the same way
 
     def bind_embedder(self, name: str, dimension: int) -> None:
         """Record the embedder on first use; raise ConfigurationError if another one made the vectors."""

@@ -73,6 +73,7 @@ class SQLReads:
     P: str  # the driver's placeholder
     COLUMNS: str  # the memory columns item_row reads
     location: str
+    language: str
     schema_version: int
 
     # --- supplied by each store -----------------------------------------------------------

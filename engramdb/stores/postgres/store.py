@@ -125,6 +125,7 @@ class PostgresStore(SQLReads):
             )  # fmt: skip
         meta = self._meta()
         self._text_search = meta["text_search"]
+        self.language = self._text_search
         self._dimension = int(meta["dimension"]) if "dimension" in meta else 0
         self._async = AsyncConnections(conninfo, pool_size=int(own.get("pool_size", pool_size)),
                                        synchronous_commit=SYNCHRONOUS_COMMIT[durability])  # fmt: skip

@@ -77,6 +77,7 @@ class SQLiteStore(SQLReads):
 
     def __init__(self, path: str, *, durability: str = "full") -> None:
         self.location = path
+        self.language = writes.LANGUAGE
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()  # the connection
