@@ -78,6 +78,12 @@ _TERMS: dict[str, dict[str, int]] = {}  # language → word → term id: a word 
 TERMS_KEPT = 1 << 17  # words remembered per language before the memo starts afresh (~15 MB)
 
 
+def stems(text: str, language: str) -> list[str]:
+    """The content words of a text, stemmed: what a document is indexed by (before hashing)."""
+    content = [w for w in words(text) if w not in STOPWORDS]
+    return _stemmer(language).stemWords(content)  # type: ignore[attr-defined, no-any-return]
+
+
 def _term_ids(text: str, language: str) -> list[int]:
     """The term ids of a text's content words, stemmed: what a document is indexed by.
 
