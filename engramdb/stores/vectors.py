@@ -126,8 +126,9 @@ class VectorIndex:
         self.dimension = dimension
         self.seq = -1
         self._codes: dict[str, int] = {}
-        self._slot: dict[int, int] = {}
-        self._ids: list[str | None] = []
+        self._slot_map: dict[int, int] | None = {}
+        self._id_list: list[str | None] | None = []
+        self._id_array: np.ndarray | None = None  # a loaded snapshot's ids, until the list is needed
         self._size = 0
         self._scopes = ScopeSlots()
         self._alloc(1024)
@@ -155,8 +156,38 @@ class VectorIndex:
             code = self._codes[value] = len(self._codes)
         return code
 
+    @property
+    def _slot(self) -> dict[int, int]:
+        """rowid → slot. Built on first use after a snapshot is loaded: a million entries cost
+        a third of a second, and a search on a current snapshot needs none."""
+        if self._slot_map is None:
+            self._slot_map = dict(zip(self._rowid[: self._size].tolist(), range(self._size), strict=True))
+        return self._slot_map
+
+    @_slot.setter
+    def _slot(self, value: dict[int, int]) -> None:
+        self._slot_map = value
+
+    @property
+    def _ids(self) -> list[str | None]:
+        """Each slot's memory id (None once removed); a loaded snapshot's, listed on first change."""
+        if self._id_list is None:
+            self._id_list = self._id_array.tolist() if self._id_array is not None else []
+            self._id_array = None
+        return self._id_list
+
+    @_ids.setter
+    def _ids(self, value: list[str | None]) -> None:
+        self._id_list, self._id_array = value, None
+
+    def _id_of(self, slot: int) -> str:
+        if self._id_list is None and self._id_array is not None:
+            return str(self._id_array[slot])
+        return str(self._ids[slot])
+
     def __len__(self) -> int:
-        return len(self._slot)
+        # an unbuilt map means nothing changed since the snapshot, which holds no removed row
+        return self._size if self._slot_map is None else len(self._slot_map)
 
     def upsert(self, rows: Iterable[IndexRow]) -> None:
         """Add or replace rows, consumed in chunks so a full rebuild never holds every row twice."""
@@ -218,13 +249,16 @@ class VectorIndex:
         self._rowid[start:end] = block.rowids
 
     def remove(self, rowids: Iterable[int]) -> None:
+        rowids = list(rowids)
+        if not rowids:
+            return
         for rowid in rowids:
             slot = self._slot.pop(rowid, None)
             if slot is not None:
                 self._active[slot] = False
                 self._tenant[slot] = NO_VALUE
                 self._ids[slot] = None
-        if self._size > 4096 and len(self._slot) < self._size // 2:
+        if self._size > 4096 and len(self) < self._size // 2:
             self._compact()
 
     def _compact(self) -> None:
@@ -289,7 +323,7 @@ class VectorIndex:
         k = min(k, len(slots))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [(str(self._ids[slots[i]]), float(sims[i])) for i in top]
+        return [(self._id_of(int(slots[i])), float(sims[i])) for i in top]
 
     def _coarse(self, vector: np.ndarray, slots: np.ndarray, keep: int) -> np.ndarray:
         """The ``keep`` visible slots with the best int8 scores (a superset of the exact top-k)."""
@@ -362,11 +396,11 @@ class VectorIndex:
         (copy-on-write pages of their own); only growth beyond them copies the arrays."""
         for name in _ARRAYS:
             setattr(self, name, arrays[name.lstrip("_")])
-        self._ids = arrays["ids"].tolist()
+        self._id_list, self._id_array = None, arrays["ids"]  # listed, and the rowids mapped, on first need
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
         self._scopes = ScopeSlots.from_arrays(arrays)
         self._size = n
-        self._slot = dict(zip(self._rowid[:n].tolist(), range(n), strict=True))
+        self._slot_map = None
 
 
 MAGIC = b"ENGRAMVX"
