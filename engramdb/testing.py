@@ -107,7 +107,7 @@ class ScriptedOpenAIServer:
         return Reply(status=500, content="no scripted reply left")
 
     def start(self) -> ScriptedOpenAIServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
@@ -223,6 +223,17 @@ def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
         prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in body.get("messages", []))
     completion = reply.completion_tokens if reply.completion_tokens is not None else count_tokens(reply.content)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hung up before its answer (a timeout being tested) is no error of the
+    server's: it prints nothing, where ``socketserver`` prints a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def _handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
