@@ -231,8 +231,11 @@ def test_search_shows_each_part_of_the_score_and_the_context_block(page: Page, s
     first = page.locator(".hit").first
     expect(first).to_contain_text("Alice lives in Berlin")
     explain = first.locator("table.explain")
-    for part in ("Dense", "Lexical", "Fused", "Speaker", "When", "Holds", "Recency", "Importance"):
+    for part in ("Dense", "Lexical", "Fused", "Speaker", "When", "Holds", "Recency", "Importance", "Cosine",
+                 "Coverage", "Reach", "Relevance"):  # fmt: skip
         expect(explain.get_by_role("columnheader", name=part)).to_be_visible()
+    expect(explain.locator("td[data-part=Relevance]")).to_have_text(re.compile(r"0\.\d{3}|1\.000"))
+    expect(first).to_contain_text(re.compile(r"relevance (0\.\d{3}|1\.000)"))
     expect(explain.locator("td[data-part=Dense]")).to_contain_text("#1 · 0.")  # its rank and cosine similarity
     expect(explain.locator("td[data-part=Lexical]")).to_contain_text("BM25")
     expect(explain.locator("td[data-part=Fused]")).to_have_text(re.compile(r"\d\.\d{4}"))
@@ -245,6 +248,16 @@ def test_search_shows_each_part_of_the_score_and_the_context_block(page: Page, s
     page.get_by_label("include no-longer-valid").check()
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".hit", has_text="Alice lives in Paris").locator(".state")).to_have_text("superseded")
+
+
+def test_a_question_about_nothing_said_finds_nothing_unless_the_threshold_is_zero(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/search/alice")
+    page.get_by_label("Query").fill("which telescope brand do astronomers prefer")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("region", name="Results")).to_contain_text("no memory is relevant enough")
+    page.get_by_label("Relevance threshold").fill("0")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".hit").first).to_be_visible()  # the closest, however far
 
 
 # --- correcting ----------------------------------------------------------------------------

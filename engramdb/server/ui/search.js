@@ -17,6 +17,10 @@ const PARTS = [
   ["Holds", (e) => fixed(2)(e.outdated)],
   ["Recency", (e) => fixed(3)(e.recency)],
   ["Importance", (e) => fixed(2)(e.importance)],
+  ["Cosine", (e) => fixed(3)(e.cosine)],
+  ["Coverage", (e) => fixed(2)(e.coverage)],
+  ["Reach", (e) => fixed(2)(e.reach)],
+  ["Relevance", (e) => fixed(3)(e.relevance)],
 ];
 
 export async function search(view, userId) {
@@ -27,12 +31,15 @@ export async function search(view, userId) {
   const inactive = h("input", { name: "include_invalid", type: "checkbox" });
   const budget = h("input", { name: "max_tokens", type: "number", min: 0, value: 400 });
   const reference = h("input", { name: "reference_date", type: "datetime-local" });
+  // empty: the server's default; 0 fills the limit whatever the relevance
+  const threshold = h("input", { name: "threshold", type: "number", min: 0, max: 1, step: 0.05, placeholder: "default" });
   const span = h("p", { class: "time-range", "aria-live": "polite", hidden: true });
   const hits = h("section", { "aria-label": "Results", class: "hits" });
   const context = h("section", { "aria-label": "Context", class: "card" });
   const form = h("form", { class: "inline card", role: "search", "aria-label": "Search memories" },
     user.el, h("div", { class: "field wide" }, h("label", { for: "q" }, "Query"), Object.assign(query, { id: "q" })),
-    field("Limit", limit), field("Context budget (tokens)", budget), field("Asked at (UTC, default now)", reference),
+    field("Limit", limit), field("Relevance threshold", threshold), field("Context budget (tokens)", budget),
+    field("Asked at (UTC, default now)", reference),
     h("div", { class: "field check" }, inactive, h("label", { for: "inv" }, "include no-longer-valid")),
     h("button", { type: "submit" }, "Search"));
   inactive.id = "inv";
@@ -41,7 +48,8 @@ export async function search(view, userId) {
     const scope = { user_id: user.value(), query: query.value, reference_date: asUtc(reference.value) };
     try {
       const [found, built] = await Promise.all([
-        api.search({ ...scope, limit: Number(limit.value) || 10, include_invalid: inactive.checked, explain: true }),
+        api.search({ ...scope, limit: Number(limit.value) || 10, include_invalid: inactive.checked, explain: true,
+          ...(threshold.value === "" ? {} : { threshold: Number(threshold.value) }) }),
         api.context({ ...scope, max_tokens: Number(budget.value) || 0 }),
       ]);
       drawRange(span, found.time_range);
@@ -78,7 +86,10 @@ function drawRange(el, range) {
 }
 
 function drawHits(el, results) {
-  if (!results.length) { clear(el, h("p", { class: "muted" }, "Nothing found.")); return; }
+  if (!results.length) {
+    clear(el, h("p", { class: "muted" }, "Nothing found: no memory is relevant enough to answer (threshold 0 shows the closest)."));
+    return;
+  }
   clear(el, h("h3", {}, `${results.length} results`), h("ol", { class: "hit-list" }, results.map(hit)));
 }
 
@@ -86,7 +97,7 @@ function hit(result) {
   const e = result.explain || {};
   return h("li", { class: "card hit" },
     h("p", { class: "hit-text" }, h("a", { href: `#/memory/${encodeURIComponent(result.id)}` }, result.memory)),
-    h("p", { class: "muted" }, `score ${fixed(4)(result.score)} · ${result.kind} · `,
+    h("p", { class: "muted" }, `score ${fixed(4)(result.score)} · relevance ${fixed(3)(result.relevance)} · ${result.kind} · `,
       h("span", { class: `state ${result.state}` }, result.state), " · ", timeEl(result.occurred_at || result.created_at)),
     h("table", { class: "explain" }, h("caption", { class: "sr-only" }, "Parts of the score"),
       h("thead", {}, h("tr", {}, PARTS.map(([label]) => h("th", { scope: "col" }, label)))),
