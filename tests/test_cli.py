@@ -289,3 +289,26 @@ def _in_a_terminal(env_dir: Path, answer: str, *args: str) -> subprocess.Complet
     finally:
         os.close(terminal)
         os.close(controller)
+
+
+def test_failed_jobs_are_listed_and_one_is_retried(tmp_path: Path) -> None:
+    """A job that failed against a broken LLM (its answers an HTML page) is listed by
+    ``jobs --failed`` and run again by ``jobs ID --retry``: here with no LLM configured, so
+    the rules derive what it says."""
+    from test_provider_faults import broken, llm_config
+
+    from engramdb import Memory, MemoryConfig
+    from engramdb.testing import ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as llm:
+        config = MemoryConfig(store=f"sqlite:///{tmp_path / 'cli.db'}", llm=llm_config(llm), extraction_attempts=1)
+        with Memory(config=config) as m:
+            llm.script(broken("html"))
+            job_id = m.add("I live in Oslo", user_id="al").extraction.job_id
+    assert as_json(run("jobs", "--failed", "--json", env_dir=tmp_path))["results"][0]["id"] == job_id
+    assert "I live in Oslo" not in run("jobs", "--failed", env_dir=tmp_path).stdout  # the table: id, user, error
+    retried = as_json(run("jobs", job_id, "--retry", "--json", env_dir=tmp_path))
+    assert retried["state"] == "done"
+    assert as_json(run("jobs", "--failed", "--json", env_dir=tmp_path))["results"] == []
+    assert "al lives in Oslo" in run("list", "-u", "al", env_dir=tmp_path).stdout
+    assert run("jobs", "--retry", env_dir=tmp_path, ok=False).returncode == 2

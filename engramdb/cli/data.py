@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import EngramError, ValidationError
+from ..ingest import MAX_PAGE
 from .common import AgentOpt, EmbedderOpt, JsonOpt, SessionOpt, StoreOpt, UserOpt, emit, err, failed, opened, out
 
 commands = typer.Typer()
@@ -151,14 +152,28 @@ def prune(
 @commands.command()
 def jobs(
     job_id: Annotated[Optional[str], typer.Argument(help="show one job; without it, retry pending jobs")] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed", help="list the failed jobs, which nothing retries by itself")
+    ] = False,
+    retry: Annotated[bool, typer.Option("--retry", help="run the job given again now, as one attempt")] = False,
     store: StoreOpt = None,
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show an extraction job, or retry the pending ones (after an LLM outage or a crash)."""
+    """Show an extraction job or retry it, list the failed ones, or retry the pending ones
+    (after an LLM outage or a crash)."""
+    if retry and job_id is None:
+        raise failed(ValidationError("--retry needs the id of the job to run again"))
     with opened(store, embedder) as m:
+        if failed_only:
+            page = m.jobs(state="failed", limit=MAX_PAGE)
+            table = Table("id", "user", "attempts", "error")
+            for found in page.results:
+                table.add_row(found.id, found.user_id or "", str(found.attempts), (found.error or "")[:80])
+            emit(page, as_json, table, empty="no failed job")
+            return
         if job_id is not None:
-            job = m.job(job_id)
+            job = m.retry_job(job_id) if retry else m.job(job_id)
             table = Table("field", "value")
             for key in ("id", "state", "attempts", "error"):
                 table.add_row(key, str(getattr(job, key)))
