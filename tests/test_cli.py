@@ -310,5 +310,6 @@ def test_failed_jobs_are_listed_and_one_is_retried(tmp_path: Path) -> None:
     retried = as_json(run("jobs", job_id, "--retry", "--json", env_dir=tmp_path))
     assert retried["state"] == "done"
     assert as_json(run("jobs", "--failed", "--json", env_dir=tmp_path))["results"] == []
-    assert "al lives in Oslo" in run("list", "-u", "al", env_dir=tmp_path).stdout
+    listed = as_json(run("list", "-u", "al", "--json", env_dir=tmp_path))["results"]
+    assert [(r["kind"], "Oslo" in r["memory"]) for r in listed if r["kind"] != "episode"] == [("fact", True)]
     assert run("jobs", "--retry", env_dir=tmp_path, ok=False).returncode == 2
