@@ -188,8 +188,9 @@ def test_rows_caught_up_a_few_at_a_time_grow_the_arrays_geometrically() -> None:
 
 
 def test_a_loaded_snapshot_answers_before_it_maps_its_rows(tmp_path: Path) -> None:
-    """The rowid map and the id list of a loaded snapshot are built on first need (a write,
-    a filtered search), not by the first search: at 1M rows they cost a third of a second."""
+    """The rowid map and the id list of a loaded snapshot are built on first need (a removal,
+    a filtered search, many updates), not by the first search nor by catching up new rows and
+    a few updated ones: at 1M rows they cost a third of a second."""
     rows, matrix = _rows(50, 16)
     index = VectorIndex(16)
     index.upsert(rows)
@@ -197,15 +198,21 @@ def test_a_loaded_snapshot_answers_before_it_maps_its_rows(tmp_path: Path) -> No
     index.save(tmp_path / "snap", identity={"store_uid": "x"})
     loaded = VectorIndex.load(tmp_path / "snap", identity={"store_uid": "x"}, max_seq=3)
     assert loaded is not None
-    slots = loaded.select("t", "u0", None, None, include_inactive=False, now=0)
-    found = loaded.search(matrix[0], slots, 5)
-    assert found[0][0] == "m0" and loaded._slot_map is None and len(loaded) == 50
+
+    def top(vector: np.ndarray, k: int = 1) -> list[str]:
+        return [
+            i for i, _ in loaded.search(vector, loaded.select("t", "u0", None, None, include_inactive=False, now=0), k)
+        ]
+
+    assert top(matrix[0]) == ["m0"] and loaded._slot_map is None and len(loaded) == 50
     loaded.remove([])  # a catch-up with nothing gone
-    assert loaded._slot_map is None
-    loaded.remove([1])  # m0's row: now the map is needed
-    assert len(loaded) == 49 and "m0" not in [i for i, _ in loaded.search(matrix[0], loaded.select(
-        "t", "u0", None, None, include_inactive=False, now=0), 50)]  # fmt: skip
-    loaded.upsert([IndexRow(99, "m99", "t", "u0", None, None, True, float("inf"), matrix[0])])
-    assert (
-        loaded.search(matrix[0], loaded.select("t", "u0", None, None, include_inactive=False, now=0), 1)[0][0] == "m99"
-    )
+    loaded.upsert([IndexRow(99, "m99", "t", "u0", None, None, True, float("inf"), -matrix[0])])  # a new row
+    loaded.upsert([IndexRow(4, "m3", "t", "u0", None, None, True, float("inf"), matrix[0])])  # m3 now points at m0's
+    loaded.upsert([IndexRow(99, "m99", "t", "u0", None, None, True, float("inf"), matrix[5])])  # the new row changed
+    assert loaded._slot_map is None and loaded._id_list is None and len(loaded) == 51
+    assert set(top(matrix[0], 2)) == {"m0", "m3"} and top(-matrix[0], 51)[-1] in {"m0", "m3"}
+    assert "m99" in top(matrix[5], 3)
+    loaded.remove([1])  # m0's row: now the map is needed, and it holds the appended row too
+    assert loaded._slot_map is not None and len(loaded) == 50 and loaded._slot[99] == 50
+    assert top(matrix[0]) == ["m3"] and "m0" not in top(matrix[0], 51)
+    assert loaded._ids[50] == "m99" and loaded._ids[0] is None

@@ -36,6 +36,7 @@ SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_*``), the header the 
 SPARE_FRACTION = 16  # a snapshot leaves room for 1/16 more rows (at least SPARE_MIN), so that rows
 SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all
 CHUNK_ROWS = 8192
+LOOKUPS_WITHOUT_MAP = 64  # rows a catch-up looks up in the rowid column before building the map
 
 try:  # a SIMD int8 dot-product kernel; numpy float32 is the exact fallback
     import numkong as _nk
@@ -129,6 +130,8 @@ class VectorIndex:
         self._slot_map: dict[int, int] | None = {}
         self._id_list: list[str | None] | None = []
         self._id_array: np.ndarray | None = None  # a loaded snapshot's ids, until the list is needed
+        self._id_tail: list[str | None] = []  # ids of the slots appended after it meanwhile
+        self._max_rowid = -1
         self._size = 0
         self._scopes = ScopeSlots()
         self._alloc(1024)
@@ -172,18 +175,33 @@ class VectorIndex:
     def _ids(self) -> list[str | None]:
         """Each slot's memory id (None once removed); a loaded snapshot's, listed on first change."""
         if self._id_list is None:
-            self._id_list = self._id_array.tolist() if self._id_array is not None else []
-            self._id_array = None
+            head = self._id_array.tolist() if self._id_array is not None else []
+            self._id_list, self._id_array, self._id_tail = head + self._id_tail, None, []
         return self._id_list
 
     @_ids.setter
     def _ids(self, value: list[str | None]) -> None:
-        self._id_list, self._id_array = value, None
+        self._id_list, self._id_array, self._id_tail = value, None, []
 
     def _id_of(self, slot: int) -> str:
         if self._id_list is None and self._id_array is not None:
-            return str(self._id_array[slot])
+            head = len(self._id_array)
+            return str(self._id_array[slot] if slot < head else self._id_tail[slot - head])
         return str(self._ids[slot])
+
+    def _held_slots(self, rowids: Sequence[int]) -> dict[int, int]:
+        """The slots of the rows among ``rowids`` the index holds. While the map is unbuilt (a
+        loaded snapshot, nothing removed since), a row above every rowid held is new, and the
+        few others are looked up in the rowid column: catching up a reopened store's new rows
+        builds no map. More than ``LOOKUPS_WITHOUT_MAP`` of them, and the map is built."""
+        if self._slot_map is None:
+            maybe = [r for r in rowids if r <= self._max_rowid]
+            if len(maybe) <= LOOKUPS_WITHOUT_MAP:
+                column = self._rowid[: self._size]
+                found = {r: np.flatnonzero(column == r) for r in maybe}
+                return {r: int(at[0]) for r, at in found.items() if len(at)}
+        slot = self._slot
+        return {r: slot[r] for r in rowids if r in slot}
 
     def __len__(self) -> int:
         # an unbuilt map means nothing changed since the snapshot, which holds no removed row
@@ -207,11 +225,12 @@ class VectorIndex:
 
     def upsert_block(self, block: RowBlock) -> None:
         """Add or replace the block's rows: the new ones appended, the known ones rewritten in place."""
-        known = [i for i, rowid in enumerate(block.rowids) if rowid in self._slot]
-        for i in known:
-            self._write_slots(self._slot[block.rowids[i]], block.take([i]))
-        if known:
-            block = block.take([i for i, rowid in enumerate(block.rowids) if rowid not in self._slot])
+        held = self._held_slots(block.rowids)
+        for i, rowid in enumerate(block.rowids):
+            if rowid in held:
+                self._write_slots(held[rowid], block.take([i]))
+        if held:
+            block = block.take([i for i, rowid in enumerate(block.rowids) if rowid not in held])
         fresh = block
         count = len(fresh.rowids)
         if not count:
@@ -219,8 +238,13 @@ class VectorIndex:
         if self._size + count > len(self._active):
             self._alloc(max(len(self._active) * 2, self._size + count))
         start = self._size
-        self._slot.update(zip(fresh.rowids, range(start, start + count), strict=True))
-        self._ids.extend(fresh.ids)
+        if self._slot_map is not None:  # else built from the rowid column when needed
+            self._slot_map.update(zip(fresh.rowids, range(start, start + count), strict=True))
+        if self._id_list is None:
+            self._id_tail.extend(fresh.ids)
+        else:
+            self._id_list.extend(fresh.ids)
+        self._max_rowid = max(self._max_rowid, *fresh.rowids)
         self._size += count
         self._write_slots(start, fresh)
         self._index_scopes(start, self._size)
@@ -396,7 +420,8 @@ class VectorIndex:
         (copy-on-write pages of their own); only growth beyond them copies the arrays."""
         for name in _ARRAYS:
             setattr(self, name, arrays[name.lstrip("_")])
-        self._id_list, self._id_array = None, arrays["ids"]  # listed, and the rowids mapped, on first need
+        self._id_list, self._id_array, self._id_tail = None, arrays["ids"], []  # listed, and mapped, on first need
+        self._max_rowid = int(self._rowid[:n].max()) if n else -1
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
         self._scopes = ScopeSlots.from_arrays(arrays)
         self._size = n
