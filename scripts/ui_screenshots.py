@@ -99,6 +99,8 @@ def only_local(route: Route) -> None:
 
 
 def shoot(page: Page, url: str, secret: str, fact: str, out: Path) -> None:
+    expect.set_options(timeout=20_000)  # a loaded machine (the test suite beside it) draws slowly
+
     def snap(name: str, ready: Callable[[], None]) -> None:
         ready()
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
@@ -111,6 +113,8 @@ def shoot(page: Page, url: str, secret: str, fact: str, out: Path) -> None:
     page.get_by_label("API key").fill(secret)
     page.get_by_role("button", name="Sign in").click()
     page.goto(url + "/ui/#/browse/alice")
+    # the view draws its table once it has loaded: a filter chosen before would be drawn over
+    expect(page.locator("table.memories")).to_contain_text("Alice lives in Berlin")
     page.get_by_label("State").select_option("any")
     page.get_by_role("button", name="Apply filters").click()
     snap("browse", lambda: expect(page.locator("table.memories")).to_contain_text("Alice lives in Paris"))
