@@ -7,6 +7,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,21 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ENGRAMDB_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("ENGRAMDB_STORE", f"sqlite:///{tmp_path / 'cli.db'}")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system's headless Chromium, one per module of browser tests (``ui_browser``)."""
+    from ui_browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh tab that may reach loopback only (``ui_browser.offline_tab``)."""
+    from ui_browser import offline_tab
+
+    with offline_tab(browser) as tab:
+        yield tab

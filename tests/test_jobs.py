@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +94,12 @@ class Site:
     jobs: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, ScriptedOpenAIServer]]:
+@contextmanager
+def failed_jobs_site(folder: Path) -> Iterator[tuple[Site, ScriptedOpenAIServer]]:
+    """A real server over a store with three failed jobs (alice's and bob's in tenant-a,
+    carol's in tenant-b), whose LLM is the scripted server; keys for either tenant and alice."""
     with ScriptedOpenAIServer() as llm:
-        store = f"sqlite:///{tmp_path_factory.mktemp('jobs') / 'jobs.db'}"
+        store = f"sqlite:///{folder / 'jobs.db'}"
         with failing_memory(store, llm) as memory:
             a = memory.for_tenant("tenant-a")
             jobs = {"alice": fail_one(a, llm, "I'm tall", "alice"), "bob": fail_one(a, llm, "I'm a nurse", "bob")}
@@ -110,6 +113,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, Scrip
         proc, url = _start(store, env=env)
         yield Site(url, keys, jobs), llm
         _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, ScriptedOpenAIServer]]:
+    with failed_jobs_site(tmp_path_factory.mktemp("jobs")) as served:
+        yield served
 
 
 def call(site: Site, key: str, method: str, path: str, **params: str) -> httpx.Response:

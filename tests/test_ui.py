@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from test_server import _start, _stop
-from ui_browser import chromium, offline_tab, users
+from ui_browser import sign_in, users
 
 from engramdb import Client, Memory
 from engramdb.server import create_key
@@ -65,25 +65,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     proc, url = _start(store)
     yield Site(url, store, keys, ids)
     _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with offline_tab(browser) as tab:
-        yield tab
-
-
-def sign_in(page: Page, site: Site, key: str, fragment: str = "") -> None:
-    page.goto(f"{site.url}/ui/{fragment}")
-    page.get_by_label("API key").fill(site.keys[key])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Views")).to_be_visible()
 
 
 # --- the server side ---------------------------------------------------------------------

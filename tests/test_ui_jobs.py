@@ -9,51 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-from test_jobs import Site, fail_one, failing_memory
+from playwright.sync_api import Page, expect
+from test_jobs import Site, failed_jobs_site
 from test_provider_faults import broken, fact
-from test_server import _start, _stop
-from ui_browser import chromium, offline_tab
+from ui_browser import sign_in as sign_in_at
 
-from engramdb.server import create_key
 from engramdb.testing import ScriptedOpenAIServer
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, ScriptedOpenAIServer]]:
-    with ScriptedOpenAIServer() as llm:
-        store = f"sqlite:///{tmp_path_factory.mktemp('ui-jobs') / 'jobs.db'}"
-        with failing_memory(store, llm) as memory:
-            a = memory.for_tenant("tenant-a")
-            jobs = {"alice": fail_one(a, llm, "I'm tall", "alice"), "bob": fail_one(a, llm, "I'm a nurse", "bob")}
-            jobs["carol"] = fail_one(memory.for_tenant("tenant-b"), llm, "I sail", "carol")
-            keys = {
-                "a": create_key(memory.store, "tenant-a")[0],
-                "b": create_key(memory.store, "tenant-b")[0],
-                "a_alice": create_key(memory.store, "tenant-a", user_ids=["alice"])[0],
-            }
-        env = {"ENGRAMDB_LLM_MODEL": "scripted", "ENGRAMDB_LLM_BASE_URL": llm.base_url, "ENGRAMDB_LLM_API_KEY": "t"}
-        proc, url = _start(store, env=env)
-        yield Site(url, keys, jobs), llm
-        _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with offline_tab(browser) as tab:
-        yield tab
+    with failed_jobs_site(tmp_path_factory.mktemp("ui-jobs")) as served:
+        yield served
 
 
 def sign_in(page: Page, site: Site, key: str) -> None:
-    page.goto(f"{site.url}/ui/#/jobs")
-    page.get_by_label("API key").fill(site.keys[key])
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_at(page, site, key, "#/jobs")
     expect(page.get_by_role("heading", name="Extraction jobs")).to_be_visible()
 
 

@@ -11,23 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from test_docs_browser import _chromium
-from ui_browser import chromium, offline_tab, users
+from ui_browser import users
 
 from engramdb import Memory
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with offline_tab(browser) as tab:
-        yield tab
 
 
 @pytest.fixture(scope="module")

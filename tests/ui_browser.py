@@ -52,6 +52,14 @@ def offline_tab(browser: Browser) -> Iterator[Page]:
     assert errors == [], errors  # no uncaught script error on any page
 
 
+def sign_in(page: Page, site: Any, key: str, fragment: str = "") -> None:
+    """Sign in to ``site`` (its ``url``, and its ``keys`` by name) with the key ``key``."""
+    page.goto(f"{site.url}/ui/{fragment}")
+    page.get_by_label("API key").fill(site.keys[key])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Views")).to_be_visible()
+
+
 def users(page: Page) -> Any:
     """The links of the Users list (browse view)."""
     return page.get_by_role("navigation", name="Users").get_by_role("link")
