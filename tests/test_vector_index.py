@@ -175,13 +175,12 @@ def test_a_scoped_selection_is_exactly_the_scopes_visible_rows(tmp_path: Path) -
 
 
 def test_rows_caught_up_a_few_at_a_time_grow_the_arrays_geometrically() -> None:
-    """A chat's adds catch the index up by a row or two each: room reserved for them must
-    grow by doubling, or every add copies the whole index."""
+    """A chat's adds catch the index up by a row or two each: the arrays must grow by
+    doubling, or every add copies the whole index."""
     rows, _ = _rows(3_000, 16)
     index = VectorIndex(16)
     capacities = set()
     for row in rows:
-        index.reserve(1)
         index.upsert([row])
         capacities.add(len(index._active))
     assert len(index) == 3_000 and len(capacities) <= 3  # 1,024 → 2,048 → 4,096

@@ -175,11 +175,6 @@ class VectorIndex:
         if batch:
             self.upsert_block(RowBlock.of(batch))
 
-    def reserve(self, rows: int) -> None:
-        """Room for ``rows`` more without growing on the way (a catch-up knows how many come)."""
-        if self._size + rows > len(self._active):  # at least doubled: a catch-up of a few rows each add stays cheap
-            self._alloc(max(len(self._active) * 2, self._size + rows))
-
     def upsert_block(self, block: RowBlock) -> None:
         """Add or replace the block's rows: the new ones appended, the known ones rewritten in place."""
         held = self._held_slots(block.rowids)

@@ -123,8 +123,6 @@ class VectorMirror:
             index.remove(gone)
             changed = 0
             span = (index.seq, seq)
-            (coming,) = conn.execute("SELECT count(*) FROM memories WHERE seq > ? AND seq <= ?", span).fetchone()
-            index.reserve(coming)
             cursor = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", span)
             while chunk := cursor.fetchmany(STREAM_ROWS):  # streamed: a rebuild never holds the file twice
                 index.upsert_block(_block(chunk, index.dimension))
