@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -215,3 +216,67 @@ def test_a_loaded_snapshot_answers_before_it_maps_its_rows(tmp_path: Path) -> No
     assert loaded._slot_map is not None and len(loaded) == 50 and loaded._slot[99] == 50
     assert top(matrix[0]) == ["m3"] and "m0" not in top(matrix[0], 51)
     assert loaded._ids[50] == "m99" and loaded._ids[0] is None
+
+
+def test_a_loaded_snapshot_takes_as_many_rows_again_in_place(tmp_path: Path) -> None:
+    """Rows written after a snapshot go into its spare rows, a hole in the file: no copy of the
+    mapped index (which doubled a large index's memory), and no disk blocks for the room."""
+    rows, _ = _rows(10_000, 64)
+    index = VectorIndex(64)
+    index.upsert(rows[:5_000])
+    index.seq = 1
+    index.save(tmp_path / "snap", identity={})
+    stat = (tmp_path / "snap").stat()
+    assert stat.st_blocks * 512 < 0.75 * stat.st_size  # the spare half is not on disk
+    loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
+    assert loaded is not None
+    loaded.upsert(rows[5_000:])
+    assert isinstance(loaded._matrix, np.memmap) and len(loaded) == 10_000
+    slots = loaded.select("t", None, None, None, include_inactive=False, now=0)
+    assert loaded.search(rows[9_999].vector, slots, 1)[0][0] == "m9999"
+
+
+def test_saving_removes_the_copies_of_savers_that_died(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale, live = tmp_path / f"snap.{int(dead.stdout)}.tmp", tmp_path / f"snap.{os.getppid()}.tmp"
+    stale.write_bytes(b"half a snapshot")
+    live.write_bytes(b"another process saving now")
+    rows, _ = _rows(10, 8)
+    index = VectorIndex(8)
+    index.upsert(rows)
+    index.seq = 1
+    index.save(tmp_path / "snap", identity={})
+    assert not stale.exists() and live.exists()
+    assert VectorIndex.load(tmp_path / "snap", identity={}, max_seq=10) is not None
+
+
+def _add_unindexed(url: str, embedder: Embedder, n: int, start: int) -> None:
+    """Rows written by a process that never built its index, so it leaves no snapshot behind:
+    the next process must catch them up, as after a writer was killed."""
+    with Memory(url, embedder=embedder) as writer:
+        writer.add([f"later memory {i} about topic {i % 7}" for i in range(start, start + n)], user_id="u", infer=False)
+
+
+@pytest.mark.parametrize(("later", "rewritten"), [(100, True), (10, False)])
+def test_a_long_catch_up_rewrites_the_snapshot(
+    db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch, later: int, rewritten: bool
+) -> None:
+    monkeypatch.setattr("engramdb.stores.sqlite.mirror.SNAPSHOT_MIN_ROWS", 50)
+    url = f"sqlite:///{db_path}"
+    with Memory(url, embedder=default_embedder) as memory:
+        _fill(memory, 300)
+        memory.search("topic", user_id="u")
+    first = read_arrays(Path(f"{db_path}-vectors"))[0]["seq"]
+    _add_unindexed(url, default_embedder, later, 0)
+    reader = Memory(url, embedder=default_embedder)
+    assert reader.search("later memory", user_id="u", limit=1).results[0].memory.startswith("later memory")
+    saving = reader.store._vectors._saving  # type: ignore[attr-defined]
+    if saving is not None:
+        saving.join()
+    seq = read_arrays(Path(f"{db_path}-vectors"))[0]["seq"]
+    assert (seq > first) is rewritten  # a tenth of the index re-read: the next process is spared it
+    reader.store._vectors._closed = True  # type: ignore[attr-defined]  # leave as a killed reader would
+    reader.store.close()

@@ -18,7 +18,6 @@ the change sequence, so several processes may share one file.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,13 +28,17 @@ import numpy as np
 from .index_rows import IndexRow as IndexRow
 from .index_rows import RowBlock as RowBlock
 from .slots import AGENT, SESSION, USER, ScopeSlots
+from .snapshot_file import read_arrays as read_arrays
+from .snapshot_file import remove_stale_copies
+from .snapshot_file import write_arrays as write_arrays
 
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
 SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_*``), the header the row count, the scope lists
-SPARE_FRACTION = 16  # a snapshot leaves room for 1/16 more rows (at least SPARE_MIN), so that rows
-SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all
+SPARE_FRACTION = 1  # a snapshot leaves room for as many rows again (at least SPARE_MIN), so that rows
+SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all;
+# the room is a hole in the file: no disk blocks, and no memory until a row is written into it
 CHUNK_ROWS = 8192
 LOOKUPS_WITHOUT_MAP = 64  # rows a catch-up looks up in the rowid column before building the map
 
@@ -115,6 +118,15 @@ class VectorIndex:
                 return -2  # matches nothing
             code = self._codes[value] = len(self._codes)
         return code
+
+    def _codes_of(self, values: Sequence[str | None]) -> list[int]:
+        """The codes of a column's values, new ones made: a dict lookup per row, the rare new
+        value through ``_code`` (a catch-up converts every row it reads through here)."""
+        known = self._codes.get
+        out = [NO_VALUE if v is None else known(v, -3) for v in values]
+        if -3 in out:
+            out = [self._code(v) for v in values]
+        return out
 
     @property
     def _slot(self) -> dict[int, int]:
@@ -215,11 +227,10 @@ class VectorIndex:
         end = start + len(block.rowids)
         self._matrix[start:end] = block.matrix
         self._q8[start:end], self._scale[start:end] = quantize(self._matrix[start:end])
-        code = self._code
-        self._tenant[start:end] = [code(v) for v in block.tenant_ids]
-        self._user[start:end] = [code(v) for v in block.user_ids]
-        self._agent[start:end] = [code(v) for v in block.agent_ids]
-        self._session[start:end] = [code(v) for v in block.session_ids]
+        self._tenant[start:end] = self._codes_of(block.tenant_ids)
+        self._user[start:end] = self._codes_of(block.user_ids)
+        self._agent[start:end] = self._codes_of(block.agent_ids)
+        self._session[start:end] = self._codes_of(block.session_ids)
         self._active[start:end] = block.active
         self._expires[start:end] = block.expires
         self._rowid[start:end] = block.rowids
@@ -329,6 +340,7 @@ class VectorIndex:
         arrays.update(self._scopes.to_arrays())  # so that a process opening it need not group a million rows
         header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, "rows": n, **identity}
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        remove_stale_copies(path)
         write_arrays(tmp, header, arrays, rows=spare)
         os.replace(tmp, path)
 
@@ -378,52 +390,3 @@ class VectorIndex:
         self._scopes = ScopeSlots.from_arrays(arrays)
         self._size = n
         self._slot_map = None
-
-
-MAGIC = b"ENGRAMVX"
-ALIGN = 64
-
-
-def write_arrays(
-    path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray], *, rows: dict[str, int] | None = None
-) -> None:
-    """One file: magic, a JSON header describing each array, then the arrays 64-byte aligned.
-
-    Raw arrays at known offsets let a new process map the index instead of reading it.
-    ``rows`` gives an array more rows than it has: the file holds a hole there (zeros, no
-    disk blocks), which the mapping exposes as rows to append into.
-    """
-    layout: dict[str, dict[str, Any]] = {}
-    offset = 0
-    for name, array in arrays.items():
-        shape = [max(len(array), (rows or {}).get(name, 0)), *array.shape[1:]] if array.ndim else []
-        layout[name] = {"dtype": array.dtype.str, "shape": shape, "offset": offset}
-        nbytes = int(np.prod(shape, dtype=np.int64)) * array.dtype.itemsize
-        offset += -(-nbytes // ALIGN) * ALIGN
-    blob = json.dumps({**header, "arrays": layout}).encode()
-    start = -(-(len(MAGIC) + 8 + len(blob)) // ALIGN) * ALIGN
-    with open(path, "wb") as handle:
-        handle.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
-        for name, array in arrays.items():
-            handle.seek(start + layout[name]["offset"])
-            np.ascontiguousarray(array).tofile(handle)
-        handle.truncate(start + offset)
-
-
-def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Map a file written by ``write_arrays`` copy-on-write (pages load on first use)."""
-    with open(path, "rb") as handle:
-        if handle.read(len(MAGIC)) != MAGIC:
-            raise ValueError("not a vector snapshot")
-        size = int.from_bytes(handle.read(8), "little")
-        header = json.loads(handle.read(size))
-    start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
-    arrays = {}
-    for name, spec in header.pop("arrays").items():
-        shape = tuple(spec["shape"])
-        if 0 in shape:
-            arrays[name] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
-            continue
-        dtype, offset = np.dtype(spec["dtype"]), start + int(spec["offset"])
-        arrays[name] = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
-    return header, arrays

@@ -44,6 +44,7 @@ from .connection import retry, rollback, store_error
 from .rows import from_db_time
 
 SNAPSHOT_MIN_ROWS = 5_000  # below this the vector index rebuilds from the file in milliseconds
+RESAVE_FRACTION = 10  # a snapshot is rewritten once more than this share of its rows changed
 PRUNE_AFTER_TOMBSTONES = 10_000  # deletes seen before a long-running process prunes on its own
 STREAM_ROWS = 4096
 INDEX_COLUMNS = "rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding"
@@ -80,8 +81,8 @@ class VectorMirror:
             with self._conn_lock:
                 self._check_open()
                 index, changed = retry(self._catch_up)
-            if changed >= SNAPSHOT_MIN_ROWS and changed > len(index) // 2:
-                self._save_soon()  # a (near) full rebuild: spare the next process from repeating it
+            if changed >= SNAPSHOT_MIN_ROWS and changed > len(index) // RESAVE_FRACTION:
+                self._save_soon()  # a rebuild, or a long catch-up: spare the next process from repeating it
             elif self._gone_since_prune >= PRUNE_AFTER_TOMBSTONES:
                 self._prune_own()
             return index
@@ -124,6 +125,7 @@ class VectorMirror:
             changed = 0
             span = (index.seq, seq)
             cursor = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", span)
+            cursor.row_factory = None  # plain tuples: a fresh process reads every row of the file here
             while chunk := cursor.fetchmany(STREAM_ROWS):  # streamed: a rebuild never holds the file twice
                 index.upsert_block(_block(chunk, index.dimension))
                 changed += len(chunk)
@@ -209,7 +211,7 @@ class VectorMirror:
             if index is None:
                 return
             if len(index) >= SNAPSHOT_MIN_ROWS:
-                if self._unsaved > max(SNAPSHOT_MIN_ROWS, len(index) // 10):
+                if self._unsaved > max(SNAPSHOT_MIN_ROWS, len(index) // RESAVE_FRACTION):
                     self.save()
             elif self._has_tombstones(index.seq):
                 self._prune_own()
@@ -231,7 +233,7 @@ def _dimension(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _block(rows: list[sqlite3.Row], dimension: int) -> RowBlock:
+def _block(rows: list[tuple[Any, ...]], dimension: int) -> RowBlock:
     """Rows of the file as one block, column by column: a fresh process converts every row of
     the file through here, so no object is made per row and the vectors are read in one go."""
     rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = zip(*rows, strict=True)
