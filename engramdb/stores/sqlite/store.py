@@ -42,6 +42,7 @@ from ..portable import MEMORY_COLUMNS, TableReader
 from ..semantics import run
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from . import copies, writes
+from .checkpoint import FALLBACK_PAGES, Checkpointer
 from .connection import connect, driver_errors, purge_deleted, retry, rollback, store_error
 from .migrations import migrate
 from .mirror import VectorMirror
@@ -87,6 +88,7 @@ class SQLiteStore(SQLReads):
                 self._conn = connect(path)
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
+                self._conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # ``checkpoint``: beside the writer
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self.schema_version = self._retry(lambda: migrate(self._conn))
                 # full-text queries get their own read connection (WAL readers do not block each
@@ -100,6 +102,7 @@ class SQLiteStore(SQLReads):
         snapshot = None if path == ":memory:" else Path(path + "-vectors")
         self._vectors = VectorMirror(self._conn, self._lock, snapshot, self._write, self._check_open)
         self._touches = semantics.TouchBuffer(self._lock)
+        self._checkpoints = None if path == ":memory:" else Checkpointer(path)
         self._closed = False
 
     # --- transactions -------------------------------------------------------------------
@@ -119,6 +122,8 @@ class SQLiteStore(SQLReads):
                 ).fetchone()[0]
                 yield self._conn, seq
                 self._conn.execute("COMMIT")
+                if self._checkpoints is not None:
+                    self._checkpoints.committed(self._conn.total_changes)
             except BaseException as exc:
                 rollback(self._conn)
                 if isinstance(exc, sqlite3.DatabaseError):
@@ -396,6 +401,8 @@ class SQLiteStore(SQLReads):
                     self._flush_touches()
                 self._vectors.close()
             finally:
+                if self._checkpoints is not None:
+                    self._checkpoints.close()
                 self._closed = True
                 with self._lexical_lock:
                     self._lexical_conn.close()
