@@ -276,3 +276,7 @@ def positive(cond: Cond) -> Cond:
 
 EPISODES = parse_filter({"kind": "episode"})
 """The messages themselves (kind ``episode``): what a session's recent turns are read from."""
+
+NOT_EPISODES = parse_filter({"kind": {"ne": "episode"}})
+"""Everything but the messages: the memories a derived one is reconciled with. The vector
+index knows which rows are messages, so a dense search with exactly this filter reads no row."""

@@ -11,6 +11,7 @@ import pytest
 
 from engramdb import Memory
 from engramdb.embedders import Embedder
+from engramdb.models import Scope
 from engramdb.stores import vectors
 from engramdb.stores.vectors import IndexRow, VectorIndex, read_arrays, write_arrays
 
@@ -280,3 +281,46 @@ def test_a_long_catch_up_rewrites_the_snapshot(
     assert (seq > first) is rewritten  # a tenth of the index re-read: the next process is spared it
     reader.store._vectors._closed = True  # type: ignore[attr-defined]  # leave as a killed reader would
     reader.store.close()
+
+
+def test_a_derived_memorys_neighbours_are_found_in_the_index_alone(db_path: Path, default_embedder: Embedder) -> None:
+    """Reconciling a derived memory searches the scope without its messages: the index knows
+    which rows are messages, so that search reads no row of the file (it read every row of the
+    scope, cold from disk on a large file), and finds what the same filter finds through SQL."""
+    from engramdb.filters import NOT_EPISODES, parse_filter
+    from engramdb.stores.base import Query
+
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
+        memory.add("I love hiking in the Alps and my dog is called Rex", user_id="u", session_id="s")
+        memory.add("I work as a nurse in Lyon", user_id="u", session_id="s")
+        memory.add("hiking notes", user_id="u", kind="fact", infer=False)
+        store = memory.store
+        vector = default_embedder.embed(["hiking with my dog"], kind="query")[0]
+        by_sql = parse_filter({"AND": [{"kind": {"ne": "episode"}}, {"importance": {"gte": 0}}]})
+        seen: list[str] = []
+        store._conn.set_trace_callback(seen.append)  # type: ignore[attr-defined]
+        fast = store.dense_search(Query(tenant_id="default", scope=Scope(user_id="u"), where=NOT_EPISODES), vector, 10)
+        rows_read = [s for s in seen if "FROM memories m" in s]
+        store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+        slow = store.dense_search(Query(tenant_id="default", scope=Scope(user_id="u"), where=by_sql), vector, 10)
+        assert not rows_read
+        assert [(h.id, round(h.score, 6)) for h in fast] == [(h.id, round(h.score, 6)) for h in slow]
+        kinds = {item.id: item.kind for item in memory.get_all(user_id="u", limit=50).results}
+        assert len(fast) >= 2 and all(kinds[h.id] != "episode" for h in fast)
+        everything = store.dense_search(Query(tenant_id="default", scope=Scope(user_id="u")), vector, 10)
+        assert any(kinds[h.id] == "episode" for h in everything)
+
+
+def test_which_rows_are_messages_survives_a_snapshot(tmp_path: Path) -> None:
+    rows, _ = _rows(40, 8)
+    rows = [IndexRow(*(getattr(r, f) for f in ("rowid", "id", "tenant_id", "user_id", "agent_id", "session_id",
+                                                 "active", "expires", "vector")), episode=r.rowid % 2 == 0)
+            for r in rows]  # fmt: skip
+    index = VectorIndex(8)
+    index.upsert(rows)
+    index.seq = 1
+    index.save(tmp_path / "snap", identity={})
+    loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
+    assert loaded is not None
+    derived = loaded.select("t", None, None, None, include_inactive=False, now=0, episodes=False)
+    assert {loaded._id_of(int(s)) for s in derived} == {r.id for r in rows if not r.episode}

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import MemoryConfig
 from ..embedders import Embedder
-from ..filters import parse_filter
+from ..filters import NOT_EPISODES, parse_filter
 from ..ingest import owner_scope
 from ..models import (
     AddedItem,
@@ -127,7 +127,7 @@ class Deriver:
         self, tenant_id: str, scope: Scope, candidate: Candidate, vector: np.ndarray
     ) -> list[tuple[MemoryItem, float]]:
         """The most similar derived memories in scope, plus those filling the candidate's slot."""
-        query = Query(tenant_id=tenant_id, scope=scope, where=parse_filter({"kind": {"ne": "episode"}}))
+        query = Query(tenant_id=tenant_id, scope=scope, where=NOT_EPISODES)
         hits = self.store.dense_search(query, vector, NEIGHBOURS)
         similar = dict(zip([h.id for h in hits], [h.score for h in hits], strict=True))
         items = {m.id: m for m in self.store.get_many(tenant_id, list(similar))}

@@ -21,6 +21,7 @@ class IndexRow:
     active: bool
     expires: float  # epoch seconds, inf when the memory never expires
     vector: np.ndarray
+    episode: bool = False  # a message (kind ``episode``), which a derived memory's neighbours leave out
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,14 @@ class RowBlock:
     active: list[bool]
     expires: list[float]
     matrix: np.ndarray  # one row per rowid
+    episode: list[bool]
 
     @classmethod
     def of(cls, rows: Sequence[IndexRow]) -> RowBlock:
         matrix = np.stack([r.vector for r in rows]) if rows else np.zeros((0, 0), np.float32)
         return cls([r.rowid for r in rows], [r.id for r in rows], [r.tenant_id for r in rows],
                    [r.user_id for r in rows], [r.agent_id for r in rows], [r.session_id for r in rows],
-                   [r.active for r in rows], [r.expires for r in rows], matrix)  # fmt: skip
+                   [r.active for r in rows], [r.expires for r in rows], matrix, [r.episode for r in rows])  # fmt: skip
 
     def take(self, positions: Sequence[int]) -> RowBlock:
         def pick(values: list[Any]) -> list[Any]:
@@ -51,4 +53,4 @@ class RowBlock:
 
         return RowBlock(pick(self.rowids), pick(self.ids), pick(self.tenant_ids), pick(self.user_ids),
                         pick(self.agent_ids), pick(self.session_ids), pick(self.active), pick(self.expires),
-                        self.matrix[list(positions)])  # fmt: skip
+                        self.matrix[list(positions)], pick(self.episode))  # fmt: skip

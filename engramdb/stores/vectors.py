@@ -35,7 +35,7 @@ from .snapshot_file import write_arrays as write_arrays
 NO_VALUE = -1
 COARSE_MIN_ROWS = 20_000
 COARSE_FACTOR = 4
-SNAPSHOT_FORMAT = 4  # 4: arrays carry spare rows (``SPARE_*``), the header the row count, the scope lists
+SNAPSHOT_FORMAT = 5  # 4: spare rows (``SPARE_*``), the row count, the scope lists; 5: which rows are messages
 SPARE_FRACTION = 1  # a snapshot leaves room for as many rows again (at least SPARE_MIN), so that rows
 SPARE_MIN = 4096  # written after it are appended into the mapped arrays instead of copying them all;
 # the room is a hole in the file: no disk blocks, and no memory until a row is written into it
@@ -54,6 +54,7 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
     "_agent": (np.int32, NO_VALUE),
     "_session": (np.int32, NO_VALUE),
     "_active": (np.bool_, False),
+    "_episode": (np.bool_, False),
     "_expires": (np.float64, np.inf),
     "_rowid": (np.int64, NO_VALUE),
     "_scale": (np.float32, 0.0),
@@ -79,6 +80,7 @@ class VectorIndex:
     _agent: np.ndarray
     _session: np.ndarray
     _active: np.ndarray
+    _episode: np.ndarray
     _expires: np.ndarray
     _rowid: np.ndarray
     _scale: np.ndarray
@@ -232,6 +234,7 @@ class VectorIndex:
         self._agent[start:end] = self._codes_of(block.agent_ids)
         self._session[start:end] = self._codes_of(block.session_ids)
         self._active[start:end] = block.active
+        self._episode[start:end] = block.episode
         self._expires[start:end] = block.expires
         self._rowid[start:end] = block.rowids
 
@@ -267,8 +270,10 @@ class VectorIndex:
         *,
         include_inactive: bool,
         now: float,
+        episodes: bool = True,
     ) -> np.ndarray:
-        """Slots visible to a query, in order: same tenant, matching scope ids, active and unexpired.
+        """Slots visible to a query, in order: same tenant, matching scope ids, active and unexpired;
+        without the messages when ``episodes`` is False (a derived memory's neighbours).
 
         A scoped query starts from its scope's slots (``slots``: the user's, else the session's,
         else the agent's); only one naming no scope passes over the whole index.
@@ -288,6 +293,8 @@ class VectorIndex:
         if not include_inactive:
             keep &= self._active[slots]
             keep &= self._expires[slots] > now
+        if not episodes:
+            keep &= ~self._episode[slots]
         visible: np.ndarray = slots[keep]  # ascending: a scope's slots are recorded in the order rows arrive
         return visible
 

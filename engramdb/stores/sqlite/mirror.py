@@ -47,7 +47,7 @@ SNAPSHOT_MIN_ROWS = 5_000  # below this the vector index rebuilds from the file 
 RESAVE_FRACTION = 10  # a snapshot is rewritten once more than this share of its rows changed
 PRUNE_AFTER_TOMBSTONES = 10_000  # deletes seen before a long-running process prunes on its own
 STREAM_ROWS = 4096
-INDEX_COLUMNS = "rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding"
+INDEX_COLUMNS = "rowid, id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding, kind"
 POSITION_SQL = (
     "SELECT max(CASE WHEN name = 'seq' THEN value END), "
     "coalesce(max(CASE WHEN name = 'tombstones_pruned' THEN value END), 0) FROM counters"
@@ -236,11 +236,13 @@ def _dimension(conn: sqlite3.Connection) -> int:
 def _block(rows: list[tuple[Any, ...]], dimension: int) -> RowBlock:
     """Rows of the file as one block, column by column: a fresh process converts every row of
     the file through here, so no object is made per row and the vectors are read in one go."""
-    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding = zip(*rows, strict=True)
+    rowid, memory_id, tenant_id, user_id, agent_id, session_id, state, expires_at, embedding, kind = zip(
+        *rows, strict=True
+    )
     expires = [_epoch(from_db_time(e)) if e else float("inf") for e in expires_at]
     matrix = np.frombuffer(b"".join(embedding), dtype=np.float32).reshape(len(rows), dimension)
     return RowBlock(list(rowid), list(memory_id), list(tenant_id), list(user_id), list(agent_id), list(session_id),
-                    [s == "active" for s in state], expires, matrix)  # fmt: skip
+                    [s == "active" for s in state], expires, matrix, [k == "episode" for k in kind])  # fmt: skip
 
 
 def _epoch(when: datetime | None) -> float:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ...errors import StoreError
+from ...filters import NOT_EPISODES
 from ...models import (
     AddedItem,
     ApiKey,
@@ -370,11 +371,12 @@ class SQLiteStore(SQLReads):
             index = self._vectors.synced()
             scope = query.scope
             now = (query.now or utcnow()).timestamp()
+            derived_only = query.where == NOT_EPISODES  # the index knows this one: no row is read
             slots = index.select(
                 query.tenant_id, scope.user_id, scope.agent_id, scope.session_id,
-                include_inactive=query.include_inactive, now=now,
+                include_inactive=query.include_inactive, now=now, episodes=not derived_only,
             )  # fmt: skip
-            if query.where is not None:
+            if query.where is not None and not derived_only:
                 where, params = _query_sql(query)
                 allowed = [r[0] for r in self._read(f"SELECT m.rowid FROM memories m WHERE {where}", params)]
                 slots = index.restrict(slots, allowed)
