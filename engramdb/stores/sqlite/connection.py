@@ -21,7 +21,7 @@ from ...errors import EngramError, StoreError, ValidationError
 from ..sqlreads import DISK_FULL, DUPLICATE_TEXT
 
 BUSY_TIMEOUT_S = 30.0
-MMAP_BYTES = 1 << 30
+MMAP_BYTES = 1 << 40  # as much of the file as SQLite maps (its build caps it, at 2 GB by default)
 RETRY_PAUSE_S = 0.01
 
 T = TypeVar("T")
