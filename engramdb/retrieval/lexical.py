@@ -24,7 +24,16 @@ STOPWORDS = frozenset(
 
 def words(text: str) -> list[str]:
     """The lower-cased words of a text, a possessive's "'s" dropped ("Alice's" → "alice")."""
-    return [w.split("'")[0] if w.endswith("'s") else w for w in _WORD.findall(text.lower())]
+    return [word_of(w) for w in raw_words(text)]
+
+
+def raw_words(text: str) -> list[str]:
+    """The lower-cased tokens of a text, as written: ``word_of`` makes each a word."""
+    return _WORD.findall(text.lower())  # type: ignore[no-any-return]
+
+
+def word_of(token: str) -> str:
+    return token.split("'")[0] if token.endswith("'s") else token
 
 
 def lexical_terms(query: str, *, max_terms: int = 32) -> list[str]:

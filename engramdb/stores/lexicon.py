@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..ingest import owner_scope
 from ..models import Scope
-from ..retrieval.lexical import STOPWORDS, words
+from ..retrieval.lexical import STOPWORDS, raw_words, word_of, words
 
 K1 = 1.2  # BM25 term-frequency saturation: the usual value
 B = 0.75  # BM25 length normalisation of the text field
@@ -87,31 +88,41 @@ def stems(text: str, language: str) -> list[str]:
 def _term_ids(text: str, language: str) -> list[int]:
     """The term ids of a text's content words, stemmed: what a document is indexed by.
 
-    Through a memo of the words seen (a word is stemmed and hashed once): indexing spends
-    its time here, as a bulk add's texts hold tens of words each."""
+    Through a memo of the tokens seen, each to its term id or ``STOP`` (a stop word): a token
+    is normalised, stemmed and hashed once. Indexing spends its time here, as a bulk add's
+    texts hold tens of words each."""
     known = _TERMS.setdefault(language, {})
-    content = [w for w in words(text) if w not in STOPWORDS]
-    ids = [known.get(w) for w in content]
-    if None not in ids:
-        return ids  # type: ignore[return-value]
-    missing = list(dict.fromkeys(w for w, i in zip(content, ids, strict=True) if i is None))
-    stemmed = _stemmer(language).stemWords(missing)  # type: ignore[attr-defined]
-    fresh = {w: term_hash(stem) for w, stem in zip(missing, stemmed, strict=True)}
-    if len(known) + len(fresh) > TERMS_KEPT:
-        known.clear()  # another thread may be reading it: every call reads its own ``fresh``
-    known.update(fresh)
-    return [fresh[w] if i is None else i for w, i in zip(content, ids, strict=True)]
+    tokens = raw_words(text)
+    ids = list(map(known.get, tokens))
+    if None in ids:
+        missing = list(dict.fromkeys(t for t, i in zip(tokens, ids, strict=True) if i is None))
+        fresh = _ids_of(missing, language)
+        if len(known) + len(fresh) > TERMS_KEPT:
+            known.clear()  # another thread may be reading it: every call reads its own ``fresh``
+        known.update(fresh)
+        ids = [fresh[t] if i is None else i for t, i in zip(tokens, ids, strict=True)]
+    return [i for i in ids if i != STOP]  # type: ignore[misc]
+
+
+STOP = -1  # a stop word's entry in the memo (term ids are 63-bit, never negative)
+
+
+def _ids_of(tokens: list[str], language: str) -> dict[str, int]:
+    """Each token's term id, or ``STOP``: its word (``retrieval.lexical.word_of``) stemmed and hashed."""
+    plain = [word_of(t) for t in tokens]
+    content = [w for w in plain if w not in STOPWORDS]
+    stems = dict(zip(content, _stemmer(language).stemWords(content), strict=True))  # type: ignore[attr-defined]
+    return {t: STOP if w in STOPWORDS else term_hash(stems[w]) for t, w in zip(tokens, plain, strict=True)}
 
 
 def postings(index_text: str, speaker: str | None, language: str) -> list[Posting]:
     """A memory's postings: each distinct term of its text and of its speaker's name."""
     out: list[Posting] = []
-    for field, text in ((TEXT, index_text), (SPEAKER, speaker or "")):
-        ids = _term_ids(text, language)
-        counts: dict[int, int] = {}
-        for term in ids:
-            counts[term] = counts.get(term, 0) + 1
-        out.extend((term, field, tf, len(ids)) for term, tf in counts.items())
+    for field, text in ((TEXT, index_text), (SPEAKER, speaker)):
+        if text:
+            ids = _term_ids(text, language)
+            length = len(ids)
+            out.extend((term, field, tf, length) for term, tf in Counter(ids).items())
     return out
 
 
