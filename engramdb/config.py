@@ -60,6 +60,11 @@ class SearchOptions(BaseModel):
         description="a message and a memory derived from it take one slot: the derived one, with the "
         "better score of the two (retrieval/dedupe.py)",
     )
+    dense_without_speakers: bool = Field(
+        True,
+        description="the dense retriever embeds the query without the names of the scope's speakers (stored "
+        "vectors hold no name); BM25 and the factors keep the whole query (retrieval/speakers.py)",
+    )
     when_weight: float = Field(
         0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"
     )

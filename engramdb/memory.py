@@ -262,9 +262,9 @@ class Memory:
                            session_id=session_id, filters=filters, limit=limit, threshold=threshold, explain=explain,
                            options=options, include_invalid=include_invalid, as_of=as_of, time_range=time_range,
                            reference_date=reference_date)  # fmt: skip
-        hits = recall(self.store, self.embedder, plan, parallel=self.config.parallel_search)
-        self.store.touch(self.tenant_id, [h.id for h in hits])  # access counts: retention and recency of use
-        return plan.result(hits)
+        result = recall(self.store, self.embedder, plan, parallel=self.config.parallel_search)
+        self.store.touch(self.tenant_id, [h.id for h in result.results])  # access counts: retention and recency of use
+        return result
 
     async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
         """``search`` on a store with native async reads (PostgreSQL): awaited, no thread held.
@@ -275,9 +275,9 @@ class Memory:
         if self.async_reads is None:
             raise ConfigurationError("this store has no native async reads; use AsyncMemory.search")
         plan = plan_search(self.config, self.tenant_id, query, **kwargs)
-        hits = await arecall(self.async_reads, self.embedder, plan)
-        await self.async_reads.atouch(self.tenant_id, [h.id for h in hits])  # the flush is awaited too
-        return plan.result(hits)
+        result = await arecall(self.async_reads, self.embedder, plan)
+        await self.async_reads.atouch(self.tenant_id, [h.id for h in result.results])  # the flush is awaited too
+        return result
 
     def get(self, memory_id: str) -> MemoryItem:
         """One memory by id. Raises NotFoundError if it does not exist in this tenant."""

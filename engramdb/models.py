@@ -271,6 +271,11 @@ class SearchResult(BaseModel):
     time_range: ResolvedTime | None = Field(
         None, description="with explain: the time range the search resolved to, if any"
     )
+    dense_query: str | None = Field(
+        None,
+        description="with explain: the text the dense retriever embedded when it is not the query "
+        "(the scope's speakers' names removed: SearchOptions.dense_without_speakers)",
+    )
 
 
 class AddedItem(BaseModel):

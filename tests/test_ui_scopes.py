@@ -34,6 +34,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         a.add("always answer in French", agent_id="planner", infer=False)
         a.add("ana asked the planner for trains", user_id="ana", agent_id="planner", infer=False)
         a.add("kiosk scratch note", session_id="kiosk-7", infer=False)
+        said = {"role": "user", "name": "Eli", "content": "I grow tomatoes on the balcony"}
+        a.add([said], user_id="eli", infer=False)
         memory.for_tenant("tenant-b").add("the rival agent's note", agent_id="rival", infer=False)
         keys = {
             "a": create_key(memory.store, "tenant-a")[0],
@@ -58,6 +60,18 @@ def test_search_shows_the_time_range_the_query_resolved_to(page: Page, site: Sit
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".hit").first).to_contain_text("novel")
     expect(span).to_be_hidden()  # no time named: no range
+
+
+def test_search_shows_the_dense_query_without_the_speakers_names(page: Page, site: Site) -> None:
+    sign_in(page, site, "a", "#/search/eli")
+    page.get_by_label("Query").fill("what does Eli grow?")
+    page.get_by_role("button", name="Search").click()
+    dense = page.locator("p.dense-query")
+    expect(dense.locator("q")).to_have_text("what does grow?")  # Eli speaks in the scope: left out
+    expect(page.locator(".hit").first).to_contain_text("tomatoes")
+    page.get_by_label("Query").fill("what grows on the balcony")
+    page.get_by_role("button", name="Search").click()
+    expect(dense).to_be_hidden()  # no speaker named: the query is embedded as it is
 
 
 def test_a_user_with_nothing_in_recall_is_listed_and_shown(page: Page, site: Site) -> None:

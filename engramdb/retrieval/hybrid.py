@@ -30,10 +30,12 @@ def hybrid_search(
     explain: bool,
     parallel: bool = True,
     then: bool | None = None,
+    dense: str | None = None,
 ) -> list[SearchHit]:
     """Rank the memories visible to ``query`` for ``text``; best first, scores in [0, 1]. ``then``:
-    None when ``text`` names no time, else whether ``query`` is confined to it (``relevance.TIME``)."""
-    lists = _candidates(store, embedder, query, text, options, parallel)
+    None when ``text`` names no time, else whether ``query`` is confined to it (``relevance.TIME``);
+    ``dense``: what the dense retriever embeds instead of ``text`` (``retrieval.speakers``)."""
+    lists = _candidates(store, embedder, query, (text, dense or text), options, parallel)
     fused = _fuse(lists, options, limit)
     items = store.get_many(query.tenant_id, [f.id for f in fused])
     asked = _outdated_asked(items, query, options)
@@ -52,6 +54,7 @@ async def ahybrid_search(
     options: SearchOptions,
     explain: bool,
     then: bool | None = None,
+    dense: str | None = None,
 ) -> list[SearchHit]:
     """``hybrid_search`` on a store with native async reads: the two retrievers are awaited together."""
     import asyncio
@@ -61,7 +64,7 @@ async def ahybrid_search(
     if options.lexical_weight > 0:
         pending["lexical"] = store.alexical_search(query, lexical_terms(text), options.candidates)
     if options.dense_weight > 0:
-        vector = embedder.embed([text], kind="query")[0]  # CPU, a fraction of a millisecond
+        vector = embedder.embed([dense or text], kind="query")[0]  # CPU, a fraction of a millisecond
         pending["dense"] = store.adense_search(query, vector, options.candidates)
     for name, found in zip(pending, await asyncio.gather(*pending.values()), strict=True):
         lists[name] = found
@@ -142,9 +145,11 @@ def owner_named(text: str, query: Query) -> list[str]:
 
 
 def _candidates(
-    store: Store, embedder: Embedder, query: Query, text: str, options: SearchOptions, parallel: bool
+    store: Store, embedder: Embedder, query: Query, texts: tuple[str, str], options: SearchOptions, parallel: bool
 ) -> dict[str, list[StoreHit]]:
-    """Dense and lexical candidates, the two side by side when ``parallel`` (both release the GIL)."""
+    """Dense and lexical candidates, the two side by side when ``parallel`` (both release the GIL).
+    ``texts``: the query as BM25 reads it, and as the embedder does."""
+    text, dense = texts
     lists: dict[str, list[StoreHit]] = {}
     lexical = None
     if options.lexical_weight > 0 and parallel:
@@ -152,7 +157,7 @@ def _candidates(
     elif options.lexical_weight > 0:
         lists["lexical"] = store.lexical_search(query, lexical_terms(text), options.candidates)
     if options.dense_weight > 0:
-        vector = embedder.embed([text], kind="query")[0]
+        vector = embedder.embed([dense], kind="query")[0]
         lists["dense"] = store.dense_search(query, vector, options.candidates)
     if lexical is not None:
         lists["lexical"] = lexical.result()

@@ -8,6 +8,7 @@ their hits merge, so ``recall`` and ``arecall`` differ only in awaiting the stor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from ..stores.base import AsyncReads, Query, Store
 from .dedupe import said_once
 from .hybrid import RESCORED, ahybrid_search, favour_in_range, hybrid_search
 from .relevance import abstains
+from .speakers import without_speakers
 from .temporal import TimeRange, as_of_filter, find_time_range, range_filter, told_around
 
 
@@ -46,6 +48,7 @@ class SearchPlan:
     threshold: float  # the least best-hit relevance the search answers with (``relevance.abstains``)
     explain: bool
     given: TimeRange | None = None  # the caller's time_range, which confines every run
+    dense: str | None = None  # what the dense retriever embeds when it is not ``text`` (``named``)
 
     def resolved(self) -> ResolvedTime | None:
         """The range this plan confines to (given) or favours (read from the query), for explain."""
@@ -57,8 +60,22 @@ class SearchPlan:
         return None
 
     def result(self, hits: list[SearchHit]) -> SearchResult:
-        """The answer to this search: its hits, and with explain the time range it resolved to."""
-        return SearchResult(results=hits, time_range=self.resolved() if self.explain else None)
+        """The answer to this search: its hits, and with explain the time range it resolved to
+        and the text the dense retriever embedded instead of the query, if any."""
+        if not self.explain:
+            return SearchResult(results=hits)
+        return SearchResult(results=hits, time_range=self.resolved(), dense_query=self.dense)
+
+    @property
+    def drops_speakers(self) -> bool:
+        """Whether the dense query leaves out the scope's speakers (``SearchOptions.dense_without_speakers``)."""
+        return self.options.dense_without_speakers and self.options.dense_weight > 0
+
+    def named(self, speakers: Iterable[str]) -> SearchPlan:
+        """This plan with the dense retriever's text: the query without the names of ``speakers``
+        (``retrieval.speakers``), when that differs from the query."""
+        dense = without_speakers(self.text, speakers)
+        return self if dense == self.text else replace(self, dense=dense)
 
     @property
     def wanted(self) -> int:
@@ -129,20 +146,24 @@ def plan_search(
     return SearchPlan(text, q, timed, spoken, search_options, limit, cut, explain, given)
 
 
-def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> list[SearchHit]:
+def recall(store: Store, embedder: Embedder, plan: SearchPlan, *, parallel: bool) -> SearchResult:
     """Run a plan's searches on ``store``; best first, scores in [0, 1]."""
+    if plan.drops_speakers:
+        plan = plan.named(store.speakers(plan.query.tenant_id, plan.query.scope))
     found = [hybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
-                           explain=plan.explain, parallel=parallel, then=plan.confined(query))
+                           explain=plan.explain, parallel=parallel, then=plan.confined(query), dense=plan.dense)
              for query, limit in plan.runs()]  # fmt: skip
-    return plan.merge(found)
+    return plan.result(plan.merge(found))
 
 
-async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> list[SearchHit]:
+async def arecall(store: AsyncReads, embedder: Embedder, plan: SearchPlan) -> SearchResult:
     """``recall`` on a store with native async reads, one search after the other as ``recall`` runs them."""
+    if plan.drops_speakers:
+        plan = plan.named(await store.aspeakers(plan.query.tenant_id, plan.query.scope))
     found = [await ahybrid_search(store, embedder, query, plan.text, limit=limit, options=plan.options,
-                                  explain=plan.explain, then=plan.confined(query))
+                                  explain=plan.explain, then=plan.confined(query), dense=plan.dense)
              for query, limit in plan.runs()]  # fmt: skip
-    return plan.merge(found)
+    return plan.result(plan.merge(found))
 
 
 def _both(first: Node | None, second: Node) -> Node:

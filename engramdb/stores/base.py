@@ -156,6 +156,8 @@ class AsyncReads(Protocol):
 
     async def aget_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]: ...
 
+    async def aspeakers(self, tenant_id: str, scope: Scope) -> frozenset[str]: ...
+
     async def aget(self, tenant_id: str, memory_id: str) -> MemoryItem: ...
 
     async def aoutdated(self, tenant_id: str, ids: Sequence[str]) -> set[str]: ...
@@ -267,6 +269,10 @@ class MemoryStore(Protocol):
     def dense_search(self, query: Query, vector: np.ndarray, k: int) -> list[StoreHit]: ...
 
     def lexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]: ...
+
+    def speakers(self, tenant_id: str, scope: Scope) -> frozenset[str]:
+        """The names of the speakers of the memories ``scope`` sees, in any state: asked before
+        every dense query (``retrieval.speakers``), so kept by the store (``stores.speakers``)."""
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
         """Count an access to these memories (may be buffered briefly)."""

@@ -34,6 +34,7 @@ export async function search(view, userId) {
   // empty: the server's default; 0 fills the limit whatever the relevance
   const threshold = h("input", { name: "threshold", type: "number", min: 0, max: 1, step: 0.05, placeholder: "default" });
   const span = h("p", { class: "time-range", "aria-live": "polite", hidden: true });
+  const dense = h("p", { class: "dense-query", "aria-live": "polite", hidden: true });
   const hits = h("section", { "aria-label": "Results", class: "hits" });
   const context = h("section", { "aria-label": "Context", class: "card" });
   const form = h("form", { class: "inline card", role: "search", "aria-label": "Search memories" },
@@ -53,11 +54,12 @@ export async function search(view, userId) {
         api.context({ ...scope, max_tokens: Number(budget.value) || 0 }),
       ]);
       drawRange(span, found.time_range);
+      drawDense(dense, found.dense_query);
       drawHits(hits, found.results);
       drawContext(context, built);
     } catch (exc) { showError(exc); }
   });
-  clear(view, h("h2", {}, "Search like the agent does"), form, span,
+  clear(view, h("h2", {}, "Search like the agent does"), form, span, dense,
     h("div", { class: "split even" }, hits, context));
   query.focus();
 }
@@ -83,6 +85,14 @@ function drawRange(el, range) {
   clear(el, h("strong", {}, "Time range: "),
     h("span", { class: "range mono" }, `${bound(range.start)} → ${bound(range.end)}`),
     " (UTC, end excluded), ", from, range.source === "query" ? ": memories from then rank first." : ".");
+}
+
+/** The text the dense retriever embedded (explain's dense_query): the query without the scope's speakers. */
+function drawDense(el, text) {
+  el.hidden = !text;
+  if (!text) { clear(el); return; }
+  clear(el, h("strong", {}, "Dense query: "), h("q", {}, text),
+    " (the names of the scope's speakers left out; BM25 reads the whole query).");
 }
 
 function drawHits(el, results) {

@@ -44,6 +44,7 @@ from .. import lexicon, semantics, sqlreads
 from ..base import Change, Derived, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import BY_NAME, MEMORY_COLUMNS, TableReader
 from ..semantics import run
+from ..speakers import TTL_SECONDS, SpeakerCache, acached, cached, said_by, speakers_sql
 from ..sqlreads import SQLReads
 from . import queries, tx, writes
 from .aio import AsyncConnections
@@ -131,6 +132,7 @@ class PostgresStore(SQLReads):
                                        synchronous_commit=SYNCHRONOUS_COMMIT[durability])  # fmt: skip
         self._touches = semantics.TouchBuffer(threading.Lock())
         self._flushing = threading.Lock()  # held by the access-count flush running in the background
+        self._speakers = SpeakerCache(ttl=TTL_SECONDS)  # kept by this process's writes (``stores.speakers``)
 
     # --- transactions -------------------------------------------------------------------
 
@@ -184,29 +186,34 @@ class PostgresStore(SQLReads):
     def add(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
-        return self._run(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
+        outcomes = self._run(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
+        return self._speakers.noted(tenant_id, said_by(records), outcomes)
 
     async def aadd(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob | None = None
     ) -> list[tuple[str, Event]]:
-        return await self._async.transaction(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
+        outcomes = await self._async.transaction(lambda c: writes.add(c, tenant_id, records, job, self._text_search))
+        return self._speakers.noted(tenant_id, said_by(records), outcomes)
 
     def add_derived(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
     ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
-        return self._run(lambda c: writes.add_derived(c, tenant_id, records, job, derived, self._text_search))
+        done = self._run(lambda c: writes.add_derived(c, tenant_id, records, job, derived, self._text_search))
+        return self._speakers.noted(tenant_id, said_by(records, derived.operations), done)
 
     async def aadd_derived(
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
     ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
         cfg = self._text_search
-        return await self._async.transaction(lambda c: writes.add_derived(c, tenant_id, records, job, derived, cfg))
+        done = await self._async.transaction(lambda c: writes.add_derived(c, tenant_id, records, job, derived, cfg))
+        return self._speakers.noted(tenant_id, said_by(records, derived.operations), done)
 
     def apply(
         self, tenant_id: str, operations: Sequence[Operation], *, job_id: str | None = None, usage: Usage | None = None
     ) -> list[AddedItem] | None:
         cfg = self._text_search
-        return self._run(lambda c: semantics.apply(writes.Tx(c, cfg), tenant_id, operations, job_id, usage))
+        applied = self._run(lambda c: semantics.apply(writes.Tx(c, cfg), tenant_id, operations, job_id, usage))
+        return self._speakers.noted(tenant_id, said_by((), operations), applied)
 
     def update(self, tenant_id: str, memory_id: str, change: Change) -> MemoryItem:
         return self._run(lambda c: writes.update(c, tenant_id, memory_id, change, self._text_search))
@@ -217,12 +224,15 @@ class PostgresStore(SQLReads):
 
     def delete(self, tenant_id: str, memory_id: str) -> None:
         self._run(lambda c: writes.delete(c, tenant_id, memory_id, self._text_search))
+        self._speakers.removed()
 
     async def adelete(self, tenant_id: str, memory_id: str) -> None:
         await self._async.transaction(lambda c: writes.delete(c, tenant_id, memory_id, self._text_search))
+        self._speakers.removed()
 
     def delete_scope(self, tenant_id: str, scope: Scope, *, hard: bool = False) -> int:
         count = self._run(lambda c: writes.delete_scope(c, tenant_id, scope, hard, self._text_search))
+        self._speakers.removed()
         if hard:
             self._erase_vacuum()
         return count
@@ -231,6 +241,7 @@ class PostgresStore(SQLReads):
         count = await self._async.transaction(
             lambda c: writes.delete_scope(c, tenant_id, scope, hard, self._text_search)
         )
+        self._speakers.removed()
         if hard:
             await self._async.outside_transaction(ERASE_VACUUM)
         return count
@@ -239,6 +250,7 @@ class PostgresStore(SQLReads):
         if not ids:
             return 0
         count = self._run(lambda c: writes.forget(c, tenant_id, ids, reason, hard, self._text_search))
+        self._speakers.removed()
         if hard:
             self._erase_vacuum()
         return count
@@ -248,6 +260,7 @@ class PostgresStore(SQLReads):
 
     def reset(self, tenant_id: str) -> None:
         self._run(lambda c: writes.reset(c, tenant_id))
+        self._speakers.removed()
         self._erase_vacuum()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:
@@ -318,6 +331,7 @@ class PostgresStore(SQLReads):
             if spec.name == "memories":  # and into the lexical index
                 ids = [row["id"] for row in rows]
                 run(writes.reindex(tx.SyncConnection(conn), "m.id = ANY(%s)", (ids,), self._text_search))
+        self._speakers.removed()  # rows copied in: read every set again
 
     # --- API keys ------------------------------------------------------------------------
 
@@ -366,6 +380,13 @@ class PostgresStore(SQLReads):
         plan = queries.lexical(query, terms, k, self._text_search)
         return self._hits(plan) if plan is not None else []
 
+    def speakers(self, tenant_id: str, scope: Scope) -> frozenset[str]:
+        """Kept by this process's writes and read again after ``TTL_SECONDS`` (``stores.speakers``)."""
+        plan = queries.Plan(*speakers_sql(tenant_id, scope, "%s"))
+        return cached(
+            self._speakers, tenant_id, scope, lambda: [r["speaker"] for r in self._read(plan.sql, plan.params)]
+        )
+
     def _hits(self, plan: queries.Plan) -> list[StoreHit]:
         if not plan.settings:
             return [StoreHit(r["id"], float(r["s"])) for r in self._read(plan.sql, plan.params)]
@@ -382,6 +403,10 @@ class PostgresStore(SQLReads):
     async def alexical_search(self, query: Query, terms: Sequence[str], k: int) -> list[StoreHit]:
         plan = queries.lexical(query, terms, k, self._text_search)
         return await self._async.hits(plan) if plan is not None else []
+
+    async def aspeakers(self, tenant_id: str, scope: Scope) -> frozenset[str]:
+        plan = queries.Plan(*speakers_sql(tenant_id, scope, "%s"))
+        return await acached(self._speakers, tenant_id, scope, lambda: self._async.rows(plan), "speaker")
 
     async def aget_many(self, tenant_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         if not ids:

@@ -41,6 +41,7 @@ from .. import lexicon, semantics
 from ..base import Change, Derived, NewJob, NewRecord, Operation, Query, StoreHit
 from ..portable import MEMORY_COLUMNS, TableReader
 from ..semantics import run
+from ..speakers import SpeakerCache
 from ..sqlreads import Row, SQLReads, query_sql, scope_sql
 from . import copies, writes
 from .checkpoint import FALLBACK_PAGES, Checkpointer
@@ -48,6 +49,7 @@ from .connection import connect, driver_errors, purge_deleted, retry, rollback, 
 from .migrations import migrate
 from .mirror import VectorMirror
 from .rows import history_from_row, item_from_row, job_from_row, key_from_row, to_db_time
+from .speakers import read_speakers
 from .sqlfilter import compile_filter
 
 R = TypeVar("R")
@@ -104,6 +106,7 @@ class SQLiteStore(SQLReads):
         self._vectors = VectorMirror(self._conn, self._lock, snapshot, self._write, self._check_open)
         self._touches = semantics.TouchBuffer(self._lock)
         self._checkpoints = None if path == ":memory:" else Checkpointer(path)
+        self._speakers = SpeakerCache()
         self._closed = False
 
     # --- transactions -------------------------------------------------------------------
@@ -393,6 +396,12 @@ class SQLiteStore(SQLReads):
         tenant = lexicon.tenant_key(query.tenant_id)
         rows = self._read(sql, [query.tenant_id, *reach_params, *ids, tenant, *params, k], lexical=True)
         return [StoreHit(r["id"], float(r["s"])) for r in rows]
+
+    def speakers(self, tenant_id: str, scope: Scope) -> frozenset[str]:
+        """Kept at the file's change sequence (``sqlite.speakers``): one row read when nothing changed."""
+        with self._lock, driver_errors():
+            self._check_open()
+            return self._retry(lambda: read_speakers(self._conn, self._speakers, tenant_id, scope))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         with self._vectors.lock, self._lock:
