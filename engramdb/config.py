@@ -61,9 +61,11 @@ class SearchOptions(BaseModel):
         "better score of the two (retrieval/dedupe.py)",
     )
     dense_without_speakers: bool = Field(
-        True,
-        description="the dense retriever embeds the query without the names of the scope's speakers (stored "
-        "vectors hold no name); BM25 and the factors keep the whole query (retrieval/speakers.py)",
+        False,
+        description="the dense retriever embeds the query without the names of the scope's speakers (a message's "
+        "vector holds no name); BM25 and the factors keep the whole query (retrieval/speakers.py). Off: with the "
+        "bundled static model it lowers LoCoMo dev R@10 by 0.002; with a transformer (onnx:minilm-int8) it "
+        "raises it by 0.02 (docs/benchmarks.md)",
     )
     when_weight: float = Field(
         0.5, ge=0, le=1, description="a question asking when ('when did…'): memories that name no time × (1 − w)"

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engramdb import AsyncMemory, Memory, MemoryConfig
+from engramdb import AsyncMemory, Memory, MemoryConfig, SearchOptions
 from engramdb.embedders import Embedder
 from engramdb.models import Scope
 from engramdb.retrieval.speakers import speaker_words, without_speakers
 
-RAW = MemoryConfig(infer=False)
+RAW = MemoryConfig(infer=False, search=SearchOptions(dense_without_speakers=True))
 QUERY = "what does Alice like to cook?"
 DENSE = "what does like to cook?"
 
@@ -154,3 +154,9 @@ def test_another_process_speakers_are_seen_after_the_ttl_on_postgresql(
             assert reader.store.speakers(reader.tenant_id, Scope(user_id="u1")) == {"Alice", "Bob", "Dave"}
             writer.add([{"role": "user", "name": "Erin", "content": "hello"}], user_id="u1")
             assert reader.store.speakers(reader.tenant_id, Scope(user_id="u1")) == {"Alice", "Bob", "Dave", "Erin"}
+
+
+def test_the_names_stay_in_the_dense_query_by_default(tmp_path: Path, default_embedder: Embedder) -> None:
+    with Memory(f"sqlite:///{tmp_path / 'd.db'}", embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+        said(m, "u1")
+        assert m.search(QUERY, user_id="u1", explain=True, threshold=0).dense_query is None

@@ -67,6 +67,10 @@ def test_search_shows_the_dense_query_without_the_speakers_names(page: Page, sit
     page.get_by_label("Query").fill("what does Eli grow?")
     page.get_by_role("button", name="Search").click()
     dense = page.locator("p.dense-query")
+    expect(page.locator(".hit").first).to_contain_text("tomatoes")
+    expect(dense).to_be_hidden()  # off by default: the query is embedded as it is
+    page.get_by_label("embed without speakers' names").check()
+    page.get_by_role("button", name="Search").click()
     expect(dense.locator("q")).to_have_text("what does grow?")  # Eli speaks in the scope: left out
     expect(page.locator(".hit").first).to_contain_text("tomatoes")
     page.get_by_label("Query").fill("what grows on the balcony")

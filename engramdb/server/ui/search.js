@@ -29,6 +29,7 @@ export async function search(view, userId) {
   const query = h("input", { name: "query", type: "search", required: true, placeholder: "what the agent would ask" });
   const limit = h("input", { name: "limit", type: "number", min: 1, max: 100, value: 10 });
   const inactive = h("input", { name: "include_invalid", type: "checkbox" });
+  const nameless = h("input", { name: "dense_without_speakers", type: "checkbox" });
   const budget = h("input", { name: "max_tokens", type: "number", min: 0, value: 400 });
   const reference = h("input", { name: "reference_date", type: "datetime-local" });
   // empty: the server's default; 0 fills the limit whatever the relevance
@@ -42,15 +43,18 @@ export async function search(view, userId) {
     field("Limit", limit), field("Relevance threshold", threshold), field("Context budget (tokens)", budget),
     field("Asked at (UTC, default now)", reference),
     h("div", { class: "field check" }, inactive, h("label", { for: "inv" }, "include no-longer-valid")),
+    h("div", { class: "field check" }, nameless, h("label", { for: "nameless" }, "embed without speakers' names")),
     h("button", { type: "submit" }, "Search"));
   inactive.id = "inv";
+  nameless.id = "nameless";
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const scope = { user_id: user.value(), query: query.value, reference_date: asUtc(reference.value) };
     try {
       const [found, built] = await Promise.all([
         api.search({ ...scope, limit: Number(limit.value) || 10, include_invalid: inactive.checked, explain: true,
-          ...(threshold.value === "" ? {} : { threshold: Number(threshold.value) }) }),
+          ...(threshold.value === "" ? {} : { threshold: Number(threshold.value) }),
+          ...(nameless.checked ? { options: { dense_without_speakers: true } } : {}) }),
         api.context({ ...scope, max_tokens: Number(budget.value) || 0 }),
       ]);
       drawRange(span, found.time_range);
