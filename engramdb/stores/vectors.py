@@ -98,9 +98,16 @@ class VectorIndex:
         self._scopes = ScopeSlots()
         self._alloc(1024)
 
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` more rows in one allocation: a rebuild knows how many it will read,
+        where growing by doubling would copy the index about once more in all."""
+        if self._size + rows > len(self._active):
+            self._alloc(self._size + rows)
+
     def _alloc(self, capacity: int) -> None:
         def grow(name: str, shape: tuple[int, ...], dtype: Any, fill: Any) -> None:
-            new: np.ndarray = np.full(shape, fill, dtype=dtype)
+            # zeros come from the OS untouched: room not yet written costs no memory
+            new: np.ndarray = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
             old = self.__dict__.get(name)
             if old is not None:
                 new[: self._size] = old[: self._size]

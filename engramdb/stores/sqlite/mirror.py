@@ -124,6 +124,9 @@ class VectorMirror:
             index.remove(gone)
             changed = 0
             span = (index.seq, seq)
+            if len(index) == 0:  # a rebuild: every row of the file, counted on the seq index alone
+                (rows,) = conn.execute("SELECT count(*) FROM memories WHERE seq > ? AND seq <= ?", span).fetchone()
+                index.reserve(rows)
             cursor = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories WHERE seq > ? AND seq <= ?", span)
             cursor.row_factory = None  # plain tuples: a fresh process reads every row of the file here
             while chunk := cursor.fetchmany(STREAM_ROWS):  # streamed: a rebuild never holds the file twice
