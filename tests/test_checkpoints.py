@@ -43,3 +43,21 @@ def test_few_changes_start_no_thread(db_path: Path, default_embedder: Embedder) 
     with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
         memory.add("one memory", user_id="u", infer=False)
         assert memory.store._checkpoints._thread is None  # type: ignore[attr-defined]
+
+
+def test_a_dead_checkpoint_thread_is_started_again(
+    db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process forked from a writer inherits the thread object but not the thread."""
+    import threading
+
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_ROWS", 20)
+    with Memory(f"sqlite:///{db_path}", embedder=default_embedder) as memory:
+        checkpoints = memory.store._checkpoints  # type: ignore[attr-defined]
+        dead = threading.Thread(target=lambda: None)
+        dead.start()
+        dead.join()
+        checkpoints._thread = dead
+        for i in range(5):
+            memory.add(f"memory {i} about the garden", user_id="u", infer=False)
+        assert checkpoints._thread is not dead and checkpoints._thread.is_alive()

@@ -48,7 +48,7 @@ class Checkpointer:
         with self._lock:
             if self._stopping.is_set():
                 return
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # a forked child inherits a dead thread
                 self._thread = threading.Thread(target=self._run, name="engramdb-checkpoint", daemon=True)
                 self._thread.start()
         self._due.set()
