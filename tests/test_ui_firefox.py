@@ -8,21 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from test_server import _start, _stop
-from test_ui import Site, _seed
+from test_ui import Site
+from test_ui import site as site  # the Chromium suite's seeded server, a module-scoped instance here
 from ui_firefox import Tab, firefox, firefox_binary
 
 BINARY = firefox_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no firefox-esr or firefox installed")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    store = f"sqlite:///{tmp_path_factory.mktemp('ui-ff') / 'ui.db'}"
-    keys, ids = _seed(store)
-    proc, url = _start(store)
-    yield Site(url, store, keys, ids)
-    _stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 // asks for the next page only.
 
 import { api } from "./api.js";
-import { clear, confirmButton, field, flash, h, showError, status, timeEl } from "./dom.js";
+import { clear, confirmButton, field, flash, h, pager, showError, status, timeEl } from "./dom.js";
 import { go, listScopes } from "./users.js";
 
 const PAGE = 50;
@@ -55,25 +55,12 @@ function scopeNav(of, entries, current) {
 function scopePane(pane, how, id, entry) {
   const onlyInactive = Boolean(entry && !entry.memories && entry.inactive);
   const form = filterForm(how.only, onlyInactive);
-  const rows = h("tbody", {});
-  const summary = h("p", { class: "muted", "aria-live": "polite" });
-  const more = h("button", { type: "button", hidden: true }, "Load more");
-  let cursor = null;
-  let shown = 0;
-
-  async function load(fresh) {
-    if (fresh) { cursor = null; shown = 0; rows.replaceChildren(); }
+  const { rows, summary, more, load } = pager((cursor) => {
     let query;
-    try { query = { ...how.query(id), limit: PAGE, cursor, ...form.query() }; } catch (exc) { status(exc.message); return; }
-    const page = await api.page(query);
-    rows.append(...page.results.map(row));
-    shown += page.results.length;
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    summary.textContent = `${shown} of ${page.total} shown`;
-  }
+    try { query = { ...how.query(id), limit: PAGE, cursor, ...form.query() }; } catch (exc) { status(exc.message); return null; }
+    return api.page(query);
+  }, row, (shown, page) => `${shown} of ${page.total} shown`, fail);
   form.el.addEventListener("submit", (e) => { e.preventDefault(); status(""); load(true).catch(fail); });
-  more.addEventListener("click", () => load(false).catch(fail));
   clear(pane, form.el,
     onlyInactive ? h("p", { class: "note" }, `Nothing of ${how.label(id)} is in recall any more: `
       + "every memory was superseded, invalidated, forgotten or expired. They are shown in every state.") : null,

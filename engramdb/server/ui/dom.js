@@ -91,3 +91,27 @@ export function table(headers, rows, cls) {
     h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
     h("tbody", {}, rows));
 }
+
+/** A list read a page at a time: `rows` (a tbody), a `summary` line and a "Load more" button.
+ * `fetch(cursor)` returns a page (`results`, `next_cursor`) or nothing to stop; `describe(shown,
+ * page)` words the summary. `load(true)` starts again from the first page. */
+export function pager(fetch, rowOf, describe, onError) {
+  const rows = h("tbody", {});
+  const summary = h("p", { class: "muted", "aria-live": "polite" });
+  const more = h("button", { type: "button", hidden: true }, "Load more");
+  let cursor = null;
+  let shown = 0;
+
+  async function load(fresh) {
+    if (fresh) { cursor = null; shown = 0; rows.replaceChildren(); }
+    const page = await fetch(cursor);
+    if (!page) return;
+    rows.append(...page.results.map(rowOf));
+    shown += page.results.length;
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    summary.textContent = describe(shown, page);
+  }
+  more.addEventListener("click", () => load(false).catch(onError));
+  return { rows, summary, more, load };
+}

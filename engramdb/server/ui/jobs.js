@@ -3,7 +3,7 @@
 // runs it again now (POST /v1/jobs/<id>/retry) and shows how it ended.
 
 import { api } from "./api.js";
-import { clear, field, h, showError, status, timeEl } from "./dom.js";
+import { clear, field, h, pager, showError, status, timeEl } from "./dom.js";
 
 const PAGE = 50;
 const STATES = ["failed", "pending", "done", "any"];
@@ -13,24 +13,11 @@ export async function jobs(view, wanted) {
     STATES.map((s) => h("option", { value: s, selected: s === (wanted || "failed") }, s)));
   const form = h("form", { class: "inline card", "aria-label": "Which jobs" }, field("State", state),
     h("button", { type: "submit" }, "Show"));
-  const rows = h("tbody", {});
-  const summary = h("p", { class: "muted", "aria-live": "polite" });
-  const more = h("button", { type: "button", hidden: true }, "Load more");
-  let cursor = null;
-  let shown = 0;
-
-  async function load(fresh) {
-    if (fresh) { cursor = null; shown = 0; rows.replaceChildren(); }
-    const page = await api.jobs({ state: state.value, cursor, limit: PAGE });
-    rows.append(...page.results.map(jobRow));
-    shown += page.results.length;
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    summary.textContent = shown ? `${shown} ${state.value === "any" ? "" : state.value + " "}jobs shown`
-      : `No ${state.value === "any" ? "" : state.value + " "}jobs.`;
-  }
+  const { rows, summary, more, load } = pager(
+    (cursor) => api.jobs({ state: state.value, cursor, limit: PAGE }), jobRow,
+    (shown) => (shown ? `${shown} ${named()}jobs shown` : `No ${named()}jobs.`), showError);
+  function named() { return state.value === "any" ? "" : `${state.value} `; }
   form.addEventListener("submit", (e) => { e.preventDefault(); status(""); load(true).catch(showError); });
-  more.addEventListener("click", () => load(false).catch(showError));
   clear(view, h("h2", {}, "Extraction jobs"),
     h("p", { class: "muted" }, "A job derives facts from stored messages with the LLM. One that failed for "
       + "good is retried only when asked: retry it once the LLM answers again."),
