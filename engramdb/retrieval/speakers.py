@@ -15,7 +15,7 @@ import functools
 import re
 from collections.abc import Iterable
 
-from .lexical import STOPWORDS, lexical_terms, words
+from .lexical import lexical_terms
 
 __all__ = ["name_pattern", "speaker_words", "without_speakers"]
 
@@ -31,7 +31,7 @@ def speaker_words(names: Iterable[str]) -> tuple[str, ...]:
     is kept in the query: in "what will Alice do?" it is not the name. Longest first, so an
     alternation tries "Annabel" before "Anna".
     """
-    found = {w for name in names for w in words(name) if w not in STOPWORDS}
+    found = {w for name in names for w in lexical_terms(name)}
     return tuple(sorted(found, key=lambda w: (-len(w), w)))
 
 
