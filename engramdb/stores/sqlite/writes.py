@@ -104,23 +104,31 @@ def get(conn: sqlite3.Connection, tenant_id: str, memory_id: str) -> MemoryItem:
 
 
 def insert(conn: sqlite3.Connection, tenant_id: str, seq: int, records: Sequence[NewRecord]) -> None:
-    """New memories' rows, their lexical entries and their sources (not their history)."""
-    entries = []
-    for record in records:
+    """New memories' rows, their lexical entries and their sources (not their history).
+
+    The rows take the rowids SQLite would give them one by one (the largest plus one, in
+    order), chosen here so that one ``executemany`` writes them all and the postings can name
+    them: the IMMEDIATE transaction holds the file's write lock, so no other writer can take
+    them meanwhile. A statement per row cost a quarter of a bulk add's time in the driver.
+    """
+    last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+    rows, entries = [], []
+    for rowid, record in enumerate(records, start=last + 1):
         params = item_params(record.item)
         params.update(
+            rowid=rowid,
             tenant_id=tenant_id,
             index_text=record.index_text,
             embedding=np.ascontiguousarray(record.embedding, dtype=np.float32).tobytes(),
             seq=seq,
         )
-        columns = ", ".join(params)
-        rowid = conn.execute(
-            f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in params)})", params
-        ).lastrowid
+        rows.append(params)
         item = record.item
         scope = Scope(user_id=item.user_id, agent_id=item.agent_id, session_id=item.session_id)
         entries.append(lexicon.entry(tenant_id, scope, rowid, record.index_text, item.provenance.name, LANGUAGE))
+    if rows:
+        columns = ", ".join(rows[0])
+        conn.executemany(f"INSERT INTO memories ({columns}) VALUES ({', '.join(':' + c for c in rows[0])})", rows)
     index(conn, entries)
     conn.executemany(
         "INSERT OR IGNORE INTO memory_sources VALUES (?, ?)", [(r.item.id, s) for r in records for s in r.item.sources]
