@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,33 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
     q8 = np.rint(vectors / scale[:, None]).clip(-127, 127).astype(np.int8)
     return q8, scale
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot taken (``VectorIndex.snapshot``), still to be written: its header and arrays."""
+
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    spare: dict[str, int]
+    ids: list[str | None] | list[np.ndarray]  # the slots' ids, or a loaded snapshot's ids and those after
+
+    @property
+    def seq(self) -> int:
+        return int(self.header["seq"])
+
+    def _id_array(self) -> np.ndarray:
+        if self.ids and isinstance(self.ids[0], np.ndarray):
+            return np.concatenate(self.ids)  # type: ignore[arg-type]
+        return np.array(self.ids, dtype=str) if self.ids else np.zeros(0, dtype="U1")
+
+    def write(self, path: Path) -> None:
+        """Into a copy of this process's own, then renamed over ``path``: readers see the old
+        file or the new one, never half of it."""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        remove_stale_copies(path)
+        write_arrays(tmp, self.header, {**self.arrays, "ids": self._id_array()}, rows=self.spare)
+        os.replace(tmp, path)
 
 
 class VectorIndex:
@@ -259,10 +287,11 @@ class VectorIndex:
             self._compact()
 
     def _compact(self) -> None:
+        """The rows kept, in new arrays (never moved in place: a snapshot may be writing the old
+        ones, outside the lock, while the index goes on changing; see ``snapshot``)."""
         keep = np.array(sorted(self._slot.values()), dtype=np.int64)
         for name in _ARRAYS:
-            array = getattr(self, name)
-            array[: len(keep)] = array[keep]
+            setattr(self, name, getattr(self, name)[keep])
         self._ids = [self._ids[i] for i in keep]
         self._size = len(keep)
         self._slot = {int(self._rowid[i]): i for i in range(self._size)}
@@ -343,20 +372,31 @@ class VectorIndex:
 
     def save(self, path: Path, *, identity: dict[str, Any]) -> None:
         """Write the index to ``path`` atomically (a cache: losing it only costs a rebuild)."""
-        if self._size != len(self._slot):
+        self.snapshot(identity).write(path)
+
+    def snapshot(self, identity: dict[str, Any]) -> Snapshot:
+        """What a snapshot of the index at this moment writes, taken in milliseconds.
+
+        The rows are views of the live arrays, written later without the index's lock (a
+        million rows take seconds to write, and searches waited on them). That is safe because
+        nothing moves a row in place: compaction and code changes make new arrays, appends go
+        past the views' end, and a row rewritten or removed meanwhile belongs to a change
+        after ``seq``, which the snapshot's reader catches up from anyway.
+        """
+        if self._size != len(self):
             self._compact()
         self._drop_unused_codes()
         n = self._size
         arrays = {name.lstrip("_"): getattr(self, name)[:n] for name in _ARRAYS}
         spare = {name.lstrip("_"): n + max(SPARE_MIN, n // SPARE_FRACTION) for name in _ARRAYS}
-        arrays["ids"] = np.array(self._ids, dtype=str) if n else np.zeros(0, dtype="U1")
+        if self._id_list is None and self._id_array is not None:  # a loaded snapshot's ids, never changed in place
+            ids: list[str | None] | list[np.ndarray] = [self._id_array, np.array(self._id_tail, dtype=str)]
+        else:
+            ids = list(self._ids)  # the list itself changes as rows go: a copy (pointers only)
         arrays["codes"] = np.array(list(self._codes), dtype=str) if self._codes else np.zeros(0, dtype="U1")
         arrays.update(self._scopes.to_arrays())  # so that a process opening it need not group a million rows
         header = {"format": SNAPSHOT_FORMAT, "seq": self.seq, "dimension": self.dimension, "rows": n, **identity}
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        remove_stale_copies(path)
-        write_arrays(tmp, header, arrays, rows=spare)
-        os.replace(tmp, path)
+        return Snapshot(header, arrays, spare, ids)
 
     @classmethod
     def load(cls, path: Path, *, identity: dict[str, Any], max_seq: int, min_seq: int = 0) -> VectorIndex | None:
@@ -380,15 +420,19 @@ class VectorIndex:
         """Forget the scope ids no row uses any more: a deleted user's id must not stay in a snapshot."""
         n = self._size
         columns = (self._tenant, self._user, self._agent, self._session)
-        used = np.unique(np.concatenate([column[:n] for column in columns]))
-        used = used[used >= 0]
+        seen = np.zeros(len(self._codes) + 1, dtype=np.bool_)  # a mark per code (slot 0: no value): no sort
+        for column in columns:
+            seen[column[:n] + 1] = True  # codes start at 0, NO_VALUE is -1
+        used = np.flatnonzero(seen[1:])
         if len(used) == len(self._codes):
             return
         new_code = np.full(len(self._codes), NO_VALUE, dtype=np.int32)
         new_code[used] = np.arange(len(used), dtype=np.int32)
-        for column in columns:
+        for name in ("_tenant", "_user", "_agent", "_session"):  # new arrays, as ``_compact`` makes
+            column = getattr(self, name).copy()
             part = column[:n]
             column[:n] = np.where(part >= 0, new_code[np.maximum(part, 0)], part)
+            setattr(self, name, column)
         kept = sorted((int(new_code[code]), value) for value, code in self._codes.items() if new_code[code] >= 0)
         self._codes = {value: code for code, value in kept}
         self._reindex_scopes()

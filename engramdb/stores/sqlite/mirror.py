@@ -59,7 +59,8 @@ Write = Callable[[], AbstractContextManager[tuple[sqlite3.Connection, int]]]
 class VectorMirror:
     """The in-memory index of one file, its snapshot, and the pruning of its tombstones.
 
-    ``lock`` guards the index; it is taken before the connection's lock, never after.
+    ``lock`` guards the index; it is taken before the connection's lock, never after, and
+    ``saves`` (one snapshot written at a time) before both.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class VectorMirror:
         self._unsaved = 0  # index rows changed since the snapshot on disk
         self._gone_since_prune = 0
         self._saving: threading.Thread | None = None
+        self.saves = threading.RLock()
         self._closed = False
 
     def synced(self) -> VectorIndex:
@@ -89,15 +91,13 @@ class VectorMirror:
 
     def _save_soon(self) -> None:
         """Write the snapshot on a thread of its own: the search that rebuilt the index returns
-        first, where writing a large snapshot would have doubled its wait. Searches of this
-        process wait for the lock meanwhile; ``close`` takes it too, so it never races a save."""
+        first, where writing a large snapshot would have doubled its wait, and the searches and
+        writes after it hold the lock only while the snapshot is taken (``save``)."""
         if self._saving is not None and self._saving.is_alive():
             return
 
         def save() -> None:
-            with self.lock:
-                if not self._closed:
-                    self.save()
+            self.save()
 
         self._saving = threading.Thread(target=save, name="engramdb-snapshot", daemon=True)
         self._saving.start()
@@ -151,30 +151,45 @@ class VectorMirror:
             return None
         return VectorIndex.load(self._path, identity=_identity(conn), max_seq=seq, min_seq=horizon)
 
-    def save(self) -> None:
+    def save(self, *, closing: bool = False) -> None:
         """Write the snapshot, record its token, prune the tombstones it has passed.
+
+        The index's lock is held only while the snapshot is taken (``VectorIndex.snapshot``);
+        a million rows then take seconds to write, which searches and adds no longer wait on.
+        ``_save_lock`` keeps to one save at a time, and ``close`` waits for a save under way.
 
         Best effort: the snapshot is a cache, so a full disk or a read-only folder is no error.
         The file is written before the database takes its token, so a crash in between
         leaves a snapshot that no database names (ignored), never a wrong one.
         """
-        index = self._index
-        if self._path is None or index is None or len(index) < SNAPSHOT_MIN_ROWS:
-            return
-        token = uuid.uuid4().hex
-        with self._conn_lock:
-            identity = {**_identity(self._conn), "token": token}
-        try:
-            index.save(self._path, identity=identity)
-        except OSError:
-            return
-        try:
-            with self._write() as (conn, _):
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_token', ?)", (token,))
-                self._prune(conn, index.seq)
-        except StoreError:
-            return  # the database did not take the token: the snapshot is ignored, nothing is pruned
-        self._unsaved = 0  # only now is the snapshot the file's: until then, closing tries again
+        with self.saves:
+            with self.lock:
+                index = self._index
+                if self._path is None or index is None or len(index) < SNAPSHOT_MIN_ROWS:
+                    return
+                if self._closed and not closing:  # a save started late: the connection is gone
+                    return
+                token = uuid.uuid4().hex
+                with self._conn_lock:
+                    identity = {**_identity(self._conn), "token": token}
+                snapshot, taken = index.snapshot(identity), self._unsaved
+            try:
+                snapshot.write(self._path)
+            except OSError:
+                return
+            try:
+                with self._write() as (conn, _):
+                    if conn.execute(POSITION_SQL).fetchone()[1] > snapshot.seq:
+                        # pruned past it meanwhile (another process's hard delete rewrote the
+                        # snapshot): this one may hold the erased rows, and no reader would take it
+                        self._path.unlink(missing_ok=True)
+                        return
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_token', ?)", (token,))
+                    self._prune(conn, snapshot.seq)
+            except StoreError:
+                return  # the database did not take the token: the snapshot is ignored, nothing is pruned
+            with self.lock:  # only now is the snapshot the file's: until then, closing tries again
+                self._unsaved = max(0, self._unsaved - taken)
 
     def _prune(self, conn: sqlite3.Connection, upto: int) -> None:
         conn.execute("DELETE FROM tombstones WHERE seq <= ?", (upto,))
@@ -188,7 +203,7 @@ class VectorMirror:
             return
         self._gone_since_prune = 0  # tried now; if it fails, not again on every search but after as many deletes
         if len(index) >= SNAPSHOT_MIN_ROWS and self._path is not None:
-            self.save()
+            self._save_soon()  # a search holds the lock here: the save runs beside it
             return
         try:
             with self._write() as (conn, _):
@@ -198,26 +213,30 @@ class VectorMirror:
 
     def rewrite_snapshot(self) -> None:
         """After a hard delete: the snapshot holds the rows' ids and vectors, so it goes or is redone."""
-        with self.lock:
-            if self._path is None or not self._path.exists():
-                return
-            self._path.unlink(missing_ok=True)
-            if self._index is not None:
+        with self.saves:
+            with self.lock:
+                if self._path is None or not self._path.exists():
+                    return
+                self._path.unlink(missing_ok=True)
+                if self._index is None:
+                    return
                 self.synced()
-                self.save()
+            self.save()
 
     def close(self) -> None:
         """Save the snapshot when much changed since the last one; prune what this index has passed."""
-        with self.lock:
-            self._closed = True
-            index = self._index
-            if index is None:
-                return
-            if len(index) >= SNAPSHOT_MIN_ROWS:
-                if self._unsaved > max(SNAPSHOT_MIN_ROWS, len(index) // RESAVE_FRACTION):
-                    self.save()
-            elif self._has_tombstones(index.seq):
-                self._prune_own()
+        with self.saves:  # a save under way finishes first
+            with self.lock:
+                self._closed = True
+                index = self._index
+                if index is None:
+                    return
+                large = len(index) >= SNAPSHOT_MIN_ROWS
+                if not large and self._has_tombstones(index.seq):
+                    self._prune_own()
+                resave = large and self._unsaved > max(SNAPSHOT_MIN_ROWS, len(index) // RESAVE_FRACTION)
+            if resave:
+                self.save(closing=True)
 
     def _has_tombstones(self, upto: int) -> bool:
         with self._conn_lock:

@@ -238,7 +238,7 @@ class SQLiteStore(SQLReads):
         """Leave no copy behind: the WAL is checkpointed and emptied (freed pages are zeroed by
         secure_delete; the lexical index holds no words), and the vector
         snapshot, which holds embeddings and ids, is rewritten or removed."""
-        with self._vectors.lock, self._lock:
+        with self._vectors.saves, self._vectors.lock, self._lock:
             self._check_open()
             self._retry(lambda: purge_deleted(self._conn))
             self._vectors.rewrite_snapshot()
@@ -404,7 +404,7 @@ class SQLiteStore(SQLReads):
             return self._retry(lambda: read_speakers(self._conn, self._speakers, tenant_id, scope))  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        with self._vectors.lock, self._lock:
+        with self._vectors.saves, self._vectors.lock, self._lock:  # the mirror's lock order
             if self._closed:
                 return
             try:
