@@ -232,7 +232,7 @@ def test_a_loaded_snapshot_takes_as_many_rows_again_in_place(tmp_path: Path) -> 
     loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
     assert loaded is not None
     loaded.upsert(rows[5_000:])
-    assert isinstance(loaded._matrix, np.memmap) and len(loaded) == 10_000
+    assert isinstance(loaded._matrix.base, np.memmap) and len(loaded) == 10_000  # the mapped file, not a copy
     slots = loaded.select("t", None, None, None, include_inactive=False, now=0)
     assert loaded.search(rows[9_999].vector, slots, 1)[0][0] == "m9999"
 

@@ -135,10 +135,11 @@ class Deriver:
             where: dict[str, Any] = {"slot": candidate.slot}
             if candidate.subject:
                 where["subject"] = candidate.subject
-            page = self.store.list_page(
-                Query(tenant_id=tenant_id, scope=scope, where=parse_filter(where)), cursor=None, limit=NEIGHBOURS
+            # the latest that hold it (``recent``: a page would also count them all, 0.5 ms in a large scope)
+            holders = self.store.recent(
+                Query(tenant_id=tenant_id, scope=scope, where=parse_filter(where)), limit=NEIGHBOURS
             )
-            for item in page.results:
+            for item in holders:
                 items.setdefault(item.id, item)
         return [(item, similar.get(item.id, 0.0)) for item in items.values()]
 

@@ -100,5 +100,6 @@ def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             arrays[name] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
             continue
         dtype, offset = np.dtype(spec["dtype"]), start + int(spec["offset"])
-        arrays[name] = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+        mapped = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+        arrays[name] = mapped.view(np.ndarray)  # the same pages; a plain array slices without memmap's overhead
     return header, arrays
