@@ -97,7 +97,7 @@ class VectorMirror:
             return
 
         def save() -> None:
-            self.save()
+            self.save(stale_only=True)
 
         self._saving = threading.Thread(target=save, name="engramdb-snapshot", daemon=True)
         self._saving.start()
@@ -151,12 +151,13 @@ class VectorMirror:
             return None
         return VectorIndex.load(self._path, identity=_identity(conn), max_seq=seq, min_seq=horizon)
 
-    def save(self, *, closing: bool = False) -> None:
+    def save(self, *, closing: bool = False, stale_only: bool = False) -> None:
         """Write the snapshot, record its token, prune the tombstones it has passed.
 
         The index's lock is held only while the snapshot is taken (``VectorIndex.snapshot``);
         a million rows then take seconds to write, which searches and adds no longer wait on.
-        ``_save_lock`` keeps to one save at a time, and ``close`` waits for a save under way.
+        ``saves`` keeps to one save at a time, and ``close`` waits for a save under way.
+        ``stale_only``: a background save, which another may have done the work of meanwhile.
 
         Best effort: the snapshot is a cache, so a full disk or a read-only folder is no error.
         The file is written before the database takes its token, so a crash in between
@@ -169,6 +170,8 @@ class VectorMirror:
                     return
                 if self._closed and not closing:  # a save started late: the connection is gone
                     return
+                if stale_only and self._unsaved == 0 and self._path.exists():
+                    return  # a save that was waiting for this one found nothing left to write
                 token = uuid.uuid4().hex
                 with self._conn_lock:
                     identity = {**_identity(self._conn), "token": token}
