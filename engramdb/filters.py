@@ -244,17 +244,22 @@ def _datetime_value(name: str, value: Any) -> str:
     raise ValidationError(f"field {name!r} takes an ISO 8601 datetime, got {value!r}")
 
 
-def compile_sql(node: Node, leaf: Callable[[Cond], str], false: str) -> str:
-    """The boolean skeleton of a filter in SQL, every leaf made two-valued (NULL → ``false``).
+def compile_sql(node: Node, leaf: Callable[[Cond], str], false: str, *, negated: bool = False) -> str:
+    """The boolean skeleton of a filter in SQL, every leaf under a ``NOT`` made two-valued
+    (NULL → ``false``).
 
     SQL's three-valued logic would otherwise make ``NOT`` disagree with the documented
-    semantics on missing fields. Each store compiles the leaves in its own dialect.
+    semantics on missing fields. Outside a ``NOT`` a NULL leaf already selects nothing, as
+    ``false`` would, so the leaf stays bare there: a bare ``slot = ?`` can use an index, a
+    wrapped one made a derived fact's slot lookup read every memory of its user (50 ms in a
+    100k scope). Each store compiles the leaves in its own dialect.
     """
     if isinstance(node, (And, Or)):
-        return balanced("AND" if isinstance(node, And) else "OR", [compile_sql(c, leaf, false) for c in node.children])
+        parts = [compile_sql(c, leaf, false, negated=negated) for c in node.children]
+        return balanced("AND" if isinstance(node, And) else "OR", parts)
     if isinstance(node, Not):
-        return f"(NOT {compile_sql(node.child, leaf, false)})"
-    return f"coalesce({leaf(node)}, {false})"
+        return f"(NOT {compile_sql(node.child, leaf, false, negated=True)})"
+    return f"coalesce({leaf(node)}, {false})" if negated else f"({leaf(node)})"
 
 
 def balanced(operator: str, terms: Sequence[str]) -> str:

@@ -193,3 +193,18 @@ def test_nested_metadata_paths() -> None:
         m.add("b", user_id="u", metadata={"trip": {"city": "Oslo"}})
         assert [i.memory for i in m.get_all(filters={"metadata.trip.days": {"gte": 3}}).results] == ["a"]
         assert [i.memory for i in m.get_all(filters={"metadata.trip.city": {"ne": "Lisbon"}}).results] == ["b"]
+
+
+def test_a_condition_outside_a_not_can_use_an_index(tmp_path: Any) -> None:
+    """Outside a ``NOT`` a condition is compiled bare, so the planner can use an index on its
+    column: a derived fact's slot lookup (``extraction.pipeline``) seeks ``memories_slot``
+    where a condition wrapped against NULL read every memory of the user."""
+    with Memory(f"sqlite:///{tmp_path / 'm.db'}") as memory:
+        memory.add("I live in Paris", user_id="u", session_id="s")
+        statements: list[str] = []
+        memory.store._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+        memory.add("I moved to Berlin", user_id="u", session_id="s")
+        memory.store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+        lookup = next(s for s in statements if s.startswith("SELECT") and "m.slot =" in s)
+        plan = memory.store._conn.execute("EXPLAIN QUERY PLAN " + lookup).fetchall()  # type: ignore[attr-defined]
+        assert any("memories_slot" in row[3] for row in plan)
