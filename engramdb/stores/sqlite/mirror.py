@@ -27,7 +27,10 @@ that process closes or has seen many deletes, and a lagging process rebuilds in 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -97,6 +100,7 @@ class VectorMirror:
             return
 
         def save() -> None:
+            _yield_cpu()
             self.save(stale_only=True)
 
         self._saving = threading.Thread(target=save, name="engramdb-snapshot", daemon=True)
@@ -245,6 +249,19 @@ class VectorMirror:
         with self._conn_lock:
             rows = retry(lambda: self._conn.execute("SELECT 1 FROM tombstones WHERE seq <= ? LIMIT 1", (upto,)))
             return rows.fetchone() is not None
+
+
+SAVER_NICENESS = 10  # the snapshot is a cache: on a machine with few cores, searches come first
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's CPU priority (Linux schedules threads one by one; elsewhere the call
+    would name a process, so it is left alone)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            me = threading.get_native_id()
+            if os.getpriority(os.PRIO_PROCESS, me) < SAVER_NICENESS:  # never raised, only lowered
+                os.setpriority(os.PRIO_PROCESS, me, SAVER_NICENESS)
 
 
 def _identity(conn: sqlite3.Connection) -> dict[str, Any]:
