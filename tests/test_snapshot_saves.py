@@ -16,7 +16,7 @@ import pytest
 
 from engramdb import Memory
 from engramdb.embedders import Embedder
-from engramdb.stores import vectors
+from engramdb.stores import snapshot_file
 from engramdb.stores.vectors import IndexRow, VectorIndex, read_arrays
 
 WAIT = 60  # seconds: a generous bound for a step that must not wait on the save at all
@@ -88,7 +88,7 @@ def test_searches_and_adds_go_on_while_a_snapshot_is_written(
         mirror._saving.join()
 
     started, release = threading.Event(), threading.Event()
-    original = vectors.write_arrays
+    original = snapshot_file.write_arrays
 
     niceness: list[int] = []
 
@@ -98,7 +98,7 @@ def test_searches_and_adds_go_on_while_a_snapshot_is_written(
         assert release.wait(WAIT)
         original(*args, **kwargs)
 
-    monkeypatch.setattr(vectors, "write_arrays", held)
+    monkeypatch.setattr(snapshot_file, "write_arrays", held)
     memory.add("an entry on river trips in autumn", user_id="b", infer=False)
     memory.search("river", user_id="b")  # the index changed since its snapshot: a save has work to do
     mirror._save_soon()
@@ -116,7 +116,7 @@ def test_searches_and_adds_go_on_while_a_snapshot_is_written(
     taken = read_arrays(Path(f"{db_path}-vectors"))[0]["seq"]
     memory.close()
 
-    monkeypatch.setattr(vectors, "write_arrays", original)
+    monkeypatch.setattr(snapshot_file, "write_arrays", original)
     reader = Memory(url, embedder=default_embedder)  # the snapshot just written, caught up
     rebuilt_path = Path(f"{db_path}-vectors")
     loaded = reader.search("river trips in spring", user_id="b", limit=10).results
@@ -138,3 +138,14 @@ def test_searches_and_adds_go_on_while_a_snapshot_is_written(
 def _contents_of(index: VectorIndex, user: str) -> list[str]:
     slots = index.select("default", user, None, None, include_inactive=False, now=0)
     return [index._id_of(int(s)) for s in slots]
+
+
+def test_a_snapshot_is_written_where_fdatasync_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS and Windows have no ``os.fdatasync``: the pacing flushes fall back to ``fsync``."""
+    calls: list[int] = []
+    monkeypatch.setattr(snapshot_file, "_sync", lambda fd: calls.append(fd))
+    index = VectorIndex(16)
+    index.upsert(_rows(1, 100, 16, "a", 0))
+    index.seq = 1
+    index.snapshot({}).write(tmp_path / "snap")
+    assert calls and VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1) is not None

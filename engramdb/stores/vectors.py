@@ -18,9 +18,7 @@ the change sequence, so several processes may share one file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +27,8 @@ import numpy as np
 from .index_rows import IndexRow as IndexRow
 from .index_rows import RowBlock as RowBlock
 from .slots import AGENT, SESSION, USER, ScopeSlots
+from .snapshot_file import Snapshot
 from .snapshot_file import read_arrays as read_arrays
-from .snapshot_file import remove_stale_copies
 from .snapshot_file import write_arrays as write_arrays
 
 NO_VALUE = -1
@@ -69,52 +67,6 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
     q8 = np.rint(vectors / scale[:, None]).clip(-127, 127).astype(np.int8)
     return q8, scale
-
-
-ID_SLICE = 8192  # ids converted at a time while a snapshot is written (~2 ms each)
-
-
-def _longest(ids: Sequence[Any]) -> int:
-    return max((len(i) for i in ids), default=1)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A snapshot taken (``VectorIndex.snapshot``), still to be written: its header and arrays."""
-
-    header: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    spare: dict[str, int]
-    ids: list[str | None] | list[np.ndarray]  # the slots' ids, or a loaded snapshot's ids and those after
-
-    @property
-    def seq(self) -> int:
-        return int(self.header["seq"])
-
-    def _id_array(self) -> np.ndarray:
-        """The ids as one fixed-width array, filled a slice at a time: converting a million
-        strings at once held the interpreter for 0.3 s, which a search beside it waited out."""
-        parts = self.ids if self.ids and isinstance(self.ids[0], np.ndarray) else [self.ids]
-        n = sum(len(p) for p in parts)
-        if n == 0:
-            return np.zeros(0, dtype="U1")
-        width = max(p.dtype.itemsize // 4 if isinstance(p, np.ndarray) else _longest(p) for p in parts if len(p))
-        out = np.empty(n, dtype=f"U{max(1, width)}")
-        at = 0
-        for part in parts:
-            for first in range(0, len(part), ID_SLICE):
-                piece = part[first : first + ID_SLICE]
-                out[at : at + len(piece)] = piece
-                at += len(piece)
-        return out
-
-    def write(self, path: Path) -> None:
-        """Into a copy of this process's own, then renamed over ``path``: readers see the old
-        file or the new one, never half of it."""
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        remove_stale_copies(path)
-        write_arrays(tmp, self.header, {**self.arrays, "ids": self._id_array()}, rows=self.spare)
-        os.replace(tmp, path)
 
 
 class VectorIndex:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import StoreError
+from ..snapshot_file import read_arrays
 from ..vectors import RowBlock, VectorIndex
 from .connection import retry, rollback, store_error
 from .rows import from_db_time
@@ -188,8 +189,10 @@ class VectorMirror:
                 with self._write() as (conn, _):
                     if conn.execute(POSITION_SQL).fetchone()[1] > snapshot.seq:
                         # pruned past it meanwhile (another process's hard delete rewrote the
-                        # snapshot): this one may hold the erased rows, and no reader would take it
-                        self._path.unlink(missing_ok=True)
+                        # snapshot): no reader would take this one, which may hold erased rows;
+                        # removed if the file is still this save's, not a newer one's
+                        if _token_of(self._path) == token:
+                            self._path.unlink(missing_ok=True)
                         return
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_token', ?)", (token,))
                     self._prune(conn, snapshot.seq)
@@ -262,6 +265,13 @@ def _yield_cpu() -> None:
             me = threading.get_native_id()
             if os.getpriority(os.PRIO_PROCESS, me) < SAVER_NICENESS:  # never raised, only lowered
                 os.setpriority(os.PRIO_PROCESS, me, SAVER_NICENESS)
+
+
+def _token_of(path: Path) -> str | None:
+    try:
+        return read_arrays(path)[0].get("token")  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
 
 
 def _identity(conn: sqlite3.Connection) -> dict[str, Any]:
