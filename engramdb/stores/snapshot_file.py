@@ -88,14 +88,19 @@ def _write_rows(handle: Any, array: np.ndarray) -> None:
             _sync(handle.fileno())
 
 
-def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Map a file written by ``write_arrays`` copy-on-write (pages load on first use)."""
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A file's JSON header and where its arrays start, nothing mapped."""
     with open(path, "rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise ValueError("not a vector snapshot")
         size = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(size))
-    start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
+    return header, -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
+
+
+def read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Map a file written by ``write_arrays`` copy-on-write (pages load on first use)."""
+    header, start = read_header(path)
     arrays = {}
     for name, spec in header.pop("arrays").items():
         shape = tuple(spec["shape"])

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import StoreError
-from ..snapshot_file import read_arrays
+from ..snapshot_file import read_header
 from ..vectors import RowBlock, VectorIndex
 from .connection import retry, rollback, store_error
 from .rows import from_db_time
@@ -269,7 +269,7 @@ def _yield_cpu() -> None:
 
 def _token_of(path: Path) -> str | None:
     try:
-        return read_arrays(path)[0].get("token")  # type: ignore[no-any-return]
+        return read_header(path)[0].get("token")  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 
