@@ -143,7 +143,8 @@ def _contents_of(index: VectorIndex, user: str) -> list[str]:
 def test_a_snapshot_is_written_where_fdatasync_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """macOS and Windows have no ``os.fdatasync``: the pacing flushes fall back to ``fsync``."""
     calls: list[int] = []
-    monkeypatch.setattr(snapshot_file, "_sync", lambda fd: calls.append(fd))
+    monkeypatch.delattr(os, "fdatasync", raising=False)
+    monkeypatch.setattr(os, "fsync", calls.append)
     index = VectorIndex(16)
     index.upsert(_rows(1, 100, 16, "a", 0))
     index.seq = 1

@@ -64,7 +64,11 @@ def write_arrays(
         _sync(handle.fileno())
 
 
-_sync = getattr(os, "fdatasync", os.fsync)  # fdatasync is Linux's; macOS and Windows have fsync
+def _sync(fd: int) -> None:
+    """fdatasync where there is one (Linux); macOS and Windows have fsync alone."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
 CHUNK_BYTES = 8 << 20  # written a slice at a time: the file's write releases the GIL, one big write would not
 SYNC_EVERY = 8  # chunks between flushes to disk
 
