@@ -150,3 +150,49 @@ def test_a_snapshot_is_written_where_fdatasync_is_missing(tmp_path: Path, monkey
     index.seq = 1
     index.snapshot({}).write(tmp_path / "snap")
     assert calls and VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1) is not None
+
+
+def test_a_save_taken_before_another_process_erases_rows_is_not_published(
+    db_path: Path, default_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hard delete by a process with no index of its own can only remove the snapshot file;
+    a save under way elsewhere, taken before the erase, would then put its copy of the erased
+    rows' ids and vectors back and record its token. Its token transaction sees the erase, and
+    the copy goes."""
+    monkeypatch.setattr("engramdb.stores.sqlite.mirror.SNAPSHOT_MIN_ROWS", 50)
+    url = f"sqlite:///{db_path}"
+    saver = Memory(url, embedder=default_embedder)
+    saver.add([f"note {i} on garden topic {i % 9}" for i in range(300)], user_id="a", infer=False)
+    saver.add([f"entry {i} on river trips {i % 7}" for i in range(200)], user_id="b", infer=False)
+    saver.search("garden", user_id="a")
+    mirror = saver.store._vectors  # type: ignore[attr-defined]
+    if mirror._saving is not None:
+        mirror._saving.join(WAIT)
+
+    started, release = threading.Event(), threading.Event()
+    original = snapshot_file.write_arrays
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        started.set()
+        assert release.wait(WAIT)
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot_file, "write_arrays", held)
+    saver.add("an entry on river trips in autumn", user_id="b", infer=False)
+    saver.search("river", user_id="b")
+    mirror._save_soon()
+    assert started.wait(WAIT)
+    erased = {m.id for m in saver.get_all(user_id="a", limit=1_000).results}
+    eraser = Memory(url, embedder=default_embedder)  # never searched: it holds no index
+    try:
+        assert _in_thread(lambda: eraser.delete_all(user_id="a", hard=True)).deleted == 300
+    finally:
+        release.set()
+    mirror._saving.join(WAIT)
+    path = Path(f"{db_path}-vectors")
+    if path.exists():  # a newer save's, taken after the erase, may stand; this one's may not
+        kept = VectorIndex.load(path, identity={}, max_seq=1 << 62)
+        assert kept is not None and not erased & set(_slots(kept)), "the snapshot holds the erased rows"
+    assert not saver.search("garden topic", user_id="a").results
+    eraser.close()
+    saver.close()

@@ -23,6 +23,10 @@ them: every tombstone at or below the horizon is gone, and an index older than t
 sequence when that snapshot is written, so new and lagging processes load it and lose
 nothing; for a store too small to keep a snapshot it moves to a process's own sequence when
 that process closes or has seen many deletes, and a lagging process rebuilds in milliseconds.
+
+Erasing. A hard delete rewrites the snapshot, or removes it in a process with no index; it
+also records its sequence (``counters.erased``), and a save taken before that sequence is
+never published, as it would put the erased rows' ids and vectors back beside the file.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ INDEX_COLUMNS = "rowid, id, tenant_id, user_id, agent_id, session_id, state, exp
 POSITION_SQL = (
     "SELECT max(CASE WHEN name = 'seq' THEN value END), "
     "coalesce(max(CASE WHEN name = 'tombstones_pruned' THEN value END), 0) FROM counters"
+)
+OVERTAKEN_SQL = (  # a snapshot older than either is never published
+    "SELECT coalesce(max(value), 0) FROM counters WHERE name IN ('tombstones_pruned', 'erased')"
 )
 
 Write = Callable[[], AbstractContextManager[tuple[sqlite3.Connection, int]]]
@@ -187,9 +194,9 @@ class VectorMirror:
                 return
             try:
                 with self._write() as (conn, _):
-                    if conn.execute(POSITION_SQL).fetchone()[1] > snapshot.seq:
-                        # pruned past it meanwhile (another process's hard delete rewrote the
-                        # snapshot): no reader would take this one, which may hold erased rows;
+                    if conn.execute(OVERTAKEN_SQL).fetchone()[0] > snapshot.seq:
+                        # pruned past it meanwhile (no reader would take it), or rows were erased
+                        # after it was taken (``writes.mark_erased``: it holds their vectors):
                         # removed if the file is still this save's, not a newer one's
                         if _token_of(self._path) == token:
                             self._path.unlink(missing_ok=True)

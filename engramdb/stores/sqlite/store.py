@@ -222,6 +222,7 @@ class SQLiteStore(SQLReads):
             ids = [r["id"] for r in rows]
             if hard:
                 writes.erase_traces(conn, tenant_id, scope, ids)
+                writes.mark_erased(conn, seq)
             else:
                 tx = writes.Tx(conn, seq)
                 for row in rows:
@@ -256,6 +257,7 @@ class SQLiteStore(SQLReads):
                 conn.execute(f"DELETE FROM history WHERE tenant_id = ? AND memory_id IN ({marks})", [tenant_id, *ids])
                 conn.execute(f"DELETE FROM memory_sources WHERE memory_id IN ({marks})", list(ids))
                 writes.remove(conn, seq, f"tenant_id = ? AND id IN ({marks})", [tenant_id, *ids])
+                writes.mark_erased(conn, seq)
             else:
                 conn.execute(
                     "UPDATE memories SET state = 'forgotten', updated_at = ?, seq = ? "
@@ -322,6 +324,7 @@ class SQLiteStore(SQLReads):
         with self._write() as (conn, seq):
             writes.remove(conn, seq, "tenant_id = ?", [tenant_id])
             conn.execute("DELETE FROM history WHERE tenant_id = ?", (tenant_id,))
+            writes.mark_erased(conn, seq)
         self._after_hard_delete()
 
     def touch(self, tenant_id: str, ids: Sequence[str]) -> None:

@@ -173,6 +173,19 @@ def _entry(row: Any, sign: int) -> lexicon.Entry:
     return lexicon.entry(row["tenant_id"], scope, row["rowid"], row["index_text"], row["speaker"], LANGUAGE, sign=sign)
 
 
+ERASED_SQL = (
+    "INSERT INTO counters VALUES ('erased', ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"
+)
+
+
+def mark_erased(conn: sqlite3.Connection, seq: int) -> None:
+    """Record that rows were erased at ``seq``: a vector snapshot taken before it holds their
+    ids and vectors, so no save may publish one (``mirror.VectorMirror.save`` reads it back in
+    the transaction that would record the snapshot's token). A process with no index of its own
+    cannot rewrite the snapshot; this is how a save under way elsewhere learns of the erase."""
+    conn.execute(ERASED_SQL, (seq,))
+
+
 def remove(conn: sqlite3.Connection, seq: int, where: str, params: Sequence[Any]) -> None:
     """Delete rows and their lexical entries; each leaves a tombstone for the vector index (see ``mirror``)."""
     rows = conn.execute(f"SELECT {LEXICAL_COLUMNS} FROM memories WHERE {where}", params).fetchall()
