@@ -171,3 +171,19 @@ def test_rest_retry_runs_the_job_against_the_llm_now(site: tuple[Site, ScriptedO
     assert [f["memory"] for f in facts] == ["Bob is a nurse"]
     assert listed(s, "a") == ["alice"] and listed(s, "a", state="done") == ["bob"]
     assert json.loads(call(s, "a", "GET", f"/v1/jobs/{job}").text)["state"] == "done"
+
+
+def test_a_rules_add_records_its_job_done_with_what_it_derived(smart: Memory) -> None:
+    memory = smart
+    """The rules derive in the add's own transaction: its job is written done, once, with the
+    memories it wrote. A duplicate message's job is written pending and run after the write,
+    from the stored id."""
+    first = memory.add("I live in Paris", user_id="u", session_id="s")
+    job = memory.job(first.extraction.job_id or "")
+    derived = [r for r in first.results if r.kind != "episode"]
+    assert job.state == "done" and job.attempts == 0 and derived
+    assert [r.id for r in job.results] == [r.id for r in derived]
+    again = memory.add("I live in Paris", user_id="u", session_id="s")
+    assert again.results[0].event == "NOOP"
+    rerun = memory.job(again.extraction.job_id or "")
+    assert rerun.state == "done" and again.extraction.state == "done" and rerun.id != job.id

@@ -151,3 +151,37 @@ def test_the_word_memo_starts_afresh_without_losing_a_term(monkeypatch: Any) -> 
     for text in [*texts, *reversed(texts)]:
         assert lexicon._term_ids(text, "english") == plain(text), text
         assert len(lexicon._TERMS["english"]) <= 6
+
+
+def test_hits_the_filter_drops_beyond_the_best_are_still_found(
+    store_url: str, default_embedder: Embedder, monkeypatch: Any
+) -> None:
+    """Only the best hits (``lexicon.CUT_FACTOR`` times the limit) are joined to their rows at
+    first; when too few of them pass the filter (expired, or another metadata), the rest fill
+    the result, which is exactly that of joining every hit."""
+    from datetime import timedelta
+
+    from engramdb.filters import parse_filter
+    from engramdb.models import Scope, utcnow
+    from engramdb.stores import lexicon
+    from engramdb.stores.base import Query
+
+    later = utcnow() + timedelta(days=1)
+    with Memory(store_url, embedder=default_embedder, config=MemoryConfig(infer=False)) as m:
+        short = [m.add(f"garden {i}", user_id="u", metadata={"n": i}, expires_at=later).results[0].id
+                 for i in range(12)]  # fmt: skip
+        kept = [m.add(f"a garden note number {i} of many more words", user_id="u", metadata={"n": 20 + i})
+                .results[0].id for i in range(6)]  # fmt: skip
+
+        def found(where: dict[str, Any] | None = None) -> list[str]:
+            query = Query(m.tenant_id, Scope(user_id="u"), where=parse_filter(where), now=later + timedelta(days=1))
+            return [h.id for h in m.store.lexical_search(query, ["garden"], 2)]
+
+        picked, above = found(), found({"metadata.n": {"gte": 23}})
+        assert set(picked) <= set(kept) and len(picked) == 2  # the 12 best have expired
+        assert set(above) <= set(kept[3:]) and len(above) == 2
+        monkeypatch.setattr(lexicon, "CUT_FACTOR", 1_000)  # every hit joined at once
+        assert (found(), found({"metadata.n": {"gte": 23}})) == (picked, above)
+        monkeypatch.setattr(lexicon, "CUT_FACTOR", 1)  # fewer kept than the limit: the rest fills it
+        assert (found(), found({"metadata.n": {"gte": 23}})) == (picked, above)
+        assert short  # written, and expired by the query's time

@@ -62,8 +62,8 @@ def lexical(query: Query, terms: Sequence[str], k: int, language: str) -> Plan |
         return None
     reach, reach_params = lexicon.reach(query.scope, "%s")
     where, params = query_sql(query)
-    sql = lexicon.search_sql("%s", "m.id", len(ids), reach, where)
-    return Plan(sql, [query.tenant_id, *reach_params, *ids, lexicon.tenant_key(query.tenant_id), *params, k])
+    sql = lexicon.search_sql("%s", "m.id", len(ids), reach, where, k)
+    return Plan(sql, lexicon.search_params(query.tenant_id, reach_params, ids, params, k))
 
 
 def get_many(tenant_id: str, ids: Sequence[str]) -> Plan:

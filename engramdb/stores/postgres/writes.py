@@ -173,7 +173,7 @@ async def add(
 async def add_derived(
     conn: Connection, tenant_id: str, records: Sequence[NewRecord], job: NewJob, derived: Derived, cfg: str
 ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
-    outcomes = await add(conn, tenant_id, records, job, cfg)
+    outcomes = await add(conn, tenant_id, records, None, cfg)  # the job: written with its result
     return outcomes, await semantics.apply_derived(Tx(conn, cfg), tenant_id, records, outcomes, job, derived)
 
 

@@ -170,7 +170,7 @@ class SQLiteStore(SQLReads):
         self, tenant_id: str, records: Sequence[NewRecord], *, job: NewJob, derived: Derived
     ) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
         async def body(d: writes.Tx) -> tuple[list[tuple[str, Event]], list[AddedItem] | None]:
-            outcomes = await writes.add(d, tenant_id, records, job)
+            outcomes = await writes.add(d, tenant_id, records, None)  # the job: written with its result
             return outcomes, await semantics.apply_derived(d, tenant_id, records, outcomes, job, derived)
 
         return self._run(body)
@@ -395,9 +395,8 @@ class SQLiteStore(SQLReads):
             return []
         reach, reach_params = lexicon.reach(query.scope, "?")
         where, params = _query_sql(query)
-        sql = lexicon.search_sql("?", "m.rowid", len(ids), reach, where)
-        tenant = lexicon.tenant_key(query.tenant_id)
-        rows = self._read(sql, [query.tenant_id, *reach_params, *ids, tenant, *params, k], lexical=True)
+        sql = lexicon.search_sql("?", "m.rowid", len(ids), reach, where, k)
+        rows = self._read(sql, lexicon.search_params(query.tenant_id, reach_params, ids, params, k), lexical=True)
         return [StoreHit(r["id"], float(r["s"])) for r in rows]
 
     def speakers(self, tenant_id: str, scope: Scope) -> frozenset[str]:
