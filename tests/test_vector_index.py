@@ -324,3 +324,35 @@ def test_which_rows_are_messages_survives_a_snapshot(tmp_path: Path) -> None:
     assert loaded is not None
     derived = loaded.select("t", None, None, None, include_inactive=False, now=0, episodes=False)
     assert {loaded._id_of(int(s)) for s in derived} == {r.id for r in rows if not r.episode}
+
+
+def test_rows_rewritten_after_a_snapshot_take_only_what_changed(tmp_path: Path) -> None:
+    """A catch-up rewrites held rows in place, only the values that changed (a loaded
+    snapshot's pages are copied on their first write): a row superseded, a row re-embedded,
+    one given an expiry and one unchanged each read back as written."""
+    rows, matrix = _rows(6_000, 32)
+    index = VectorIndex(32)
+    index.upsert(rows)
+    index.seq = 1
+    index.save(tmp_path / "snap", identity={})
+    loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
+    assert loaded is not None
+    fresh = -matrix[20]
+    rewritten = [
+        IndexRow(11, "m10", "t", "u1", None, None, False, float("inf"), matrix[10]),  # superseded
+        IndexRow(21, "m20", "t", "u2", None, None, True, float("inf"), fresh),  # its text changed
+        IndexRow(31, "m30", "t", "u0", None, None, True, 5.0, matrix[30]),  # expires at 5
+        rows[40],  # unchanged
+    ]
+    loaded.upsert(rewritten + rows[-1:])
+    assert len(loaded) == 6_000
+    visible = {loaded._id_of(int(s)) for s in loaded.select("t", None, None, None, include_inactive=False, now=10)}
+    assert "m10" not in visible and "m30" not in visible and {"m20", "m40"} <= visible
+    assert "m30" in {loaded._id_of(int(s)) for s in loaded.select("t", None, None, None, include_inactive=False, now=1)}
+    everyone = loaded.select("t", None, None, None, include_inactive=False, now=0)
+    (best, similarity), *_ = loaded.search(fresh, everyone, 1)
+    assert best == "m20" and similarity == pytest.approx(1.0, abs=1e-5)
+    assert loaded.search(matrix[40], everyone, 1)[0][0] == "m40"
+    slot = loaded._slot[21]
+    q8, scale = vectors.quantize(fresh[None, :])
+    assert (loaded._q8[slot] == q8[0]).all() and loaded._scale[slot] == scale[0]

@@ -198,10 +198,10 @@ class VectorIndex:
     def upsert_block(self, block: RowBlock) -> None:
         """Add or replace the block's rows: the new ones appended, the known ones rewritten in place."""
         held = self._held_slots(block.rowids)
-        for i, rowid in enumerate(block.rowids):
-            if rowid in held:
-                self._write_slots(held[rowid], block.take([i]))
         if held:
+            known = [i for i, rowid in enumerate(block.rowids) if rowid in held]
+            slots = np.array([held[block.rowids[i]] for i in known], dtype=np.int64)
+            self._rewrite_slots(slots, block.take(known))
             block = block.take([i for i, rowid in enumerate(block.rowids) if rowid not in held])
         fresh = block
         count = len(fresh.rowids)
@@ -243,6 +243,31 @@ class VectorIndex:
         self._episode[start:end] = block.episode
         self._expires[start:end] = block.expires
         self._rowid[start:end] = block.rowids
+
+    def _rewrite_slots(self, slots: np.ndarray, block: RowBlock) -> None:
+        """Rows the index holds, written again where they are: only the values that changed.
+
+        A loaded snapshot's columns are mapped copy-on-write, so the first write into a page
+        of each column costs a page fault and a copy: writing a row's ten columns took 0.3 ms
+        (17 µs once written), and a catch-up that rewrote 800 rows spent most of a reopened
+        1M store's first search on it. A row is rewritten mostly for one column (its state,
+        when a newer fact supersedes it); reading the others costs no copy."""
+        moved = np.flatnonzero(np.any(self._matrix[slots] != block.matrix, axis=1))
+        if len(moved):
+            at = slots[moved]
+            self._matrix[at] = block.matrix[moved]
+            self._q8[at], self._scale[at] = quantize(block.matrix[moved])
+        values = {
+            "_tenant": self._codes_of(block.tenant_ids), "_user": self._codes_of(block.user_ids),
+            "_agent": self._codes_of(block.agent_ids), "_session": self._codes_of(block.session_ids),
+            "_active": block.active, "_episode": block.episode, "_expires": block.expires,
+        }  # fmt: skip
+        for name, given in values.items():
+            column = getattr(self, name)
+            new = np.asarray(given, dtype=column.dtype)
+            changed = column[slots] != new
+            if changed.any():
+                column[slots[changed]] = new[changed]
 
     def remove(self, rowids: Iterable[int]) -> None:
         rowids = list(rowids)
