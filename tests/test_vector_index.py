@@ -311,17 +311,23 @@ def test_a_derived_memorys_neighbours_are_found_in_the_index_alone(db_path: Path
         assert any(kinds[h.id] == "episode" for h in everything)
 
 
+def _saved_and_loaded(rows: list[IndexRow], dim: int, folder: Path) -> VectorIndex:
+    """An index of ``rows`` at sequence 1, saved to a snapshot and loaded back (mapped)."""
+    index = VectorIndex(dim)
+    index.upsert(rows)
+    index.seq = 1
+    index.save(folder / "snap", identity={})
+    loaded = VectorIndex.load(folder / "snap", identity={}, max_seq=1)
+    assert loaded is not None
+    return loaded
+
+
 def test_which_rows_are_messages_survives_a_snapshot(tmp_path: Path) -> None:
     rows, _ = _rows(40, 8)
     rows = [IndexRow(*(getattr(r, f) for f in ("rowid", "id", "tenant_id", "user_id", "agent_id", "session_id",
                                                  "active", "expires", "vector")), episode=r.rowid % 2 == 0)
             for r in rows]  # fmt: skip
-    index = VectorIndex(8)
-    index.upsert(rows)
-    index.seq = 1
-    index.save(tmp_path / "snap", identity={})
-    loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
-    assert loaded is not None
+    loaded = _saved_and_loaded(rows, 8, tmp_path)
     derived = loaded.select("t", None, None, None, include_inactive=False, now=0, episodes=False)
     assert {loaded._id_of(int(s)) for s in derived} == {r.id for r in rows if not r.episode}
 
@@ -331,12 +337,7 @@ def test_rows_rewritten_after_a_snapshot_take_only_what_changed(tmp_path: Path) 
     snapshot's pages are copied on their first write): a row superseded, a row re-embedded,
     one given an expiry and one unchanged each read back as written."""
     rows, matrix = _rows(6_000, 32)
-    index = VectorIndex(32)
-    index.upsert(rows)
-    index.seq = 1
-    index.save(tmp_path / "snap", identity={})
-    loaded = VectorIndex.load(tmp_path / "snap", identity={}, max_seq=1)
-    assert loaded is not None
+    loaded = _saved_and_loaded(rows, 32, tmp_path)
     fresh = -matrix[20]
     rewritten = [
         IndexRow(11, "m10", "t", "u1", None, None, False, float("inf"), matrix[10]),  # superseded
