@@ -12,7 +12,7 @@ import pytest
 from engramdb import Memory
 from engramdb.embedders import Embedder
 from engramdb.models import Scope
-from engramdb.stores import vectors
+from engramdb.stores import rowid_search, vectors
 from engramdb.stores.vectors import IndexRow, VectorIndex, read_arrays, write_arrays
 
 
@@ -357,3 +357,32 @@ def test_rows_rewritten_after_a_snapshot_take_only_what_changed(tmp_path: Path) 
     slot = loaded._slot[21]
     q8, scale = vectors.quantize(fresh[None, :])
     assert (loaded._q8[slot] == q8[0]).all() and loaded._scale[slot] == scale[0]
+
+
+def test_a_loaded_snapshot_finds_rewritten_rows_without_building_its_map(tmp_path: Path) -> None:
+    """Rows rewritten after a reopen are found by rowid in the mapped column (a binary search
+    over its sorted prefix, a scan of the rest), whether they lie in the prefix or after a
+    rowid that arrived out of order; none is appended twice, and no rowid map is built."""
+    rows, matrix = _rows(6_000, 16)
+    late = IndexRow(3, "late", "t", "u0", None, None, True, float("inf"), matrix[2])  # a reused rowid
+    loaded = _saved_and_loaded([r for r in rows if r.rowid != 3] + [late], 16, tmp_path)
+    assert rowid_search.sorted_prefix(loaded._rowid[: loaded._size]) == 5_999
+    gone = [IndexRow(r.rowid, r.id, "t", r.user_id, None, None, False, float("inf"), r.vector) for r in rows[100:110]]
+    loaded.upsert([*gone, IndexRow(3, "late", "t", "u0", None, None, False, float("inf"), matrix[2]), rows[-1]])
+    assert loaded._slot_map is None and loaded._size == 6_000
+    visible = {loaded._id_of(int(s)) for s in loaded.select("t", None, None, None, include_inactive=False, now=0)}
+    assert not visible & {"late", *(r.id for r in gone)} and len(visible) == 6_000 - 11
+    loaded.upsert(_rows(6_100, 16, seed=1)[0][6_000:])  # after the reused rowid: the prefix stays
+    assert loaded._sorted_upto == 5_999 and loaded._size == 6_100 and loaded._slot_map is None
+    again = _saved_and_loaded(rows[:5_000], 16, tmp_path)
+    again.upsert([rows[10], *rows[5_000:]])  # rows above every rowid held: the prefix grows with them
+    assert again._sorted_upto == 6_000 and again._slot_map is None
+
+
+def test_rowids_are_found_in_a_sorted_prefix_and_an_unsorted_rest() -> None:
+    column = np.array([2, 5, 9, 12, 4, 30, 1], dtype=np.int64)
+    prefix = rowid_search.sorted_prefix(column)
+    assert prefix == 4
+    assert rowid_search.find(column, prefix, [9, 4, 1, 7, 30, 2]) == {9: 2, 4: 4, 1: 6, 30: 5, 2: 0}
+    assert rowid_search.extends(12, [13, 20]) and not rowid_search.extends(12, [13, 13])
+    assert not rowid_search.extends(12, [11]) and rowid_search.extends(-1, [])

@@ -1,5 +1,5 @@
 """The rows the vector index is built from: one at a time (``IndexRow``), or a chunk of the
-file column by column (``RowBlock``), as a catch-up reads it."""
+file column by column (``RowBlock``), as a catch-up reads it; and their vectors as int8."""
 
 from __future__ import annotations
 
@@ -54,3 +54,12 @@ class RowBlock:
         return RowBlock(pick(self.rowids), pick(self.ids), pick(self.tenant_ids), pick(self.user_ids),
                         pick(self.agent_ids), pick(self.session_ids), pick(self.active), pick(self.expires),
                         self.matrix[list(positions)], pick(self.episode))  # fmt: skip
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as int8 with one float scale each (row ≈ q8 * scale): the copy a large scope's
+    scan pre-selects on."""
+    peak = np.abs(vectors).max(axis=1) if len(vectors) else np.zeros(0, np.float32)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q8 = np.rint(vectors / scale[:, None]).clip(-127, 127).astype(np.int8)
+    return q8, scale

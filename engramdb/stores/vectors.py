@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from . import rowid_search
 from .index_rows import IndexRow as IndexRow
 from .index_rows import RowBlock as RowBlock
+from .index_rows import quantize as quantize
 from .slots import AGENT, SESSION, USER, ScopeSlots
 from .snapshot_file import Snapshot
 from .snapshot_file import read_arrays as read_arrays
@@ -61,14 +63,6 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
 _ARRAYS = ("_matrix", "_q8", *_COLUMNS)
 
 
-def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as int8 with one float scale each (row ≈ q8 * scale)."""
-    peak = np.abs(vectors).max(axis=1) if len(vectors) else np.zeros(0, np.float32)
-    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-    q8 = np.rint(vectors / scale[:, None]).clip(-127, 127).astype(np.int8)
-    return q8, scale
-
-
 class VectorIndex:
     """Rows live in slots of growable numpy arrays; removed slots are masked, then compacted."""
 
@@ -93,6 +87,7 @@ class VectorIndex:
         self._id_array: np.ndarray | None = None  # a loaded snapshot's ids, until the list is needed
         self._id_tail: list[str | None] = []  # ids of the slots appended after it meanwhile
         self._max_rowid = -1
+        self._sorted_upto: int | None = None  # the rowid column's sorted prefix, while the map is unbuilt
         self._size = 0
         self._scopes = ScopeSlots()
         self._alloc(1024)
@@ -169,14 +164,16 @@ class VectorIndex:
     def _held_slots(self, rowids: Sequence[int]) -> dict[int, int]:
         """The slots of the rows among ``rowids`` the index holds. While the map is unbuilt (a
         loaded snapshot, nothing removed since), a row above every rowid held is new, and the
-        few others are looked up in the rowid column: catching up a reopened store's new rows
-        builds no map. More than ``LOOKUPS_WITHOUT_MAP`` of them, and the map is built."""
+        others are looked up in the rowid column (``rowid_search``): catching up a reopened
+        store's rows builds no map. More than ``LOOKUPS_WITHOUT_MAP`` of them where the column
+        is unsorted, and the map is built."""
         if self._slot_map is None:
             maybe = [r for r in rowids if r <= self._max_rowid]
-            if len(maybe) <= LOOKUPS_WITHOUT_MAP:
-                column = self._rowid[: self._size]
-                found = {r: np.flatnonzero(column == r) for r in maybe}
-                return {r: int(at[0]) for r, at in found.items() if len(at)}
+            column = self._rowid[: self._size]
+            if self._sorted_upto is None:
+                self._sorted_upto = rowid_search.sorted_prefix(column)
+            if len(maybe) <= LOOKUPS_WITHOUT_MAP or self._size - self._sorted_upto <= rowid_search.SCANNED_TAIL:
+                return rowid_search.find(column, self._sorted_upto, maybe)
         slot = self._slot
         return {r: slot[r] for r in rowids if r in slot}
 
@@ -216,6 +213,10 @@ class VectorIndex:
             self._id_tail.extend(fresh.ids)
         else:
             self._id_list.extend(fresh.ids)
+        if self._sorted_upto == start and rowid_search.extends(
+            int(self._rowid[start - 1]) if start else -1, fresh.rowids
+        ):
+            self._sorted_upto = start + count
         self._max_rowid = max(self._max_rowid, *fresh.rowids)
         self._size += count
         self._write_slots(start, fresh)
@@ -443,4 +444,4 @@ class VectorIndex:
         self._codes = {c: i for i, c in enumerate(arrays["codes"].tolist())}
         self._scopes = ScopeSlots.from_arrays(arrays)
         self._size = n
-        self._slot_map = None
+        self._slot_map, self._sorted_upto = None, None
