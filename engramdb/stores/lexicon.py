@@ -185,18 +185,18 @@ def search_sql(mark: str, key: str, n_terms: int, reach_sql: str | None, where: 
     """
     terms = ", ".join(mark for _ in range(n_terms))
     # CROSS JOIN fixes SQLite's join order (the hits, then their rows: left to itself, a
-    # scoped search walked the user's rows instead, 0.2 → 8 ms), and the terms as a list (not a joined relation)
-    # make them part of each seek on PostgreSQL too: each reached scope and term is one seek
-    # into the postings, which are keyed scope first. ``st`` is materialised, or PostgreSQL
-    # sums the scopes' counts again for every hit; ``hit`` too, or SQLite seeks every posting
-    # twice, once for ``df`` and once for ``s`` (PostgreSQL materialises a CTE read twice
-    # anyway): 123 → 84 ms for a tenant-wide search of 1M memories in 1,000 scopes.
-    # Then only the best ``CUT_FACTOR`` × limit hits (``edge``) are joined to their rows to be
-    # filtered; the rest only if too few of those pass (``rest``, skipped otherwise). Joining
-    # every hit read a row per hit, 25,000 of them for a tenant-wide search of 1M memories:
-    # 93 → 58 ms. ``edge`` sits 2e-9 below the cut, so a hit left out rounds below every hit
-    # kept, and the result is exactly that of joining them all.
-    cut = CUT_FACTOR * limit
+    # scoped search walked the user's rows instead, 0.2 → 8 ms), and the terms as a list
+    # (not a joined relation) make them part of each seek on PostgreSQL too: each reached
+    # scope and term is one seek into the postings, which are keyed scope first. ``st`` is
+    # materialised, or PostgreSQL sums the scopes' counts again for every hit; ``hit`` too,
+    # or SQLite seeks every posting twice, once for ``df`` and once for ``s`` (PostgreSQL
+    # materialises a CTE read twice anyway): 123 → 84 ms for a tenant-wide search of 1M
+    # memories in 1,000 scopes. Then only the best ``CUT_FACTOR`` × limit hits (``edge``) are
+    # joined to their rows to be filtered; the rest only if too few of those pass (``rest``,
+    # skipped otherwise). Joining every hit read a row per hit, 25,000 of them for a
+    # tenant-wide search of 1M memories: 93 → 58 ms. ``edge`` sits 2e-9 below the cut, so a
+    # hit left out rounds below every hit kept, and the result is exactly that of joining them all.
+    cut = max(1, CUT_FACTOR * limit)
     return f"""
         WITH sc AS (SELECT sc.scope, sc.docs, sc.text_len FROM lex_scopes sc
                     WHERE sc.tenant_id = {mark} AND {reach_sql or "1 = 1"}),
