@@ -156,3 +156,21 @@ def test_random_phrases_in_every_language_never_raise() -> None:
         phrase = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 6)))
         found = find_time_range(phrase, REF)
         assert found is None or found.start is not None or found.end is not None
+
+
+def test_a_languages_pattern_is_compiled_only_when_a_query_holds_its_words() -> None:
+    """Compiling every language's pattern took 40 ms of each process's start; a fresh process
+    compiles none until a query holds a language's time words, then only the languages whose
+    words it holds ("semana" is Spanish and Portuguese)."""
+    import subprocess
+    import sys
+
+    child = (
+        "from engramdb.retrieval import time_languages as t\n"
+        "print(t._compiled.cache_info().currsize)\n"
+        "list(t.find_phrases('what did I do in the morning?'))\n"
+        "print(t._compiled.cache_info().currsize)\n"
+        "print(len(list(t.find_phrases('que hice la semana pasada'))), t._compiled.cache_info().currsize)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["0", "0", "1"] and 1 <= int(out[3]) <= 2 < len(LANGUAGES)
