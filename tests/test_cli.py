@@ -313,3 +313,13 @@ def test_failed_jobs_are_listed_and_one_is_retried(tmp_path: Path) -> None:
     listed = as_json(run("list", "-u", "al", "--json", env_dir=tmp_path))["results"]
     assert [(r["kind"], "Oslo" in r["memory"]) for r in listed if r["kind"] != "episode"] == [("fact", True)]
     assert run("jobs", "--retry", env_dir=tmp_path, ok=False).returncode == 2
+
+
+def test_the_library_opens_a_memory_without_the_edges_settings() -> None:
+    """Reading ``ENGRAMDB_*`` and the TOML file is the CLI's and the server's (``engramdb.settings``):
+    a program that opens a ``Memory`` does not import pydantic-settings (70 ms of its start)."""
+    child = (
+        "import sys\nfrom engramdb import Memory\nMemory(':memory:').close()\nprint('pydantic_settings' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import load_settings
 from ..errors import ConfigurationError, EngramError, NotFoundError, ValidationError
 from ..memory import Memory
 from ..models import MemoryItem, ScoreDetail
+from ..settings import load_settings
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error names a path: never broken across lines

@@ -11,8 +11,8 @@ import os
 
 from fastapi import FastAPI
 
-from ..config import load_settings
 from ..memory import Memory
+from ..settings import load_settings
 from .app import ServerSettings, create_app
 
 ENV = "ENGRAMDB_SERVE"
