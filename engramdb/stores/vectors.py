@@ -213,8 +213,10 @@ class VectorIndex:
             self._id_tail.extend(fresh.ids)
         else:
             self._id_list.extend(fresh.ids)
-        if self._sorted_upto == start and rowid_search.extends(
-            int(self._rowid[start - 1]) if start else -1, fresh.rowids
+        if (  # kept only while lookups need it: once the map is built, it answers them
+            self._slot_map is None
+            and self._sorted_upto == start
+            and rowid_search.extends(int(self._rowid[start - 1]) if start else -1, fresh.rowids)
         ):
             self._sorted_upto = start + count
         self._max_rowid = max(self._max_rowid, *fresh.rowids)
